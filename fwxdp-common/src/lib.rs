@@ -1,0 +1,317 @@
+//! Types, map names and constants shared by the fwxdp BPF programs and userspace.
+//!
+//! Everything here is plain `#[repr(C)]` data with fixed-width fields and explicit padding, so
+//! the kernel and userspace agree on the layout byte for byte.
+#![no_std]
+
+use bytemuck::{Pod, Zeroable};
+
+/// Map names, as declared in the BPF object and as pinned under `<pin root>/<iface>/`.
+pub mod map_name {
+    /// [`crate::Config`] at index 0: the active policy generation and the monitor flag.
+    pub const CONFIG: &str = "FWXDP_CONFIG";
+    /// `u8` port flags indexed by [`crate::port_index`].
+    pub const PORTS: &str = "FWXDP_PORTS";
+    /// LPM trie of [`crate::CidrKey`] → `u8` (1): source CIDRs allowed per port.
+    pub const CIDRS: &str = "FWXDP_CIDRS";
+    /// Per-CPU [`crate::Counter`] indexed by [`crate::Reason`].
+    pub const REASONS: &str = "FWXDP_REASONS";
+    /// Per-CPU hash of [`crate::PortKey`] → [`crate::Counter`]: drops per (proto, port).
+    pub const PORT_DROPS: &str = "FWXDP_PORT_DROPS";
+    /// Per-CPU [`crate::Counter`] indexed by [`crate::Proto`]: port drops that found
+    /// [`PORT_DROPS`] full.
+    pub const PORT_OVERFLOW: &str = "FWXDP_PORT_OVERFLOW";
+    /// LRU hash of [`crate::FlowKey`] → last-seen time (ns): UDP flows this host started.
+    pub const UDP_FLOWS: &str = "FWXDP_UDP_FLOWS";
+}
+
+/// Program names in the BPF object.
+pub mod program_name {
+    /// The ingress verdict for XDP attachment.
+    pub const XDP_INGRESS: &str = "fwxdp_xdp";
+    /// The same verdict for TC (clsact ingress) attachment.
+    pub const TC_INGRESS: &str = "fwxdp_tc_ingress";
+    /// Records outbound UDP flows so their replies pass.
+    pub const TC_EGRESS: &str = "fwxdp_tc_egress";
+}
+
+/// The policy has two generations; userspace fills the inactive one and flips
+/// [`Config::generation`], so a packet sees either the whole old policy or the whole new one.
+pub const GENERATIONS: u32 = 2;
+/// Entries in [`map_name::PORTS`]: one per (generation, port).
+pub const PORTS_ENTRIES: u32 = GENERATIONS << 16;
+/// Capacity of [`map_name::CIDRS`].
+pub const CIDRS_MAX_ENTRIES: u32 = 16_384;
+/// Capacity of [`map_name::PORT_DROPS`]: bounds its memory whatever the number of ports
+/// scanned. Drops to ports beyond it are summed in [`map_name::PORT_OVERFLOW`].
+pub const PORT_DROPS_MAX_ENTRIES: u32 = 4_096;
+/// Capacity of [`map_name::UDP_FLOWS`]; the least recently used flow is evicted first.
+pub const UDP_FLOWS_MAX_ENTRIES: u32 = 65_536;
+/// A UDP flow this host started admits replies for this long after its last outbound datagram.
+pub const UDP_FLOW_TIMEOUT_NS: u64 = 120 * 1_000_000_000;
+
+/// [`map_name::PORTS`] flag: the port is open to every source for TCP.
+pub const PORT_TCP_ALLOW: u8 = 1 << 0;
+/// [`map_name::PORTS`] flag: the port is open to every source for UDP.
+pub const PORT_UDP_ALLOW: u8 = 1 << 1;
+/// [`map_name::PORTS`] flag: some source CIDRs are allowed on this TCP port.
+pub const PORT_TCP_CIDR: u8 = 1 << 2;
+/// [`map_name::PORTS`] flag: some source CIDRs are allowed on this UDP port.
+pub const PORT_UDP_CIDR: u8 = 1 << 3;
+
+/// Index of `port` in generation `generation` of [`map_name::PORTS`].
+#[must_use]
+pub const fn port_index(generation: u8, port: u16) -> u32 {
+    ((generation as u32 & 1) << 16) | port as u32
+}
+
+/// [`Config::flags`]: count verdicts but pass every packet.
+pub const CONFIG_MONITOR: u8 = 1 << 0;
+
+/// The live configuration of one attached interface, at index 0 of [`map_name::CONFIG`].
+///
+/// Written by userspace in one map update, which is what makes a policy switch atomic.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct Config {
+    /// Which generation of [`map_name::PORTS`] and [`map_name::CIDRS`] is in force (0 or 1).
+    pub generation: u8,
+    /// `CONFIG_*` flags.
+    pub flags: u8,
+    /// The attach mode in force, an [`AttachMode`] value; read by userspace only.
+    pub mode: u8,
+    pub _pad: u8,
+    /// The interface the programs were attached to; userspace uses it to spot pins left by an
+    /// interface that has since been deleted.
+    pub ifindex: u32,
+    /// When the interface was first attached, seconds since the Unix epoch; userspace only.
+    pub attached_at: u64,
+}
+const _: () = assert!(size_of::<Config>() == 16);
+
+/// How the ingress program is attached, as stored in [`Config::mode`].
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttachMode {
+    /// XDP in the driver.
+    Native = 1,
+    /// XDP in the kernel's generic (skb) path.
+    Generic = 2,
+    /// A clsact ingress classifier.
+    Tc = 3,
+}
+
+impl AttachMode {
+    /// The mode stored as `raw`, if it is one.
+    #[must_use]
+    pub const fn from_raw(raw: u8) -> Option<Self> {
+        match raw {
+            1 => Some(Self::Native),
+            2 => Some(Self::Generic),
+            3 => Some(Self::Tc),
+            _ => None,
+        }
+    }
+
+    /// The name used on the command line and in JSON.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Native => "native",
+            Self::Generic => "generic",
+            Self::Tc => "tc",
+        }
+    }
+}
+
+/// Transport protocols that have ports, as an index into per-protocol tables.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Proto {
+    /// TCP (IP protocol 6).
+    Tcp = 0,
+    /// UDP (IP protocol 17).
+    Udp = 1,
+}
+
+impl Proto {
+    /// Both protocols, in index order.
+    pub const ALL: [Self; 2] = [Self::Tcp, Self::Udp];
+
+    /// The protocol stored as `raw`, if it is one.
+    #[must_use]
+    pub const fn from_raw(raw: u8) -> Option<Self> {
+        match raw {
+            0 => Some(Self::Tcp),
+            1 => Some(Self::Udp),
+            _ => None,
+        }
+    }
+
+    /// The lowercase name used in specs, JSON and metric labels.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Tcp => "tcp",
+            Self::Udp => "udp",
+        }
+    }
+
+    /// The [`map_name::PORTS`] flag that opens a port to every source.
+    #[must_use]
+    pub const fn allow_flag(self) -> u8 {
+        match self {
+            Self::Tcp => PORT_TCP_ALLOW,
+            Self::Udp => PORT_UDP_ALLOW,
+        }
+    }
+
+    /// The [`map_name::PORTS`] flag that says source CIDRs are listed for a port.
+    #[must_use]
+    pub const fn cidr_flag(self) -> u8 {
+        match self {
+            Self::Tcp => PORT_TCP_CIDR,
+            Self::Udp => PORT_UDP_CIDR,
+        }
+    }
+}
+
+/// Why the verdict passed or dropped a packet: the index into [`map_name::REASONS`].
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Reason {
+    /// Passed: a new connection to an allowed port.
+    Allowed = 0,
+    /// Passed: a new connection from a source CIDR allowed for the port.
+    AllowedCidr = 1,
+    /// Passed: not a new connection (TCP without a bare SYN, a UDP reply, DHCP client reply).
+    Established = 2,
+    /// Passed: not a filtered protocol (non-IP, ICMP, non-first fragment, other L4).
+    Other = 3,
+    /// Dropped: a new connection to a port that is not allowed.
+    Port = 4,
+    /// Dropped: a loopback source or destination address on a non-loopback interface.
+    Loopback = 5,
+    /// Dropped: malformed so that the ports of a possible new connection are hidden.
+    Malformed = 6,
+}
+
+/// Number of [`Reason`] values: the length of [`map_name::REASONS`].
+pub const REASON_COUNT: u32 = 7;
+
+impl Reason {
+    /// Every reason, in index order.
+    pub const ALL: [Self; REASON_COUNT as usize] = [
+        Self::Allowed,
+        Self::AllowedCidr,
+        Self::Established,
+        Self::Other,
+        Self::Port,
+        Self::Loopback,
+        Self::Malformed,
+    ];
+
+    /// Whether the verdict for this reason is to drop (unless in monitor mode).
+    #[must_use]
+    pub const fn is_drop(self) -> bool {
+        matches!(self, Self::Port | Self::Loopback | Self::Malformed)
+    }
+
+    /// The lowercase name used in JSON and metric labels.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Allowed => "allowed",
+            Self::AllowedCidr => "allowed_cidr",
+            Self::Established => "established",
+            Self::Other => "other",
+            Self::Port => "port",
+            Self::Loopback => "loopback",
+            Self::Malformed => "malformed",
+        }
+    }
+}
+
+/// A packet and byte count. Kept per CPU, summed by userspace.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct Counter {
+    pub packets: u64,
+    pub bytes: u64,
+}
+const _: () = assert!(size_of::<Counter>() == 16);
+
+/// Key of [`map_name::PORT_DROPS`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
+pub struct PortKey {
+    /// Destination port, host byte order.
+    pub port: u16,
+    /// A [`Proto`] value.
+    pub proto: u8,
+    pub _pad: u8,
+}
+const _: () = assert!(size_of::<PortKey>() == 4);
+
+/// Address family tag used in [`CidrKey`] and [`FlowKey`].
+pub const FAMILY_V4: u8 = 4;
+/// Address family tag used in [`CidrKey`] and [`FlowKey`].
+pub const FAMILY_V6: u8 = 6;
+
+/// Bits of [`CidrKey`] before the address: generation, proto, family, pad and port.
+pub const CIDR_KEY_FIXED_BITS: u32 = 48;
+
+/// The data part of an LPM trie key in [`map_name::CIDRS`].
+///
+/// The fields before `addr` are always matched in full, so the trie's prefix length is
+/// [`CIDR_KEY_FIXED_BITS`] plus the CIDR's own prefix length. An IPv4 address fills the first
+/// four bytes of `addr`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct CidrKey {
+    /// The policy generation the entry belongs to (0 or 1).
+    pub generation: u8,
+    /// A [`Proto`] value.
+    pub proto: u8,
+    /// [`FAMILY_V4`] or [`FAMILY_V6`].
+    pub family: u8,
+    pub _pad: u8,
+    /// Destination port, network byte order, so that the key is matched byte by byte.
+    pub port_be: u16,
+    /// Source address, network byte order.
+    pub addr: [u8; 16],
+}
+const _: () = assert!(size_of::<CidrKey>() == 22);
+
+/// Key of [`map_name::UDP_FLOWS`], from the host's point of view.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct FlowKey {
+    /// The host's address, network byte order (IPv4 in the first four bytes).
+    pub local_addr: [u8; 16],
+    /// The peer's address, network byte order (IPv4 in the first four bytes).
+    pub remote_addr: [u8; 16],
+    /// The host's port, network byte order.
+    pub local_port_be: u16,
+    /// The peer's port, network byte order.
+    pub remote_port_be: u16,
+    /// [`FAMILY_V4`] or [`FAMILY_V6`].
+    pub family: u8,
+    pub _pad: [u8; 3],
+}
+const _: () = assert!(size_of::<FlowKey>() == 40);
+
+#[cfg(feature = "user")]
+mod user {
+    // SAFETY: each type is #[repr(C)], made only of integers with explicit padding, and is
+    // bytemuck::Pod, so every bit pattern is valid.
+    unsafe impl aya::Pod for super::Config {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::Counter {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::PortKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::CidrKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::FlowKey {}
+}

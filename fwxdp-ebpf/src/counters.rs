@@ -1,0 +1,56 @@
+//! Per-CPU counters: per reason, and drops per (proto, port).
+
+use aya_ebpf::bindings::BPF_NOEXIST;
+use fwxdp_common::{Counter, PortKey, Proto};
+
+use crate::{
+    maps::{FWXDP_PORT_DROPS, FWXDP_PORT_OVERFLOW, FWXDP_REASONS},
+    verdict::Verdict,
+};
+
+/// Counts one frame of `bytes` bytes under its verdict.
+#[inline(always)]
+pub(crate) fn count(verdict: &Verdict, bytes: u64) {
+    if let Some(counter) = FWXDP_REASONS.get_ptr_mut(verdict.reason as u32) {
+        add(counter, bytes);
+    }
+    if let Some((proto, port)) = verdict.port {
+        count_port_drop(proto, port, bytes);
+    }
+}
+
+#[inline(always)]
+fn count_port_drop(proto: Proto, port: u16, bytes: u64) {
+    let key = PortKey {
+        port,
+        proto: proto as u8,
+        _pad: 0,
+    };
+    if let Some(counter) = FWXDP_PORT_DROPS.get_ptr_mut(&key) {
+        add(counter, bytes);
+        return;
+    }
+    let first = Counter { packets: 1, bytes };
+    if FWXDP_PORT_DROPS
+        .insert(&key, &first, u64::from(BPF_NOEXIST))
+        .is_ok()
+    {
+        return;
+    }
+    // Another CPU inserted the key first, or the map is full.
+    if let Some(counter) = FWXDP_PORT_DROPS.get_ptr_mut(&key) {
+        add(counter, bytes);
+    } else if let Some(counter) = FWXDP_PORT_OVERFLOW.get_ptr_mut(proto as u32) {
+        add(counter, bytes);
+    }
+}
+
+#[inline(always)]
+fn add(counter: *mut Counter, bytes: u64) {
+    // SAFETY: `counter` comes from a successful lookup in a per-CPU map, so this CPU is its
+    // only writer while the program runs.
+    unsafe {
+        (*counter).packets += 1;
+        (*counter).bytes += bytes;
+    }
+}

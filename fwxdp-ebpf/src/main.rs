@@ -1,0 +1,94 @@
+//! fwxdp's BPF programs: the ingress verdict for XDP and TC, and the egress UDP flow tracker.
+#![no_std]
+#![no_main]
+
+mod counters;
+mod flows;
+mod maps;
+mod parse;
+mod verdict;
+
+use aya_ebpf::{
+    bindings::{TC_ACT_SHOT, TC_ACT_UNSPEC, xdp_action},
+    macros::{classifier, xdp},
+    programs::{TcContext, XdpContext},
+};
+use fwxdp_common::CONFIG_MONITOR;
+
+use crate::maps::FWXDP_CONFIG;
+
+/// How much of a socket buffer the TC program makes linear before parsing: enough for two
+/// VLAN tags, IPv6 with a full extension-header walk of typical sizes, and TCP.
+const TC_PULL_LEN: u32 = 512;
+
+enum Action {
+    Pass,
+    Drop,
+    /// A map lookup that cannot fail did: a bug, not a policy decision.
+    Abort,
+}
+
+#[inline(always)]
+fn filter(data: usize, data_end: usize, bytes: u64) -> Action {
+    let Some(config) = FWXDP_CONFIG.get(0) else {
+        return Action::Abort;
+    };
+    let verdict = verdict::judge(data, data_end, config);
+    counters::count(&verdict, bytes);
+    if verdict.reason.is_drop() && config.flags & CONFIG_MONITOR == 0 {
+        Action::Drop
+    } else {
+        Action::Pass
+    }
+}
+
+/// The ingress verdict, attached as XDP (native or generic).
+#[xdp]
+fn fwxdp_xdp(ctx: XdpContext) -> u32 {
+    let (data, data_end) = (ctx.data(), ctx.data_end());
+    match filter(data, data_end, (data_end - data) as u64) {
+        Action::Pass => xdp_action::XDP_PASS,
+        Action::Drop => xdp_action::XDP_DROP,
+        Action::Abort => xdp_action::XDP_ABORTED,
+    }
+}
+
+/// Makes the start of the socket buffer linear so direct packet access sees the headers.
+#[inline(always)]
+fn pull_headers(ctx: &TcContext) {
+    let want = ctx.len().min(TC_PULL_LEN);
+    if ((ctx.data_end() - ctx.data()) as u32) < want {
+        // On failure the parser sees a short frame and judges it as such.
+        let _ = ctx.pull_data(want);
+    }
+}
+
+/// The same ingress verdict, attached as a clsact/TCX ingress classifier.
+#[classifier]
+fn fwxdp_tc_ingress(ctx: TcContext) -> i32 {
+    pull_headers(&ctx);
+    match filter(ctx.data(), ctx.data_end(), u64::from(ctx.len())) {
+        // UNSPEC lets later TC programs run; with none, the packet passes.
+        Action::Pass => TC_ACT_UNSPEC,
+        Action::Drop | Action::Abort => TC_ACT_SHOT as i32,
+    }
+}
+
+/// Records outbound UDP flows so that their replies pass the ingress verdict. Never drops.
+#[classifier]
+fn fwxdp_tc_egress(ctx: TcContext) -> i32 {
+    pull_headers(&ctx);
+    flows::record_outbound(ctx.data(), ctx.data_end());
+    TC_ACT_UNSPEC
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    // SAFETY: the verifier rejects programs that could reach a panic.
+    unsafe { core::hint::unreachable_unchecked() }
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

@@ -1,0 +1,35 @@
+//! The maps of one attached interface. Userspace pins them under `<pin root>/<iface>/`.
+
+use aya_ebpf::{
+    macros::map,
+    maps::{Array, LpmTrie, LruHashMap, PerCpuArray, PerCpuHashMap},
+};
+use fwxdp_common::{
+    CIDRS_MAX_ENTRIES, CidrKey, Config, Counter, FlowKey, PORT_DROPS_MAX_ENTRIES, PORTS_ENTRIES,
+    PortKey, REASON_COUNT, UDP_FLOWS_MAX_ENTRIES,
+};
+
+#[map]
+pub(crate) static FWXDP_CONFIG: Array<Config> = Array::with_max_entries(1, 0);
+
+#[map]
+pub(crate) static FWXDP_PORTS: Array<u8> = Array::with_max_entries(PORTS_ENTRIES, 0);
+
+#[map]
+pub(crate) static FWXDP_CIDRS: LpmTrie<CidrKey, u8> =
+    LpmTrie::with_max_entries(CIDRS_MAX_ENTRIES, 0);
+
+#[map]
+pub(crate) static FWXDP_REASONS: PerCpuArray<Counter> =
+    PerCpuArray::with_max_entries(REASON_COUNT, 0);
+
+#[map]
+pub(crate) static FWXDP_PORT_DROPS: PerCpuHashMap<PortKey, Counter> =
+    PerCpuHashMap::with_max_entries(PORT_DROPS_MAX_ENTRIES, 0);
+
+#[map]
+pub(crate) static FWXDP_PORT_OVERFLOW: PerCpuArray<Counter> = PerCpuArray::with_max_entries(2, 0);
+
+#[map]
+pub(crate) static FWXDP_UDP_FLOWS: LruHashMap<FlowKey, u64> =
+    LruHashMap::with_max_entries(UDP_FLOWS_MAX_ENTRIES, 0);

@@ -1,0 +1,309 @@
+//! Header parsing: the one module that turns packet offsets into pointers.
+//!
+//! A [`Cursor`] walks the frame; every read goes through [`Cursor::take`], which compares the
+//! end of the header with the end of the packet before handing out a pointer. That comparison
+//! is what lets the verifier accept the later dereference.
+
+use core::{mem::size_of, ptr::read_unaligned};
+
+use fwxdp_common::{FAMILY_V4, FAMILY_V6};
+use network_types::{
+    eth::EthHdr,
+    ip::{Ipv4Hdr, Ipv6Hdr},
+    tcp::TcpHdr,
+    udp::UdpHdr,
+    vlan::VlanHdr,
+};
+
+/// VLAN tags walked: 802.1ad outer plus 802.1Q inner.
+pub(crate) const VLAN_MAX_DEPTH: usize = 2;
+/// IPv6 extension headers walked before giving up. Bounds the loop for the verifier and keeps
+/// the packet offset range small (each header is at most 2 KiB).
+pub(crate) const IPV6_EXT_MAX_CHAIN: usize = 8;
+
+const ETH_P_IPV4: u16 = 0x0800;
+const ETH_P_IPV6: u16 = 0x86dd;
+const ETH_P_8021Q: u16 = 0x8100;
+const ETH_P_8021AD: u16 = 0x88a8;
+
+const IPPROTO_HOPOPTS: u8 = 0;
+const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+const IPPROTO_ROUTING: u8 = 43;
+const IPPROTO_FRAGMENT: u8 = 44;
+const IPPROTO_AH: u8 = 51;
+const IPPROTO_DSTOPTS: u8 = 60;
+
+/// A position in the packet and the packet's end, both as addresses.
+pub(crate) struct Cursor {
+    pos: usize,
+    end: usize,
+}
+
+impl Cursor {
+    #[inline(always)]
+    pub(crate) const fn new(data: usize, data_end: usize) -> Self {
+        Self {
+            pos: data,
+            end: data_end,
+        }
+    }
+
+    /// A pointer to the `T` at the cursor, advancing past it; `None` if the packet is shorter.
+    #[inline(always)]
+    fn take<T>(&mut self) -> Option<*const T> {
+        let start = self.pos;
+        // The verifier needs this exact shape: packet pointer plus constant, compared with end.
+        if start + size_of::<T>() > self.end {
+            return None;
+        }
+        self.pos = start + size_of::<T>();
+        Some(start as *const T)
+    }
+
+    /// Advances by `len` bytes; `None` if the packet is shorter.
+    #[inline(always)]
+    fn skip(&mut self, len: usize) -> Option<()> {
+        if self.pos + len > self.end {
+            return None;
+        }
+        self.pos += len;
+        Some(())
+    }
+}
+
+/// What kind of frame the parser found.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Not IPv4 or IPv6 (ARP, LLDP...).
+    NonIp,
+    /// Cut short or inconsistent below the transport layer.
+    Malformed,
+    /// IPv4 or IPv6; the addresses and transport fields are set.
+    Ip,
+}
+
+/// What the transport layer of an IP packet says, as far as the filter cares.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transport {
+    /// The ports and the SYN/ACK flags are set.
+    Tcp,
+    /// The ports are set.
+    Udp,
+    /// A protocol the filter does not judge (ICMP, ICMPv6, others).
+    Unfiltered,
+    /// A fragment other than the first: it carries no ports.
+    LaterFragment,
+    /// TCP or UDP whose header is cut short, or an IPv6 header chain longer than the walk:
+    /// the ports of a possible new connection are hidden.
+    Hidden,
+}
+
+/// A parsed frame. A flat struct with every field always written, rather than enums with
+/// payloads: LLVM may copy an unset payload, and the verifier rejects reading an
+/// uninitialised register.
+pub(crate) struct Packet {
+    pub(crate) kind: Kind,
+    /// [`FAMILY_V4`] or [`FAMILY_V6`].
+    pub(crate) family: u8,
+    /// Source address, network order; IPv4 in the first four bytes.
+    pub(crate) src: [u8; 16],
+    /// Destination address, network order; IPv4 in the first four bytes.
+    pub(crate) dst: [u8; 16],
+    pub(crate) transport: Transport,
+    /// Host byte order.
+    pub(crate) src_port: u16,
+    /// Host byte order.
+    pub(crate) dst_port: u16,
+    pub(crate) syn: bool,
+    pub(crate) ack: bool,
+}
+
+/// Parses Ethernet, up to [`VLAN_MAX_DEPTH`] VLAN tags, and IPv4 or IPv6 with their
+/// transport header.
+#[inline(always)]
+pub(crate) fn frame(data: usize, data_end: usize) -> Packet {
+    let mut packet = Packet {
+        kind: Kind::Malformed,
+        family: 0,
+        src: [0; 16],
+        dst: [0; 16],
+        transport: Transport::Unfiltered,
+        src_port: 0,
+        dst_port: 0,
+        syn: false,
+        ack: false,
+    };
+    let mut c = Cursor::new(data, data_end);
+    packet.kind = match ethernet(&mut c) {
+        Some(ETH_P_IPV4) => ipv4(&mut c, &mut packet),
+        Some(ETH_P_IPV6) => ipv6(&mut c, &mut packet),
+        Some(_) => Kind::NonIp,
+        None => Kind::Malformed,
+    };
+    packet
+}
+
+#[inline(always)]
+const fn is_vlan(ether_type: u16) -> bool {
+    ether_type == ETH_P_8021Q || ether_type == ETH_P_8021AD
+}
+
+/// The EtherType after the Ethernet header and its VLAN tags, in host order. A tag beyond
+/// [`VLAN_MAX_DEPTH`] would hide the payload, so it counts as malformed.
+#[inline(always)]
+fn ethernet(c: &mut Cursor) -> Option<u16> {
+    let eth: *const EthHdr = c.take()?;
+    // SAFETY: `take` checked that the header lies inside the packet.
+    let mut ether_type = u16::from_be(unsafe { read_unaligned(&raw const (*eth).ether_type) });
+    for _ in 0..VLAN_MAX_DEPTH {
+        if !is_vlan(ether_type) {
+            return Some(ether_type);
+        }
+        let vlan: *const VlanHdr = c.take()?;
+        // SAFETY: as above.
+        ether_type = u16::from_be(unsafe { read_unaligned(&raw const (*vlan).ether_type) });
+    }
+    if is_vlan(ether_type) {
+        None
+    } else {
+        Some(ether_type)
+    }
+}
+
+#[inline(always)]
+fn ipv4(c: &mut Cursor, packet: &mut Packet) -> Kind {
+    let Some(ip) = c.take::<Ipv4Hdr>() else {
+        return Kind::Malformed;
+    };
+    // SAFETY: `take` checked that the fixed header lies inside the packet.
+    let ip = unsafe { &*ip };
+    let header_len = usize::from(ip.ihl());
+    if ip.version() != 4 || header_len < Ipv4Hdr::LEN {
+        return Kind::Malformed;
+    }
+    // Options: the IHL is at most 60, which keeps the offset range small for the verifier.
+    if c.skip(header_len - Ipv4Hdr::LEN).is_none() {
+        return Kind::Malformed;
+    }
+    packet.family = FAMILY_V4;
+    packet.src[..4].copy_from_slice(&ip.src_addr);
+    packet.dst[..4].copy_from_slice(&ip.dst_addr);
+    if ip.frag_offset() == 0 {
+        transport(c, ip.proto, packet);
+    } else {
+        packet.transport = Transport::LaterFragment;
+    }
+    Kind::Ip
+}
+
+#[inline(always)]
+fn ipv6(c: &mut Cursor, packet: &mut Packet) -> Kind {
+    let Some(ip) = c.take::<Ipv6Hdr>() else {
+        return Kind::Malformed;
+    };
+    // SAFETY: `take` checked that the fixed header lies inside the packet.
+    let ip = unsafe { &*ip };
+    if ip.version() != 6 {
+        return Kind::Malformed;
+    }
+    packet.family = FAMILY_V6;
+    packet.src = ip.src_addr;
+    packet.dst = ip.dst_addr;
+    match extension_headers(c, ip.next_hdr) {
+        Chain::Transport(next) => transport(c, next, packet),
+        Chain::LaterFragment => packet.transport = Transport::LaterFragment,
+        Chain::Hidden => packet.transport = Transport::Hidden,
+    }
+    Kind::Ip
+}
+
+enum Chain {
+    /// The chain ended at this upper-layer protocol; the cursor is at its header.
+    Transport(u8),
+    LaterFragment,
+    Hidden,
+}
+
+/// Walks hop-by-hop, routing, fragment, destination options and AH headers, at most
+/// [`IPV6_EXT_MAX_CHAIN`] of them.
+#[inline(always)]
+fn extension_headers(c: &mut Cursor, mut next: u8) -> Chain {
+    for _ in 0..IPV6_EXT_MAX_CHAIN {
+        match next {
+            IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS | IPPROTO_AH => {
+                let Some(h) = c.take::<[u8; 2]>() else {
+                    return Chain::Hidden;
+                };
+                // SAFETY: `take` checked that the two bytes lie inside the packet.
+                let [following, units] = unsafe { *h };
+                // AH counts 4-byte units minus 2, the others 8-byte units minus 1; at most
+                // 2 KiB a header, so the offset range stays bounded for the verifier.
+                let len = if next == IPPROTO_AH {
+                    (usize::from(units) + 2) * 4
+                } else {
+                    (usize::from(units) + 1) * 8
+                };
+                if c.skip(len - 2).is_none() {
+                    return Chain::Hidden;
+                }
+                next = following;
+            }
+            IPPROTO_FRAGMENT => {
+                let Some(h) = c.take::<[u8; 8]>() else {
+                    return Chain::Hidden;
+                };
+                // SAFETY: `take` checked that the eight bytes lie inside the packet.
+                let h = unsafe { *h };
+                if u16::from_be_bytes([h[2], h[3]]) & 0xfff8 != 0 {
+                    return Chain::LaterFragment;
+                }
+                next = h[0];
+            }
+            _ => return Chain::Transport(next),
+        }
+    }
+    if is_extension(next) {
+        Chain::Hidden
+    } else {
+        Chain::Transport(next)
+    }
+}
+
+#[inline(always)]
+const fn is_extension(next: u8) -> bool {
+    matches!(
+        next,
+        IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_FRAGMENT | IPPROTO_DSTOPTS | IPPROTO_AH
+    )
+}
+
+/// Reads the TCP or UDP header at the cursor.
+#[inline(always)]
+fn transport(c: &mut Cursor, proto: u8, packet: &mut Packet) {
+    packet.transport = match proto {
+        IPPROTO_TCP => match c.take::<TcpHdr>() {
+            Some(tcp) => {
+                // SAFETY: `take` checked that the header lies inside the packet.
+                let tcp = unsafe { &*tcp };
+                packet.src_port = u16::from_be_bytes(tcp.source);
+                packet.dst_port = u16::from_be_bytes(tcp.dest);
+                packet.syn = tcp.syn() != 0;
+                packet.ack = tcp.ack() != 0;
+                Transport::Tcp
+            }
+            None => Transport::Hidden,
+        },
+        IPPROTO_UDP => match c.take::<UdpHdr>() {
+            Some(udp) => {
+                // SAFETY: `take` checked that the header lies inside the packet.
+                let udp = unsafe { &*udp };
+                packet.src_port = udp.src_port();
+                packet.dst_port = udp.dst_port();
+                Transport::Udp
+            }
+            None => Transport::Hidden,
+        },
+        _ => Transport::Unfiltered,
+    };
+}

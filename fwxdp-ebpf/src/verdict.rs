@@ -1,0 +1,119 @@
+//! The verdict for one inbound frame (DESIGN.md "The verdict"), shared by the XDP and TC
+//! entry points. A bounded number of map lookups, whatever the number of rules.
+
+use aya_ebpf::maps::lpm_trie::Key;
+use fwxdp_common::{CIDR_KEY_FIXED_BITS, CidrKey, Config, FAMILY_V4, Proto, Reason, port_index};
+
+use crate::{
+    flows,
+    maps::{FWXDP_CIDRS, FWXDP_PORTS},
+    parse::{self, Kind, Packet, Transport},
+};
+
+const DHCPV4_SERVER: u16 = 67;
+const DHCPV4_CLIENT: u16 = 68;
+const DHCPV6_SERVER: u16 = 547;
+const DHCPV6_CLIENT: u16 = 546;
+
+/// Why a frame passes or drops, and for a port drop, which (proto, port) to charge.
+pub(crate) struct Verdict {
+    pub(crate) reason: Reason,
+    pub(crate) port: Option<(Proto, u16)>,
+}
+
+impl Verdict {
+    #[inline(always)]
+    const fn because(reason: Reason) -> Self {
+        Self { reason, port: None }
+    }
+}
+
+/// Judges the frame between `data` and `data_end` under `config`.
+#[inline(always)]
+pub(crate) fn judge(data: usize, data_end: usize, config: &Config) -> Verdict {
+    let packet = parse::frame(data, data_end);
+    match packet.kind {
+        Kind::NonIp => return Verdict::because(Reason::Other),
+        Kind::Malformed => return Verdict::because(Reason::Malformed),
+        Kind::Ip => {}
+    }
+    if is_loopback(&packet.src, packet.family) || is_loopback(&packet.dst, packet.family) {
+        return Verdict::because(Reason::Loopback);
+    }
+    match packet.transport {
+        Transport::Unfiltered | Transport::LaterFragment => Verdict::because(Reason::Other),
+        Transport::Hidden => Verdict::because(Reason::Malformed),
+        Transport::Tcp => {
+            if packet.syn && !packet.ack {
+                new_connection(config.generation, Proto::Tcp, &packet)
+            } else {
+                Verdict::because(Reason::Established)
+            }
+        }
+        Transport::Udp => {
+            if is_dhcp_client_reply(&packet) || flows::is_reply(&packet) {
+                Verdict::because(Reason::Established)
+            } else {
+                new_connection(config.generation, Proto::Udp, &packet)
+            }
+        }
+    }
+}
+
+/// 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104.
+#[inline(always)]
+fn is_loopback(addr: &[u8; 16], family: u8) -> bool {
+    if family == FAMILY_V4 {
+        return addr[0] == 127;
+    }
+    let head = u64::from_be_bytes([
+        addr[0], addr[1], addr[2], addr[3], addr[4], addr[5], addr[6], addr[7],
+    ]);
+    let mid = u32::from_be_bytes([addr[8], addr[9], addr[10], addr[11]]);
+    let tail = u32::from_be_bytes([addr[12], addr[13], addr[14], addr[15]]);
+    head == 0 && ((mid == 0 && tail == 1) || (mid == 0xffff && addr[12] == 127))
+}
+
+#[inline(always)]
+fn is_dhcp_client_reply(packet: &Packet) -> bool {
+    let (server, client) = if packet.family == FAMILY_V4 {
+        (DHCPV4_SERVER, DHCPV4_CLIENT)
+    } else {
+        (DHCPV6_SERVER, DHCPV6_CLIENT)
+    };
+    packet.src_port == server && packet.dst_port == client
+}
+
+/// A new connection passes when its port is open, or open to a CIDR holding its source.
+#[inline(always)]
+fn new_connection(generation: u8, proto: Proto, packet: &Packet) -> Verdict {
+    let port = packet.dst_port;
+    let flags = FWXDP_PORTS
+        .get(port_index(generation, port))
+        .copied()
+        .unwrap_or(0);
+    if flags & proto.allow_flag() != 0 {
+        return Verdict::because(Reason::Allowed);
+    }
+    if flags & proto.cidr_flag() != 0 {
+        let addr_bits = if packet.family == FAMILY_V4 { 32 } else { 128 };
+        let key = Key::new(
+            CIDR_KEY_FIXED_BITS + addr_bits,
+            CidrKey {
+                generation,
+                proto: proto as u8,
+                family: packet.family,
+                _pad: 0,
+                port_be: port.to_be(),
+                addr: packet.src,
+            },
+        );
+        if FWXDP_CIDRS.get(&key).is_some() {
+            return Verdict::because(Reason::AllowedCidr);
+        }
+    }
+    Verdict {
+        reason: Reason::Port,
+        port: Some((proto, port)),
+    }
+}

@@ -1,0 +1,387 @@
+//! Attaching the filter to an interface, or replacing its policy in place.
+//!
+//! A fresh attach builds every pin in a staging directory and renames it into place only when
+//! the programs are attached, so a failure leaves nothing behind. A replacement writes the
+//! new policy into the inactive generation and flips [`Config::generation`] in one map update.
+
+use std::{
+    fs, io,
+    path::{Path, PathBuf},
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use aya::programs::{
+    LinkOrder, ProgramError, TcAttachType, XdpMode,
+    links::{FdLink, LinkError},
+    tc::TcAttachOptions,
+};
+use fwxdp_common::{AttachMode, CONFIG_MONITOR, Config, program_name};
+
+use crate::{
+    detach,
+    iface::{self, IfaceError},
+    maps::{MapsError, PolicyMaps, Source},
+    object::{Loaded, ObjectError},
+    pins::{self, PinError, PinRoot, name},
+    policy::Policy,
+};
+
+/// The attach mode asked for on the command line or in the config.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ModeRequest {
+    /// Native XDP where the driver supports it, else generic XDP.
+    #[default]
+    Auto,
+    Native,
+    Generic,
+    Tc,
+}
+
+impl ModeRequest {
+    /// Whether an interface attached in `mode` satisfies this request.
+    #[must_use]
+    pub fn accepts(self, mode: AttachMode) -> bool {
+        match self {
+            Self::Auto => mode != AttachMode::Tc,
+            Self::Native => mode == AttachMode::Native,
+            Self::Generic => mode == AttachMode::Generic,
+            Self::Tc => mode == AttachMode::Tc,
+        }
+    }
+}
+
+/// What to attach where.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    pub iface: &'a str,
+    pub policy: &'a Policy,
+    pub monitor: bool,
+    pub mode: ModeRequest,
+}
+
+/// What an attach did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub iface: String,
+    /// The mode in force.
+    pub mode: AttachMode,
+    /// True when an attached interface got its policy replaced in place.
+    pub replaced: bool,
+    /// Why `auto` fell back to generic XDP, when it did.
+    pub fallback: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    #[error(transparent)]
+    Iface(#[from] IfaceError),
+    #[error(transparent)]
+    Pins(#[from] PinError),
+    #[error(transparent)]
+    Maps(#[from] MapsError),
+    #[error(transparent)]
+    Object(#[from] ObjectError),
+    #[error(transparent)]
+    Detach(#[from] detach::DetachError),
+    #[error("cannot attach to {iface} in {mode} mode")]
+    Attach {
+        iface: String,
+        mode: &'static str,
+        source: ProgramError,
+    },
+    #[error("cannot keep the {what} link of {iface} (this kernel lacks BPF links?)")]
+    Link {
+        iface: String,
+        what: &'static str,
+        source: LinkError,
+    },
+    #[error("cannot pin {path}")]
+    Pin {
+        path: PathBuf,
+        source: aya::pin::PinError,
+    },
+    #[error("cannot pin program at {path}")]
+    PinProgram {
+        path: PathBuf,
+        source: aya::pin::PinError,
+    },
+    #[error(
+        "{iface} is attached in {current} mode and {requested} mode was asked for: changing \
+         the mode in place is not supported yet; run `fwxdp detach {iface}` first"
+    )]
+    ModeChange {
+        iface: String,
+        current: &'static str,
+        requested: &'static str,
+    },
+    #[error("cannot move pins into {path}")]
+    Commit { path: PathBuf, source: io::Error },
+}
+
+/// Attaches `request.iface`, or replaces its policy if it is attached already.
+///
+/// The caller holds the [`crate::lock::StateLock`].
+pub fn attach(root: &PinRoot, request: &Request<'_>) -> Result<Outcome, AttachError> {
+    let ifindex = iface::filterable_index(request.iface)?;
+    root.ensure()?;
+    sweep_staging(root)?;
+    let dir = root.iface_dir(request.iface);
+    if dir.exists() {
+        match PolicyMaps::open(&mut Source::Pinned(&dir)) {
+            Ok(mut maps)
+                if dir.join(name::LINK_INGRESS).exists() && maps.config()?.ifindex == ifindex =>
+            {
+                return replace(&mut maps, request);
+            }
+            // Pins of an interface that was deleted and made again, or half-removed state.
+            _ => detach::remove_pins(&dir)?,
+        }
+    }
+    fresh(root, request, ifindex)
+}
+
+fn config_flags(monitor: bool) -> u8 {
+    if monitor { CONFIG_MONITOR } else { 0 }
+}
+
+fn replace(maps: &mut PolicyMaps, request: &Request<'_>) -> Result<Outcome, AttachError> {
+    let config = maps.config()?;
+    let mode = AttachMode::from_raw(config.mode).unwrap_or(AttachMode::Generic);
+    if !request.mode.accepts(mode) {
+        return Err(AttachError::ModeChange {
+            iface: request.iface.to_owned(),
+            current: mode.name(),
+            requested: mode_request_name(request.mode),
+        });
+    }
+    let next = config.generation ^ 1;
+    maps.write_generation(next, request.policy)?;
+    maps.set_config(&Config {
+        generation: next,
+        flags: config_flags(request.monitor),
+        ..config
+    })?;
+    Ok(Outcome {
+        iface: request.iface.to_owned(),
+        mode,
+        replaced: true,
+        fallback: None,
+    })
+}
+
+const fn mode_request_name(mode: ModeRequest) -> &'static str {
+    match mode {
+        ModeRequest::Auto => "auto",
+        ModeRequest::Native => "native",
+        ModeRequest::Generic => "generic",
+        ModeRequest::Tc => "tc",
+    }
+}
+
+fn fresh(root: &PinRoot, request: &Request<'_>, ifindex: u32) -> Result<Outcome, AttachError> {
+    let iface = request.iface;
+    let staging = Staging::create(root.staging_dir(iface))?;
+    let mut config = Config {
+        generation: 0,
+        flags: config_flags(request.monitor),
+        mode: 0,
+        _pad: 0,
+        ifindex,
+        attached_at: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    };
+    let mut loaded = Loaded::new(request.policy, &config, Some(staging.path()))?;
+
+    // Egress first, so replies to flows that start meanwhile already pass.
+    let egress = loaded.tc(program_name::TC_EGRESS)?;
+    pin_program(
+        egress.pin(staging.path().join(name::PROG_EGRESS)),
+        staging.path(),
+        name::PROG_EGRESS,
+    )?;
+    let id = egress
+        .attach_with_options(
+            iface,
+            TcAttachType::Egress,
+            TcAttachOptions::TcxOrder(LinkOrder::default()),
+        )
+        .map_err(|source| AttachError::Attach {
+            iface: iface.to_owned(),
+            mode: "tc egress",
+            source,
+        })?;
+    let link = egress.take_link(id).map_err(|source| AttachError::Attach {
+        iface: iface.to_owned(),
+        mode: "tc egress",
+        source,
+    })?;
+    let link = FdLink::try_from(link).map_err(|source| AttachError::Link {
+        iface: iface.to_owned(),
+        what: "egress",
+        source,
+    })?;
+    staging.pin_link(link, name::LINK_EGRESS)?;
+
+    let (mode, fallback) = attach_ingress(&mut loaded, &staging, iface, request.mode)?;
+    config.mode = mode as u8;
+    loaded.policy.set_config(&config)?;
+    staging.commit(&root.iface_dir(iface))?;
+    Ok(Outcome {
+        iface: iface.to_owned(),
+        mode,
+        replaced: false,
+        fallback,
+    })
+}
+
+fn pin_program(
+    result: Result<(), aya::pin::PinError>,
+    dir: &Path,
+    pin: &str,
+) -> Result<(), AttachError> {
+    result.map_err(|source| AttachError::PinProgram {
+        path: dir.join(pin),
+        source,
+    })
+}
+
+fn attach_ingress(
+    loaded: &mut Loaded,
+    staging: &Staging,
+    iface: &str,
+    request: ModeRequest,
+) -> Result<(AttachMode, Option<String>), AttachError> {
+    let (mode, fallback, link) = match request {
+        ModeRequest::Tc => (AttachMode::Tc, None, attach_tc_ingress(loaded, iface)?),
+        ModeRequest::Native => (
+            AttachMode::Native,
+            None,
+            attach_xdp(loaded, iface, XdpMode::Driver)?,
+        ),
+        ModeRequest::Generic => (
+            AttachMode::Generic,
+            None,
+            attach_xdp(loaded, iface, XdpMode::Skb)?,
+        ),
+        ModeRequest::Auto => match attach_xdp(loaded, iface, XdpMode::Driver) {
+            Ok(link) => (AttachMode::Native, None, link),
+            Err(native) => (
+                AttachMode::Generic,
+                Some(native.to_string()),
+                attach_xdp(loaded, iface, XdpMode::Skb)?,
+            ),
+        },
+    };
+    let program = if mode == AttachMode::Tc {
+        loaded
+            .tc(program_name::TC_INGRESS)?
+            .pin(staging.path().join(name::PROG_INGRESS))
+    } else {
+        loaded.xdp()?.pin(staging.path().join(name::PROG_INGRESS))
+    };
+    pin_program(program, staging.path(), name::PROG_INGRESS)?;
+    staging.pin_link(link, name::LINK_INGRESS)?;
+    Ok((mode, fallback))
+}
+
+fn attach_xdp(loaded: &mut Loaded, iface: &str, mode: XdpMode) -> Result<FdLink, AttachError> {
+    let mode_name = if mode == XdpMode::Driver {
+        "native"
+    } else {
+        "generic"
+    };
+    let attach_error = |source| AttachError::Attach {
+        iface: iface.to_owned(),
+        mode: mode_name,
+        source,
+    };
+    let xdp = loaded.xdp()?;
+    let id = xdp.attach(iface, mode).map_err(attach_error)?;
+    let link = xdp.take_link(id).map_err(attach_error)?;
+    FdLink::try_from(link).map_err(|source| AttachError::Link {
+        iface: iface.to_owned(),
+        what: "XDP",
+        source,
+    })
+}
+
+fn attach_tc_ingress(loaded: &mut Loaded, iface: &str) -> Result<FdLink, AttachError> {
+    let attach_error = |source| AttachError::Attach {
+        iface: iface.to_owned(),
+        mode: "tc",
+        source,
+    };
+    let tc = loaded.tc(program_name::TC_INGRESS)?;
+    let id = tc
+        .attach_with_options(
+            iface,
+            TcAttachType::Ingress,
+            TcAttachOptions::TcxOrder(LinkOrder::default()),
+        )
+        .map_err(attach_error)?;
+    let link = tc.take_link(id).map_err(attach_error)?;
+    FdLink::try_from(link).map_err(|source| AttachError::Link {
+        iface: iface.to_owned(),
+        what: "TC ingress",
+        source,
+    })
+}
+
+/// Removes staging directories left by an attach that was killed midway. Under the state
+/// lock no attach is in progress, so every staging directory is a leftover.
+fn sweep_staging(root: &PinRoot) -> Result<(), AttachError> {
+    for dir in root.staging_dirs() {
+        detach::remove_pins(&dir)?;
+    }
+    Ok(())
+}
+
+/// A directory of pins under construction; removed, links detached, unless committed.
+struct Staging {
+    dir: PathBuf,
+    committed: bool,
+}
+
+impl Staging {
+    fn create(dir: PathBuf) -> Result<Self, AttachError> {
+        pins::remove_dir(&dir)?;
+        fs::create_dir(&dir).map_err(|source| PinError::Io {
+            action: "create",
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(Self {
+            dir,
+            committed: false,
+        })
+    }
+
+    fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    fn pin_link(&self, link: FdLink, pin: &str) -> Result<(), AttachError> {
+        let path = self.dir.join(pin);
+        link.pin(&path)
+            .map(drop)
+            .map_err(|source| AttachError::Pin { path, source })
+    }
+
+    fn commit(mut self, dest: &Path) -> Result<(), AttachError> {
+        fs::rename(&self.dir, dest).map_err(|source| AttachError::Commit {
+            path: dest.to_owned(),
+            source,
+        })?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = detach::remove_pins(&self.dir);
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! The command line, as clap types.
+
+use std::path::PathBuf;
+
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use fwxdp::{attach::ModeRequest, pins::DEFAULT_PIN_ROOT};
+
+/// Close every port a server did not mean to open, before iptables or Docker see the packet.
+#[derive(Debug, Parser)]
+#[command(name = "fwxdp", version, about, long_about = None)]
+pub(crate) struct Cli {
+    /// Directory on a bpf filesystem where attached interfaces are pinned.
+    #[arg(long, global = true, env = "FWXDP_PIN_ROOT", default_value = DEFAULT_PIN_ROOT)]
+    pub(crate) pin_root: PathBuf,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Attach the filter to interfaces, or replace their allow list in place.
+    Attach(AttachArgs),
+    /// Detach the filter from interfaces and remove their pins.
+    Detach(DetachArgs),
+    /// Show what is attached: mode, allow list, monitor flag, attach time, program id.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show counters per reason and drops per port.
+    Stats {
+        /// Only this interface.
+        iface: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AttachArgs {
+    /// Interfaces to filter (never lo).
+    #[arg(required = true, value_name = "IFACE")]
+    pub(crate) ifaces: Vec<String>,
+
+    /// Ports to allow, comma-separated and repeatable:
+    /// 22,80,443  8000-8100/tcp  53/udp  5432@10.0.0.0/8  22@2001:db8::/32
+    #[arg(long, required = true, value_name = "SPEC")]
+    pub(crate) allow: Vec<String>,
+
+    /// How to attach.
+    #[arg(long, value_enum, default_value_t = Mode::Auto)]
+    pub(crate) mode: Mode,
+
+    /// Count what would be dropped, drop nothing.
+    #[arg(long)]
+    pub(crate) monitor: bool,
+
+    /// Apply even though the allow list would refuse new logins over the SSH session this
+    /// command runs in.
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("target").required(true).args(["ifaces", "all"])))]
+pub(crate) struct DetachArgs {
+    /// Interfaces to detach.
+    #[arg(value_name = "IFACE")]
+    pub(crate) ifaces: Vec<String>,
+
+    /// Detach every attached interface.
+    #[arg(long, conflicts_with = "ifaces")]
+    pub(crate) all: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum Mode {
+    /// Native XDP, falling back to generic XDP where the driver cannot.
+    Auto,
+    /// XDP in the driver.
+    Native,
+    /// XDP in the kernel's generic path.
+    Generic,
+    /// A TC (clsact) ingress classifier.
+    Tc,
+}
+
+impl From<Mode> for ModeRequest {
+    fn from(mode: Mode) -> Self {
+        match mode {
+            Mode::Auto => Self::Auto,
+            Mode::Native => Self::Native,
+            Mode::Generic => Self::Generic,
+            Mode::Tc => Self::Tc,
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! The `fwxdp` command: parses the command line, runs it, maps failures to exit codes.
+
+mod cli;
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("fwxdp: {error:#}");
+            exit_code(&error)
+        }
+    }
+}
+
+/// 2 for bad input (as clap uses for usage errors), 1 for everything else.
+fn exit_code(error: &anyhow::Error) -> ExitCode {
+    let usage = error.downcast_ref::<commands::UsageError>().is_some()
+        || error.downcast_ref::<fwxdp::policy::PolicyError>().is_some();
+    ExitCode::from(if usage { 2 } else { 1 })
+}

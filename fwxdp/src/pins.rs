@@ -1,0 +1,199 @@
+//! Where an interface's programs, links and maps are pinned, and the bpffs that holds them.
+
+use std::{
+    fs, io,
+    path::{Path, PathBuf},
+};
+
+use nix::{
+    mount::{MsFlags, mount},
+    sys::statfs::{BPF_FS_MAGIC, statfs},
+};
+
+/// The default pin root.
+pub const DEFAULT_PIN_ROOT: &str = "/sys/fs/bpf/fwxdp";
+/// The conventional bpffs mount point, mounted on demand.
+const BPFFS: &str = "/sys/fs/bpf";
+
+/// Pin names inside an interface's directory.
+pub mod name {
+    pub const CONFIG: &str = "config";
+    pub const PORTS: &str = "ports";
+    pub const CIDRS: &str = "cidrs";
+    pub const REASONS: &str = "reasons";
+    pub const PORT_DROPS: &str = "port_drops";
+    pub const PORT_OVERFLOW: &str = "port_overflow";
+    pub const UDP_FLOWS: &str = "udp_flows";
+    pub const PROG_INGRESS: &str = "prog_ingress";
+    pub const PROG_EGRESS: &str = "prog_egress";
+    pub const LINK_INGRESS: &str = "link_ingress";
+    pub const LINK_EGRESS: &str = "link_egress";
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PinError {
+    #[error("pin root {path} is not on a bpf filesystem")]
+    NotBpffs { path: PathBuf },
+    #[error("cannot mount a bpf filesystem at {BPFFS}")]
+    Mount { source: nix::Error },
+    #[error("cannot {action} {path}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+}
+
+/// The directory under which each attached interface has a directory of pins.
+#[derive(Clone, Debug)]
+pub struct PinRoot {
+    root: PathBuf,
+}
+
+impl PinRoot {
+    /// A pin root at `root`; nothing is created yet.
+    #[must_use]
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The root directory.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// The directory of `iface`'s pins.
+    #[must_use]
+    pub fn iface_dir(&self, iface: &str) -> PathBuf {
+        self.root.join(encode(iface))
+    }
+
+    /// A scratch directory to build `iface`'s pins in before they are renamed into place.
+    #[must_use]
+    pub fn staging_dir(&self, iface: &str) -> PathBuf {
+        self.root.join(format!(
+            "{STAGING_PREFIX}{}:{}",
+            std::process::id(),
+            encode(iface)
+        ))
+    }
+
+    /// Staging directories present under the root.
+    #[must_use]
+    pub fn staging_dirs(&self) -> Vec<PathBuf> {
+        fs::read_dir(&self.root)
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with(STAGING_PREFIX))
+            .map(|e| e.path())
+            .collect()
+    }
+
+    /// Makes sure the root exists on a bpffs, mounting one at /sys/fs/bpf when the root is
+    /// below it and nothing is mounted there.
+    pub fn ensure(&self) -> Result<(), PinError> {
+        if !is_bpffs(nearest_existing(&self.root)) {
+            if self.root.starts_with(BPFFS) && !is_bpffs(Path::new(BPFFS)) {
+                mount(
+                    Some("bpffs"),
+                    BPFFS,
+                    Some("bpf"),
+                    MsFlags::empty(),
+                    None::<&str>,
+                )
+                .map_err(|source| PinError::Mount { source })?;
+            } else {
+                return Err(PinError::NotBpffs {
+                    path: self.root.clone(),
+                });
+            }
+        }
+        fs::create_dir_all(&self.root).map_err(|source| PinError::Io {
+            action: "create",
+            path: self.root.clone(),
+            source,
+        })
+    }
+
+    /// The interfaces that have pins, sorted by name. Empty when the root does not exist.
+    pub fn interfaces(&self) -> Result<Vec<String>, PinError> {
+        let entries = match fs::read_dir(&self.root) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => {
+                return Err(PinError::Io {
+                    action: "read",
+                    path: self.root.clone(),
+                    source,
+                });
+            }
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|name| !name.starts_with(STAGING_PREFIX))
+            .map(|name| decode(&name))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+}
+
+impl Default for PinRoot {
+    fn default() -> Self {
+        Self::new(DEFAULT_PIN_ROOT)
+    }
+}
+
+/// Prefix of staging directories; ':' cannot appear in an interface name.
+const STAGING_PREFIX: &str = "staging:";
+
+/// bpffs refuses names that contain '.', which interface names may (`eth0.100`).
+fn encode(iface: &str) -> String {
+    iface.replace('%', "%25").replace('.', "%2e")
+}
+
+fn decode(name: &str) -> String {
+    name.replace("%2e", ".").replace("%25", "%")
+}
+
+fn nearest_existing(path: &Path) -> &Path {
+    path.ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(Path::new("/"))
+}
+
+fn is_bpffs(path: &Path) -> bool {
+    statfs(path).is_ok_and(|s| s.filesystem_type() == BPF_FS_MAGIC)
+}
+
+/// Removes a directory of pins. Removing a pin only drops the file's reference: a link that
+/// is still open elsewhere stays attached.
+pub fn remove_dir(dir: &Path) -> Result<(), PinError> {
+    match fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(PinError::Io {
+            action: "remove",
+            path: dir.to_owned(),
+            source,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pin_names_have_no_dots_and_round_trip() {
+        for iface in ["eth0", "eth0.100", "a%2eb", "%", "br-1.2.3"] {
+            let encoded = encode(iface);
+            assert!(!encoded.contains('.'), "{encoded}");
+            assert_eq!(decode(&encoded), iface);
+        }
+    }
+}

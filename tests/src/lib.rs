@@ -1,1 +1,4 @@
+//! The privileged end-to-end suite's support code: the network-namespace lab, and
+//! synthetic frames.
 
+pub mod lab;

@@ -1,0 +1,380 @@
+//! The network-namespace lab that every end-to-end test uses.
+//!
+//! A [`Lab`] is a "server" namespace and an "internet" namespace joined by a veth pair, with
+//! IPv4 and IPv6 test addresses and no static neighbour entries. fwxdp runs in the server
+//! namespace with a pin root of the lab's own. Dropping the lab (also while a test panics)
+//! ends the processes it started, removes its pins and deletes its namespaces; labs left by a
+//! killed test run are swept when the next one starts.
+
+pub mod netns;
+pub mod probe;
+pub mod raw;
+pub mod services;
+
+use std::{
+    fs,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    path::{Path, PathBuf},
+    process::{Child, Command, Output},
+    sync::{
+        Mutex, Once,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
+
+use netns::Netns;
+
+/// Every lab name (namespaces, pin roots) starts with this, followed by the owning PID.
+pub const PREFIX: &str = "fwxl-";
+/// The filtered interface, in the server namespace.
+pub const SERVER_IF: &str = "fwx0";
+/// Its peer, in the internet namespace.
+pub const INTERNET_IF: &str = "fwx1";
+/// The server's address.
+pub const SERVER_V4: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
+/// The main client address on the internet side.
+pub const CLIENT_V4: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
+/// A second client address on the internet side.
+pub const CLIENT2_V4: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 3);
+/// The server's IPv6 address.
+pub const SERVER_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x77, 0, 0, 0, 0, 0, 1);
+/// The main client IPv6 address.
+pub const CLIENT_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x77, 0, 0, 0, 0, 0, 2);
+/// A second client IPv6 address.
+pub const CLIENT2_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x77, 0, 0, 0, 0, 0, 3);
+
+static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
+static SWEEP: Once = Once::new();
+
+/// Runs a command to completion, panicking with its output when it fails.
+///
+/// # Panics
+/// When the command cannot start or exits non-zero.
+pub fn run(cmd: &mut Command) -> Output {
+    let output = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{cmd:?} failed ({}): {}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Fails the test, with a message that says why, unless it can run privileged.
+///
+/// # Panics
+/// When not root or when the kernel has no BPF. Never skips: the suite runs as root in CI.
+pub fn require_privileges() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this end-to-end test needs root (network namespaces and BPF): run `sudo cargo xtask test`"
+    );
+    assert!(
+        Path::new("/proc/sys/kernel/unprivileged_bpf_disabled").exists(),
+        "this kernel has no bpf(2) support (CONFIG_BPF_SYSCALL): fwxdp cannot run here"
+    );
+}
+
+/// The fwxdp binary under test: `$FWXDP_BIN`, or the one cargo built beside this test.
+///
+/// # Panics
+/// When there is none.
+#[must_use]
+pub fn fwxdp_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("FWXDP_BIN") {
+        return bin.into();
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test> -> target/<profile>/fwxdp
+    let bin = exe
+        .ancestors()
+        .nth(2)
+        .map(|dir| dir.join("fwxdp"))
+        .expect("target directory");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (`cargo build -p fwxdp`; cargo xtask test does)",
+        bin.display()
+    );
+    bin
+}
+
+/// Removes namespaces and pin roots left by lab processes that no longer run.
+pub fn sweep_stale() {
+    let stale = |name: &str| {
+        name.strip_prefix(PREFIX)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+            .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+    };
+    for entry in fs::read_dir("/run/netns").into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if stale(&name) {
+            let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        }
+    }
+    for entry in fs::read_dir("/sys/fs/bpf").into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if stale(&name) {
+            // Removing the pins releases the links, which detaches their programs.
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// A server and an internet namespace joined by a veth pair.
+#[derive(Debug)]
+pub struct Lab {
+    id: String,
+    /// The host fwxdp protects.
+    pub server: Netns,
+    /// Where clients and attackers live.
+    pub internet: Netns,
+    pin_root: PathBuf,
+    children: Mutex<Vec<Child>>,
+}
+
+impl Lab {
+    /// Builds a fresh lab with unique names.
+    ///
+    /// # Panics
+    /// When not privileged, or when a setup command fails.
+    #[must_use]
+    pub fn new() -> Self {
+        require_privileges();
+        SWEEP.call_once(sweep_stale);
+        let id = format!(
+            "{PREFIX}{}-{}",
+            std::process::id(),
+            NEXT_ID.fetch_add(1, Ordering::Relaxed)
+        );
+        let server = Netns::create(&format!("{id}-srv"));
+        let internet = Netns::create(&format!("{id}-net"));
+        let lab = Self {
+            pin_root: PathBuf::from("/sys/fs/bpf").join(&id),
+            id,
+            server,
+            internet,
+            children: Mutex::new(Vec::new()),
+        };
+        run(Command::new("ip").args([
+            "link",
+            "add",
+            SERVER_IF,
+            "netns",
+            lab.server.name(),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            INTERNET_IF,
+            "netns",
+            lab.internet.name(),
+        ]));
+        let addresses: [(&Netns, &str, &[String]); 2] = [
+            (
+                &lab.server,
+                SERVER_IF,
+                &[format!("{SERVER_V4}/24"), format!("{SERVER_V6}/64")],
+            ),
+            (
+                &lab.internet,
+                INTERNET_IF,
+                &[
+                    format!("{CLIENT_V4}/24"),
+                    format!("{CLIENT2_V4}/24"),
+                    format!("{CLIENT_V6}/64"),
+                    format!("{CLIENT2_V6}/64"),
+                ],
+            ),
+        ];
+        for (ns, iface, addrs) in addresses {
+            for addr in addrs {
+                // nodad: skip the duplicate-address wait; neighbour discovery still runs.
+                let mut args = vec!["addr", "add", addr.as_str(), "dev", iface];
+                if addr.contains(':') {
+                    args.push("nodad");
+                }
+                // The second client address is used only when a socket binds it: replies
+                // from wildcard sockets must come from the main address, as IPv4's
+                // secondary addresses already ensure.
+                if addr.starts_with(&CLIENT2_V6.to_string()) {
+                    args.extend(["preferred_lft", "0"]);
+                }
+                ns.ip(&args);
+            }
+            ns.ip(&["link", "set", iface, "up"]);
+        }
+        lab.server.wait_ipv6_ready();
+        lab.internet.wait_ipv6_ready();
+        lab.wait_reachable();
+        lab
+    }
+
+    /// Waits until both sides answer neighbour discovery, IPv4 and IPv6, then forgets the
+    /// entries that took: a freshly raised veth ignores solicitations for a moment, which
+    /// would otherwise pass for a filter that drops them.
+    fn wait_reachable(&self) {
+        let pairs: [(&Netns, IpAddr); 4] = [
+            (&self.server, CLIENT_V4.into()),
+            (&self.server, CLIENT_V6.into()),
+            (&self.internet, SERVER_V4.into()),
+            (&self.internet, SERVER_V6.into()),
+        ];
+        for (ns, addr) in pairs {
+            // Nothing listens on port 1: a RST (Closed) proves the path works both ways.
+            let to = SocketAddr::new(addr, 1);
+            let ok = (0..50).any(|_| {
+                probe::tcp(ns, None, to, std::time::Duration::from_millis(100))
+                    == probe::Tcp::Closed
+            });
+            assert!(ok, "{addr} never answered from {}", ns.name());
+        }
+        for ns in [&self.server, &self.internet] {
+            ns.ip(&["neigh", "flush", "all"]);
+        }
+    }
+
+    /// The lab's unique name.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The lab's pin root, under /sys/fs/bpf.
+    #[must_use]
+    pub fn pin_root(&self) -> &Path {
+        &self.pin_root
+    }
+
+    /// A `fwxdp` command that runs in the server namespace with the lab's pin root.
+    #[must_use]
+    pub fn fwxdp_command(&self) -> Command {
+        let bin = fwxdp_bin();
+        let mut cmd = self.server.command(bin.to_str().expect("UTF-8 path"));
+        cmd.env("FWXDP_PIN_ROOT", &self.pin_root)
+            .env_remove("SSH_CONNECTION");
+        cmd
+    }
+
+    /// Runs fwxdp with `args`, whatever its exit status.
+    ///
+    /// # Panics
+    /// When it cannot start.
+    #[must_use]
+    pub fn fwxdp(&self, args: &[&str]) -> Output {
+        self.fwxdp_command().args(args).output().expect("run fwxdp")
+    }
+
+    /// Runs fwxdp with `args` and returns its standard output.
+    ///
+    /// # Panics
+    /// When it exits non-zero.
+    pub fn fwxdp_ok(&self, args: &[&str]) -> String {
+        let output = self.fwxdp(args);
+        assert!(
+            output.status.success(),
+            "fwxdp {args:?} failed ({}): {}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("UTF-8 output")
+    }
+
+    /// `fwxdp stats --json`, parsed.
+    #[must_use]
+    pub fn stats_json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.fwxdp_ok(&["stats", "--json"])).expect("stats JSON")
+    }
+
+    /// `fwxdp status --json`, parsed.
+    #[must_use]
+    pub fn status_json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.fwxdp_ok(&["status", "--json"])).expect("status JSON")
+    }
+
+    /// Packets dropped on (`proto`, `port`) of the server interface, per `stats --json`.
+    #[must_use]
+    pub fn port_drops(&self, proto: &str, port: u16) -> (u64, u64) {
+        let stats = self.stats_json();
+        let ports = stats["interfaces"][0]["ports"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        ports
+            .iter()
+            .find(|p| p["proto"] == proto && p["port"] == port)
+            .map_or((0, 0), |p| {
+                (
+                    p["packets"].as_u64().expect("packets"),
+                    p["bytes"].as_u64().expect("bytes"),
+                )
+            })
+    }
+
+    /// The MAC address of `iface` in `ns`.
+    ///
+    /// # Panics
+    /// When it cannot be read.
+    #[must_use]
+    pub fn mac(ns: &Netns, iface: &str) -> [u8; 6] {
+        let output = ns.ip(&["-j", "link", "show", "dev", iface]);
+        let links: serde_json::Value = serde_json::from_slice(&output.stdout).expect("ip -j");
+        let text = links[0]["address"].as_str().expect("address");
+        let mut mac = [0u8; 6];
+        for (byte, part) in mac.iter_mut().zip(text.split(':')) {
+            *byte = u8::from_str_radix(part, 16).expect("hex");
+        }
+        mac
+    }
+
+    /// Starts a long-running process that the lab ends (by PID) when dropped.
+    ///
+    /// # Panics
+    /// When it cannot start.
+    pub fn spawn(&self, mut cmd: Command) -> u32 {
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+        let pid = child.id();
+        self.children.lock().expect("children").push(child);
+        pid
+    }
+
+    /// Connects to the server from the internet side.
+    #[must_use]
+    pub fn connect(&self, addr: IpAddr, port: u16) -> probe::Tcp {
+        probe::tcp(
+            &self.internet,
+            None,
+            SocketAddr::new(addr, port),
+            PROBE_TIMEOUT,
+        )
+    }
+}
+
+/// How long a probe waits before calling a port filtered.
+pub const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(800);
+
+impl Default for Lab {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Ok(mut children) = self.children.lock() {
+            for child in children.iter_mut() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        // Removing the pins releases the links; deleting the namespaces (as the fields drop)
+        // removes the veth pair.
+        let _ = fs::remove_dir_all(&self.pin_root);
+    }
+}

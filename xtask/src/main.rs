@@ -1,1 +1,111 @@
-fn main() {}
+//! `cargo xtask`: set up a fresh machine, run the demo, the tests and the benchmarks.
+
+mod setup;
+
+use std::{
+    path::PathBuf,
+    process::{Command, ExitCode},
+};
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "xtask", about = "fwxdp's setup, demo, test and bench commands")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what the build and the tests need (idempotent; needs root).
+    Setup,
+    /// Set up, build, and show fwxdp closing ports in a namespace sandbox.
+    Demo,
+    /// Set up, then fmt, clippy, unit tests and the privileged end-to-end suite.
+    Test,
+    /// Set up, then run the benchmarks.
+    Bench,
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().command {
+        Task::Setup => setup::run(),
+        Task::Demo => demo(),
+        Task::Test => test(),
+        Task::Bench => bench(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_owned()
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(workspace_root());
+    cmd
+}
+
+/// Runs a step, announcing it, and fails naming it.
+fn step(name: &str, mut cmd: Command) -> Result<()> {
+    println!("==> {name}");
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {name}: {cmd:?}"))?;
+    if !status.success() {
+        bail!("{name} failed ({status})");
+    }
+    Ok(())
+}
+
+fn test() -> Result<()> {
+    setup::run()?;
+    let mut fmt = cargo();
+    fmt.args(["fmt", "--all", "--", "--check"]);
+    step("cargo fmt --check", fmt)?;
+    let mut clippy = cargo();
+    clippy.args(["clippy", "--all-targets", "--", "-D", "warnings"]);
+    step("cargo clippy -D warnings", clippy)?;
+    // The end-to-end suite runs the fwxdp binary, so build it first.
+    let mut build = cargo();
+    build.args(["build", "--package", "fwxdp"]);
+    step("cargo build -p fwxdp", build)?;
+    let mut unit = cargo();
+    unit.args(["test", "--package", "fwxdp", "--package", "fwxdp-common"]);
+    step("unit tests", unit)?;
+    let mut e2e = cargo();
+    e2e.args(["test", "--package", "fwxdp-tests"]);
+    step("privileged end-to-end suite (namespaces, real packets, TestRun)", e2e)
+}
+
+fn demo() -> Result<()> {
+    setup::run()?;
+    let mut build = cargo();
+    build.args(["build", "--release", "--package", "fwxdp", "--package", "fwxdp-tests", "--bin", "fwxdp", "--bin", "fwxdp-demo"]);
+    step("cargo build --release", build)?;
+    let target = workspace_root().join("target/release");
+    let mut demo = Command::new(target.join("fwxdp-demo"));
+    demo.env("FWXDP_BIN", target.join("fwxdp"));
+    step("demo", demo)
+}
+
+fn bench() -> Result<()> {
+    setup::run()?;
+    let mut build = cargo();
+    build.args(["build", "--release", "--package", "fwxdp-tests", "--bin", "fwxdp-bench"]);
+    step("cargo build --release", build)?;
+    let bench = Command::new(workspace_root().join("target/release/fwxdp-bench"));
+    step("benchmarks", bench)
+}

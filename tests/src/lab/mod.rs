@@ -89,18 +89,23 @@ pub fn fwxdp_bin() -> PathBuf {
         return bin.into();
     }
     let exe = std::env::current_exe().expect("current_exe");
-    // target/<profile>/deps/<test> -> target/<profile>/fwxdp
-    let bin = exe
+    // Tests run from target/<profile>/deps/, binaries from target/<profile>/.
+    let candidates: Vec<PathBuf> = exe
         .ancestors()
-        .nth(2)
+        .skip(1)
+        .take(2)
         .map(|dir| dir.join("fwxdp"))
-        .expect("target directory");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it first (`cargo build -p fwxdp`; cargo xtask test does)",
-        bin.display()
-    );
-    bin
+        .collect();
+    candidates
+        .iter()
+        .find(|bin| bin.is_file())
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!(
+                "no fwxdp binary in {candidates:?}: build it first (`cargo build -p fwxdp`; \
+                 cargo xtask test does), or set FWXDP_BIN"
+            )
+        })
 }
 
 /// Removes namespaces and pin roots left by lab processes that no longer run.

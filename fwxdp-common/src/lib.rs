@@ -3,6 +3,10 @@
 //! Everything here is plain `#[repr(C)]` data with fixed-width fields and explicit padding, so
 //! the kernel and userspace agree on the layout byte for byte.
 #![no_std]
+#![expect(
+    clippy::pub_underscore_fields,
+    reason = "padding is explicit and must be writable by both sides to zero it"
+)]
 
 use bytemuck::{Pod, Zeroable};
 

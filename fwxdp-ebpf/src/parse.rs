@@ -182,6 +182,10 @@ fn ipv4(c: &mut Cursor, packet: &mut Packet) -> Kind {
     if ip.version() != 4 || header_len < Ipv4Hdr::LEN {
         return Kind::Malformed;
     }
+    let total_len = usize::from(u16::from_be_bytes(ip.tot_len));
+    if total_len < header_len {
+        return Kind::Malformed;
+    }
     // Options: the IHL is at most 60, which keeps the offset range small for the verifier.
     if c.skip(header_len - Ipv4Hdr::LEN).is_none() {
         return Kind::Malformed;
@@ -190,7 +194,7 @@ fn ipv4(c: &mut Cursor, packet: &mut Packet) -> Kind {
     packet.src[..4].copy_from_slice(&ip.src_addr);
     packet.dst[..4].copy_from_slice(&ip.dst_addr);
     if ip.frag_offset() == 0 {
-        transport(c, ip.proto, packet);
+        transport(c, ip.proto, total_len - header_len, packet);
     } else {
         packet.transport = Transport::LaterFragment;
     }
@@ -210,8 +214,12 @@ fn ipv6(c: &mut Cursor, packet: &mut Packet) -> Kind {
     packet.family = FAMILY_V6;
     packet.src = ip.src_addr;
     packet.dst = ip.dst_addr;
-    match extension_headers(c, ip.next_hdr) {
-        Chain::Transport(next) => transport(c, next, packet),
+    match extension_headers(
+        c,
+        ip.next_hdr,
+        usize::from(u16::from_be_bytes(ip.payload_len)),
+    ) {
+        Chain::Transport { next, remaining } => transport(c, next, remaining, packet),
         Chain::LaterFragment => packet.transport = Transport::LaterFragment,
         Chain::Hidden => packet.transport = Transport::Hidden,
     }
@@ -219,16 +227,20 @@ fn ipv6(c: &mut Cursor, packet: &mut Packet) -> Kind {
 }
 
 enum Chain {
-    /// The chain ended at this upper-layer protocol; the cursor is at its header.
-    Transport(u8),
+    /// The chain ended at upper-layer protocol `next`; the cursor is at its header, and the
+    /// payload length leaves `remaining` bytes for it.
+    Transport {
+        next: u8,
+        remaining: usize,
+    },
     LaterFragment,
     Hidden,
 }
 
 /// Walks hop-by-hop, routing, fragment, destination options and AH headers, at most
-/// [`IPV6_EXT_MAX_CHAIN`] of them.
+/// [`IPV6_EXT_MAX_CHAIN`] of them, within the `remaining` bytes of the payload length.
 #[inline(always)]
-fn extension_headers(c: &mut Cursor, mut next: u8) -> Chain {
+fn extension_headers(c: &mut Cursor, mut next: u8, mut remaining: usize) -> Chain {
     for _ in 0..IPV6_EXT_MAX_CHAIN {
         match next {
             IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS | IPPROTO_AH => {
@@ -244,9 +256,10 @@ fn extension_headers(c: &mut Cursor, mut next: u8) -> Chain {
                 } else {
                     (usize::from(units) + 1) * 8
                 };
-                if c.skip(len - 2).is_none() {
+                if len > remaining || c.skip(len - 2).is_none() {
                     return Chain::Hidden;
                 }
+                remaining -= len;
                 next = following;
             }
             IPPROTO_FRAGMENT => {
@@ -258,15 +271,19 @@ fn extension_headers(c: &mut Cursor, mut next: u8) -> Chain {
                 if u16::from_be_bytes([h[2], h[3]]) & 0xfff8 != 0 {
                     return Chain::LaterFragment;
                 }
+                if remaining < 8 {
+                    return Chain::Hidden;
+                }
+                remaining -= 8;
                 next = h[0];
             }
-            _ => return Chain::Transport(next),
+            _ => return Chain::Transport { next, remaining },
         }
     }
     if is_extension(next) {
         Chain::Hidden
     } else {
-        Chain::Transport(next)
+        Chain::Transport { next, remaining }
     }
 }
 
@@ -278,10 +295,14 @@ const fn is_extension(next: u8) -> bool {
     )
 }
 
-/// Reads the TCP or UDP header at the cursor.
+/// Reads the TCP or UDP header at the cursor. `remaining` is what the IP length fields
+/// leave for it: bytes past that are Ethernet padding or junk, never header (a tiny first
+/// fragment must not have its flags read from the padding, RFC 1858).
 #[inline(always)]
-fn transport(c: &mut Cursor, proto: u8, packet: &mut Packet) {
+fn transport(c: &mut Cursor, proto: u8, remaining: usize, packet: &mut Packet) {
     packet.transport = match proto {
+        IPPROTO_TCP if remaining < TcpHdr::LEN => Transport::Hidden,
+        IPPROTO_UDP if remaining < UdpHdr::LEN => Transport::Hidden,
         IPPROTO_TCP => match c.take::<TcpHdr>() {
             Some(tcp) => {
                 // SAFETY: `take` checked that the header lies inside the packet.

@@ -46,7 +46,7 @@ pub(crate) struct AttachArgs {
     pub(crate) ifaces: Vec<String>,
 
     /// Ports to allow, comma-separated and repeatable:
-    /// 22,80,443  8000-8100/tcp  53/udp  5432@10.0.0.0/8  22@2001:db8::/32
+    /// `22,80,443`  `8000-8100/tcp`  `53/udp`  `5432@10.0.0.0/8`  `22@2001:db8::/32`
     #[arg(long, required = true, value_name = "SPEC")]
     pub(crate) allow: Vec<String>,
 

@@ -15,23 +15,26 @@ pub enum MapsError {
     #[error("the BPF object has no map {name}")]
     Missing { name: &'static str },
     #[error("cannot open pinned map {path}")]
-    Open { path: PathBuf, source: MapError },
+    Open {
+        path: PathBuf,
+        source: Box<MapError>,
+    },
     #[error("cannot pin map {name} at {path}")]
     Pin {
         name: &'static str,
         path: PathBuf,
-        source: aya::pin::PinError,
+        source: Box<aya::pin::PinError>,
     },
     #[error("map {name} has an unexpected type or layout")]
     Type {
         name: &'static str,
-        source: MapError,
+        source: Box<MapError>,
     },
     #[error("cannot {action} map {name}")]
     Access {
         action: &'static str,
         name: &'static str,
-        source: MapError,
+        source: Box<MapError>,
     },
 }
 
@@ -62,7 +65,7 @@ impl Source<'_> {
                     map.pin(&path).map_err(|source| MapsError::Pin {
                         name: object_name,
                         path,
-                        source,
+                        source: Box::new(source),
                     })?;
                 }
                 Ok(map)
@@ -71,9 +74,12 @@ impl Source<'_> {
                 let path = dir.join(pin_name);
                 let data = MapData::from_pin(&path).map_err(|source| MapsError::Open {
                     path: path.clone(),
-                    source,
+                    source: Box::new(source),
                 })?;
-                Map::from_map_data(data).map_err(|source| MapsError::Open { path, source })
+                Map::from_map_data(data).map_err(|source| MapsError::Open {
+                    path,
+                    source: Box::new(source),
+                })
             }
         }
     }
@@ -84,7 +90,7 @@ impl Source<'_> {
     {
         T::try_from(self.map(object_name, pin_name)?).map_err(|source| MapsError::Type {
             name: object_name,
-            source,
+            source: Box::new(source),
         })
     }
 }
@@ -111,7 +117,7 @@ impl PolicyMaps {
         self.config.get(&0, 0).map_err(|source| MapsError::Access {
             action: "read",
             name: map_name::CONFIG,
-            source,
+            source: Box::new(source),
         })
     }
 
@@ -122,7 +128,7 @@ impl PolicyMaps {
             .map_err(|source| MapsError::Access {
                 action: "write",
                 name: map_name::CONFIG,
-                source,
+                source: Box::new(source),
             })
     }
 
@@ -131,7 +137,7 @@ impl PolicyMaps {
         let write = |source| MapsError::Access {
             action: "write",
             name: map_name::PORTS,
-            source,
+            source: Box::new(source),
         };
         for port in 0..=u16::MAX {
             self.ports
@@ -147,7 +153,7 @@ impl PolicyMaps {
         let trie = |action, source| MapsError::Access {
             action,
             name: map_name::CIDRS,
-            source,
+            source: Box::new(source),
         };
         for key in &stale {
             self.cidrs.remove(key).map_err(|e| trie("write", e))?;
@@ -165,7 +171,7 @@ impl PolicyMaps {
         let read = |name, source| MapsError::Access {
             action: "read",
             name,
-            source,
+            source: Box::new(source),
         };
         let mut flags = Vec::with_capacity(1 << 16);
         for port in 0..=u16::MAX {
@@ -219,7 +225,7 @@ impl CounterMaps {
         let read = |name, source| MapsError::Access {
             action: "read",
             name,
-            source,
+            source: Box::new(source),
         };
         let mut totals = Totals::default();
         for reason in Reason::ALL {
@@ -229,7 +235,7 @@ impl CounterMaps {
                 .map_err(|e| read(map_name::REASONS, e))?;
             totals.reasons.push((reason, sum(&values)));
         }
-        for entry in self.port_drops.iter() {
+        for entry in &self.port_drops {
             let (key, values) = entry.map_err(|e| read(map_name::PORT_DROPS, e))?;
             if let Some(proto) = Proto::from_raw(key.proto) {
                 totals.port_drops.push((proto, key.port, sum(&values)));

@@ -98,10 +98,10 @@ pub fn parse_list(list: &str) -> Result<Vec<AllowRule>, Vec<SpecError>> {
 }
 
 /// Parses one item such as `8000-8100/tcp` or `22@2001:db8::/32`.
-pub fn parse_item(item: &str, list: &str) -> Result<AllowRule, SpecError> {
+pub fn parse_item(item: &str, whole_list: &str) -> Result<AllowRule, SpecError> {
     if item.is_empty() {
         return Err(SpecError::EmptyItem {
-            list: list.to_owned(),
+            list: whole_list.to_owned(),
         });
     }
     // The CIDR has a '/' of its own, so split at '@' first.
@@ -113,12 +113,11 @@ pub fn parse_item(item: &str, list: &str) -> Result<AllowRule, SpecError> {
         Some((ports, proto)) => (ports, Some(parse_proto(item, proto)?)),
         None => (head, None),
     };
-    let (first, last) = match ports.split_once('-') {
-        Some((first, last)) => (parse_port(item, first)?, parse_port(item, last)?),
-        None => {
-            let port = parse_port(item, ports)?;
-            (port, port)
-        }
+    let (first, last) = if let Some((low, high)) = ports.split_once('-') {
+        (parse_port(item, low)?, parse_port(item, high)?)
+    } else {
+        let port = parse_port(item, ports)?;
+        (port, port)
     };
     if first > last {
         return Err(SpecError::InvertedRange {

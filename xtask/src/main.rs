@@ -87,13 +87,27 @@ fn test() -> Result<()> {
     step("unit tests", unit)?;
     let mut e2e = cargo();
     e2e.args(["test", "--package", "fwxdp-tests"]);
-    step("privileged end-to-end suite (namespaces, real packets, TestRun)", e2e)
+    step(
+        "privileged end-to-end suite (namespaces, real packets, TestRun)",
+        e2e,
+    )
 }
 
 fn demo() -> Result<()> {
     setup::run()?;
     let mut build = cargo();
-    build.args(["build", "--release", "--package", "fwxdp", "--package", "fwxdp-tests", "--bin", "fwxdp", "--bin", "fwxdp-demo"]);
+    build.args([
+        "build",
+        "--release",
+        "--package",
+        "fwxdp",
+        "--package",
+        "fwxdp-tests",
+        "--bin",
+        "fwxdp",
+        "--bin",
+        "fwxdp-demo",
+    ]);
     step("cargo build --release", build)?;
     let target = workspace_root().join("target/release");
     let mut demo = Command::new(target.join("fwxdp-demo"));
@@ -104,7 +118,14 @@ fn demo() -> Result<()> {
 fn bench() -> Result<()> {
     setup::run()?;
     let mut build = cargo();
-    build.args(["build", "--release", "--package", "fwxdp-tests", "--bin", "fwxdp-bench"]);
+    build.args([
+        "build",
+        "--release",
+        "--package",
+        "fwxdp-tests",
+        "--bin",
+        "fwxdp-bench",
+    ]);
     step("cargo build --release", build)?;
     let bench = Command::new(workspace_root().join("target/release/fwxdp-bench"));
     step("benchmarks", bench)

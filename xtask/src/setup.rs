@@ -61,7 +61,10 @@ fn apt_packages() -> Result<()> {
         return Ok(());
     }
     println!("    apt: installing {}", missing.join(", "));
-    run_ok("apt-get update", Command::new("apt-get").args(["update", "-q"]))?;
+    run_ok(
+        "apt-get update",
+        Command::new("apt-get").args(["update", "-q"]),
+    )?;
     run_ok(
         "apt-get install",
         Command::new("apt-get")

@@ -49,7 +49,10 @@ fn main() {
     print_survey(&before, None);
 
     println!("\n$ fwxdp attach {SERVER_IF} --allow 22,80,443");
-    print!("{}", lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22,80,443"]));
+    print!(
+        "{}",
+        lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22,80,443"])
+    );
 
     println!("\nafter: what a client on the internet reaches");
     let after = survey(&lab);
@@ -125,7 +128,10 @@ fn survey(lab: &Lab) -> Vec<Row> {
 
 fn print_survey(rows: &[Row], before: Option<&[Row]>) {
     let word = |open: bool| if open { "open" } else { "closed" };
-    println!("  {:<10} {:<26} {:<8} {:<8}", "port", "service", "IPv4", "IPv6");
+    println!(
+        "  {:<10} {:<26} {:<8} {:<8}",
+        "port", "service", "IPv4", "IPv6"
+    );
     for (i, row) in rows.iter().enumerate() {
         let changed = before.is_some_and(|b| b[i].v4 != row.v4 || b[i].v6 != row.v6);
         println!(

@@ -1,4 +1,4 @@
-//! Crafted frames sent as they are through an AF_PACKET socket.
+//! Crafted frames sent as they are through an `AF_PACKET` socket.
 
 use std::{io, mem, os::fd::AsRawFd as _};
 
@@ -20,7 +20,7 @@ pub fn send(ns: &Netns, iface: &str, frames: Vec<Vec<u8>>) {
         let socket = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
         // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
         let mut addr: libc::sockaddr_ll = unsafe { mem::zeroed() };
-        addr.sll_family = libc::AF_PACKET as u16;
+        addr.sll_family = u16::try_from(libc::AF_PACKET).expect("AF_PACKET fits u16");
         addr.sll_ifindex = i32::try_from(index).expect("ifindex fits i32");
         addr.sll_halen = 6;
         for frame in frames {

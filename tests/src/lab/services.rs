@@ -36,6 +36,7 @@ impl Drop for Service {
 ///
 /// # Panics
 /// When the port cannot be bound.
+#[must_use = "the service stops when dropped"]
 pub fn tcp(ns: &Netns, port: u16) -> Service {
     let listener = ns.enter(move || {
         TcpListener::bind(("::", port)).unwrap_or_else(|e| panic!("bind tcp {port}: {e}"))
@@ -66,6 +67,7 @@ pub fn tcp(ns: &Netns, port: u16) -> Service {
 ///
 /// # Panics
 /// When the port cannot be bound.
+#[must_use = "the service stops when dropped"]
 pub fn udp_echo(ns: &Netns, port: u16) -> Service {
     let socket = ns.enter(move || {
         UdpSocket::bind(("::", port)).unwrap_or_else(|e| panic!("bind udp {port}: {e}"))

@@ -96,7 +96,7 @@ pub fn fwxdp_bin() -> PathBuf {
         .take(2)
         .map(|dir| dir.join("fwxdp"))
         .collect();
-    candidates
+    let bin = candidates
         .iter()
         .find(|bin| bin.is_file())
         .cloned()
@@ -105,7 +105,36 @@ pub fn fwxdp_bin() -> PathBuf {
                 "no fwxdp binary in {candidates:?}: build it first (`cargo build -p fwxdp`; \
                  cargo xtask test does), or set FWXDP_BIN"
             )
+        });
+    assert_not_stale(&bin);
+    bin
+}
+
+/// `cargo test -p fwxdp-tests` rebuilds the fwxdp library but not its binary: refuse to test
+/// a binary older than the library this test was built with.
+fn assert_not_stale(bin: &Path) {
+    let modified = |path: &Path| fs::metadata(path).and_then(|m| m.modified()).ok();
+    let Some(deps) = bin.parent().map(|dir| dir.join("deps")) else {
+        return;
+    };
+    let newest_lib = fs::read_dir(deps)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with("libfwxdp-") && name.ends_with(".rlib")
         })
+        .filter_map(|e| modified(&e.path()))
+        .max();
+    if let (Some(lib), Some(built)) = (newest_lib, modified(bin)) {
+        assert!(
+            built >= lib,
+            "{} is older than the fwxdp library: rebuild it (`cargo build -p fwxdp`; \
+             cargo xtask test does)",
+            bin.display()
+        );
+    }
 }
 
 /// Removes namespaces and pin roots left by lab processes that no longer run.

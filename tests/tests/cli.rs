@@ -1,0 +1,238 @@
+//! The command line: exit codes, error messages, and state that is never half-applied.
+
+use std::process::Output;
+
+use fwxdp_tests::lab::{INTERNET_IF, Lab, SERVER_IF, SERVER_V4, probe::Tcp, services};
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn allow_list(lab: &Lab) -> serde_json::Value {
+    lab.status_json()["interfaces"][0]["allow"].clone()
+}
+
+#[test]
+fn bad_specs_exit_2_name_the_item_and_change_nothing() {
+    let lab = Lab::new();
+    let _web = services::tcp(&lab.server, 8080);
+    lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22,8080"]);
+    for (spec, named) in [
+        ("22,0", "\"0\""),
+        ("22,65536", "\"65536\""),
+        ("100-10", "inverted"),
+        ("22,,80", "empty item"),
+        ("ssh", "\"ssh\""),
+        ("5432@10.0.0.0/33", "10.0.0.0/33"),
+        ("5432@10.0.0.1/8", "host bits"),
+    ] {
+        let out = lab.fwxdp(&["attach", SERVER_IF, "--allow", spec]);
+        assert_eq!(out.status.code(), Some(2), "{spec}: {}", stderr(&out));
+        assert!(stderr(&out).contains(named), "{spec}: {}", stderr(&out));
+    }
+    // The earlier policy is in force, untouched.
+    assert_eq!(allow_list(&lab), serde_json::json!(["22", "8080"]));
+    assert_eq!(lab.connect(SERVER_V4.into(), 8080), Tcp::Open);
+}
+
+#[test]
+fn a_bad_second_interface_applies_nothing() {
+    let lab = Lab::new();
+    let out = lab.fwxdp(&["attach", SERVER_IF, "nope0", "--allow", "22"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("interface nope0 does not exist"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !lab.pin_root().join(SERVER_IF).exists(),
+        "fwx0 was attached"
+    );
+}
+
+#[test]
+fn loopback_and_unknown_interfaces_are_refused() {
+    let lab = Lab::new();
+    let out = lab.fwxdp(&["attach", "lo", "--allow", "22"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("loopback"), "{}", stderr(&out));
+    let out = lab.fwxdp(&["detach", "nope0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("nope0 is not attached"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let lab = Lab::new();
+    for args in [
+        &["attach", SERVER_IF][..],
+        &["attach", "--allow", "22"],
+        &["attach", SERVER_IF, "--allow", "22", "--mode", "fast"],
+        &["detach"],
+        &["detach", SERVER_IF, "--all"],
+        &["frobnicate"],
+    ] {
+        let out = lab.fwxdp(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn not_root_is_a_clear_error() {
+    let lab = Lab::new();
+    let bin = fwxdp_tests::lab::fwxdp_bin();
+    let out = lab
+        .server
+        .command("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(bin)
+        .args(["status"])
+        .env("FWXDP_PIN_ROOT", lab.pin_root())
+        .output()
+        .expect("setpriv");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("must run as root"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_pin_root_off_bpffs_is_refused() {
+    let lab = Lab::new();
+    let dir = std::env::temp_dir().join(format!("{}-pins", lab.id()));
+    let out = lab
+        .fwxdp_command()
+        .env("FWXDP_PIN_ROOT", &dir)
+        .args(["attach", SERVER_IF, "--allow", "22"])
+        .output()
+        .expect("fwxdp");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("is not on a bpf filesystem"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.exists());
+}
+
+#[test]
+fn an_ssh_session_is_not_locked_out_by_accident() {
+    let lab = Lab::new();
+    let session = "10.77.0.2 50000 10.77.0.1 22";
+    let out = lab
+        .fwxdp_command()
+        .env("SSH_CONNECTION", session)
+        .args(["attach", SERVER_IF, "--allow", "80,443"])
+        .output()
+        .expect("fwxdp");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("port 22"), "{}", stderr(&out));
+    assert!(!lab.pin_root().join(SERVER_IF).exists());
+    // Allowed from the session's address, or forced: applied.
+    for args in [
+        &["attach", SERVER_IF, "--allow", "80,22@10.77.0.2/32"][..],
+        &["attach", SERVER_IF, "--allow", "80", "--force"],
+    ] {
+        let out = lab
+            .fwxdp_command()
+            .env("SSH_CONNECTION", session)
+            .args(args)
+            .output()
+            .expect("fwxdp");
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn concurrent_attaches_are_serialised() {
+    let lab = Lab::new();
+    let lists = [
+        "22",
+        "22,80",
+        "22,80,443",
+        "22,443",
+        "80",
+        "443",
+        "8000-8100/tcp",
+        "53/udp",
+    ];
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = lists
+            .iter()
+            .map(|list| {
+                let lab = &lab;
+                scope.spawn(move || lab.fwxdp(&["attach", SERVER_IF, "--allow", list]))
+            })
+            .collect();
+        for run in runs {
+            let out = run.join().expect("attach thread");
+            assert!(out.status.success(), "{}", stderr(&out));
+        }
+    });
+    let allow = allow_list(&lab);
+    assert!(
+        lists
+            .iter()
+            .any(|l| serde_json::json!(l.split(',').collect::<Vec<_>>()) == allow),
+        "final allow list {allow} is none of the lists applied"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(lab.pin_root())
+        .expect("pin root")
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| *n != SERVER_IF)
+        .collect();
+    assert!(leftovers.is_empty(), "left in the pin root: {leftovers:?}");
+}
+
+#[test]
+fn pins_of_a_deleted_interface_are_replaced_on_attach() {
+    let lab = Lab::new();
+    lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22"]);
+    // Recreate the veth pair: same name, new ifindex, no program attached.
+    lab.server.ip(&["link", "del", SERVER_IF]);
+    let status = lab.status_json();
+    assert_eq!(status["interfaces"][0]["present"], false, "{status}");
+    fwxdp_tests::lab::run(std::process::Command::new("ip").args([
+        "link",
+        "add",
+        SERVER_IF,
+        "netns",
+        lab.server.name(),
+        "type",
+        "veth",
+        "peer",
+        "name",
+        INTERNET_IF,
+        "netns",
+        lab.internet.name(),
+    ]));
+    let out = lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22,80"]);
+    assert!(out.contains("attached (native XDP)"), "{out}");
+    let status = lab.status_json();
+    assert_eq!(status["interfaces"][0]["present"], true, "{status}");
+    assert_eq!(allow_list(&lab), serde_json::json!(["22", "80"]));
+}
+
+#[test]
+fn detach_all_detaches_everything() {
+    let lab = Lab::new();
+    assert!(
+        lab.fwxdp_ok(&["detach", "--all"])
+            .contains("nothing was attached")
+    );
+    lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22"]);
+    let out = lab.fwxdp_ok(&["detach", "--all"]);
+    assert!(out.contains("fwx0: detached"), "{out}");
+    assert!(
+        lab.fwxdp_ok(&["status"])
+            .contains("no interface is attached")
+    );
+}

@@ -236,3 +236,28 @@ fn detach_all_detaches_everything() {
             .contains("no interface is attached")
     );
 }
+
+#[test]
+fn bpffs_is_mounted_when_missing() {
+    let lab = Lab::new();
+    let bin = fwxdp_tests::lab::fwxdp_bin();
+    // A private mount namespace without /sys/fs/bpf: the host's mounts are untouched.
+    let script = format!(
+        "umount /sys/fs/bpf 2>/dev/null; \
+         if findmnt -n -t bpf /sys/fs/bpf >/dev/null; then echo still-mounted; exit 3; fi; \
+         FWXDP_PIN_ROOT=/sys/fs/bpf/fwxdp nsenter --net=/run/netns/{ns} {bin} attach {SERVER_IF} --allow 22 && \
+         findmnt -n -t bpf /sys/fs/bpf && \
+         nsenter --net=/run/netns/{ns} {bin} status",
+        ns = lab.server.name(),
+        bin = bin.display(),
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .expect("unshare");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", stderr(&out));
+    assert!(stdout.contains("attached (native XDP)"), "{stdout}");
+    assert!(stdout.contains("bpf"), "no bpffs mounted: {stdout}");
+    assert!(stdout.contains("allow 22"), "{stdout}");
+}

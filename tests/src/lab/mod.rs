@@ -122,8 +122,9 @@ fn assert_not_stale(bin: &Path) {
         .flatten()
         .flatten()
         .filter(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            name.starts_with("libfwxdp-") && name.ends_with(".rlib")
+            let path = e.path();
+            e.file_name().to_string_lossy().starts_with("libfwxdp-")
+                && path.extension().is_some_and(|ext| ext == "rlib")
         })
         .filter_map(|e| modified(&e.path()))
         .max();

@@ -76,7 +76,10 @@ impl Netns {
     }
 
     /// Runs `ip -n <ns> args...`, panicking on failure.
-    #[expect(clippy::must_use_candidate, reason = "callers run it for its effect too")]
+    #[expect(
+        clippy::must_use_candidate,
+        reason = "callers run it for its effect too"
+    )]
     pub fn ip(&self, args: &[&str]) -> Output {
         run(Command::new("ip").arg("-n").arg(&self.name).args(args))
     }

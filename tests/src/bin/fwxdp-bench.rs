@@ -1,0 +1,93 @@
+//! `cargo xtask bench`: the cost of one verdict, measured in the kernel with
+//! `BPF_PROG_TEST_RUN` on the real program, for a small and a large policy.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use aya::programs::{TestRun as _, TestRunOptions};
+use fwxdp::{object::Loaded, policy::Policy};
+use fwxdp_common::Config;
+use fwxdp_tests::packet::{ACK, FrameBuilder, IPPROTO_DSTOPTS, IPPROTO_HOPOPTS, SYN};
+
+const REPEAT: u32 = 1_000_000;
+const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+const INSIDE: Ipv4Addr = Ipv4Addr::new(10, 1, 2, 3);
+const SERVER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+const CLIENT6: Ipv6Addr = Ipv6Addr::new(0x3fff, 0, 0, 0, 0, 0, 0, 0x10);
+const SERVER6: Ipv6Addr = Ipv6Addr::new(0x3fff, 1, 0, 0, 0, 0, 0, 1);
+
+fn main() {
+    let small = "22,80,443,5432@10.0.0.0/8".to_owned();
+    // A thousand open ports and 6,000 source-network entries (the limit is 8,192).
+    let mut large: Vec<String> = (1000..2000).map(|p| p.to_string()).collect();
+    large.push("22,80,443".to_owned());
+    large.push("5432@10.0.0.0/8".to_owned());
+    for (i, port) in (20_000u16..22_000).enumerate() {
+        large.push(format!("{port}/tcp@10.{}.0.0/16", i % 250));
+        large.push(format!("{port}@2001:db8:{i:x}::/48"));
+    }
+    let cases: [(&str, Vec<u8>); 7] = [
+        ("tcp SYN, allowed port", syn(443).build()),
+        ("tcp SYN, protected port (drop)", syn(3306).build()),
+        (
+            "tcp SYN, allowed source network",
+            FrameBuilder::tcp_v4(INSIDE, SERVER, 40_000, 5432, SYN).build(),
+        ),
+        (
+            "tcp ACK (established)",
+            FrameBuilder::tcp_v4(CLIENT, SERVER, 40_000, 3306, ACK).build(),
+        ),
+        (
+            "udp, protected port (flow lookup, drop)",
+            FrameBuilder::udp_v4(CLIENT, SERVER, 40_000, 6379, b"x").build(),
+        ),
+        (
+            "ipv6 tcp SYN, allowed port",
+            FrameBuilder::tcp_v6(CLIENT6, SERVER6, 40_000, 443, SYN).build(),
+        ),
+        (
+            "ipv6 SYN after 2 extension headers",
+            FrameBuilder::tcp_v6(CLIENT6, SERVER6, 40_000, 3306, SYN)
+                .ipv6_ext(IPPROTO_HOPOPTS, 8)
+                .ipv6_ext(IPPROTO_DSTOPTS, 16)
+                .build(),
+        ),
+    ];
+    let small_ns = measure(&[small], &cases);
+    let large_ns = measure(&large, &cases);
+    println!("verdict cost per packet (BPF_PROG_TEST_RUN, {REPEAT} runs each, XDP program)");
+    println!("small: 3 open ports and 1 source network; large: 1,003 open ports and 6,000");
+    println!("port/source-network entries\n");
+    println!(
+        "{:<42} {:>14} {:>22}",
+        "frame", "small policy", "large policy"
+    );
+    for (i, (name, _)) in cases.iter().enumerate() {
+        println!("{name:<42} {:>11} ns {:>19} ns", small_ns[i], large_ns[i]);
+    }
+}
+
+fn syn(port: u16) -> FrameBuilder {
+    FrameBuilder::tcp_v4(CLIENT, SERVER, 40_000, port, SYN)
+}
+
+fn measure(allow: &[String], cases: &[(&str, Vec<u8>)]) -> Vec<u128> {
+    let policy = Policy::parse(allow).unwrap_or_else(|e| panic!("bench policy: {e}"));
+    let mut loaded = Loaded::new(&policy, &Config::default(), None).expect("load the program");
+    let xdp = loaded.xdp().expect("load XDP");
+    cases
+        .iter()
+        .map(|(name, frame)| {
+            // Warm up (first insert into the per-port counters), then measure.
+            let run = |repeat| {
+                xdp.test_run(TestRunOptions {
+                    data_in: Some(frame),
+                    repeat,
+                    ..TestRunOptions::default()
+                })
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+            };
+            run(1000);
+            run(REPEAT).duration.as_nanos()
+        })
+        .collect()
+}

@@ -26,19 +26,19 @@ fn count_port_drop(proto: Proto, port: u16, bytes: u64) {
         proto: proto as u8,
         _pad: 0,
     };
-    if let Some(counter) = FWXDP_PORT_DROPS.get_ptr_mut(&key) {
+    if let Some(counter) = FWXDP_PORT_DROPS.get_ptr_mut(key) {
         add(counter, bytes);
         return;
     }
     let first = Counter { packets: 1, bytes };
     if FWXDP_PORT_DROPS
-        .insert(&key, &first, u64::from(BPF_NOEXIST))
+        .insert(key, first, u64::from(BPF_NOEXIST))
         .is_ok()
     {
         return;
     }
     // Another CPU inserted the key first, or the map is full.
-    if let Some(counter) = FWXDP_PORT_DROPS.get_ptr_mut(&key) {
+    if let Some(counter) = FWXDP_PORT_DROPS.get_ptr_mut(key) {
         add(counter, bytes);
     } else if let Some(counter) = FWXDP_PORT_OVERFLOW.get_ptr_mut(proto as u32) {
         add(counter, bytes);

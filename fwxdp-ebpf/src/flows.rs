@@ -23,7 +23,7 @@ pub(crate) fn is_reply(packet: &Packet) -> bool {
         family: packet.family,
         _pad: [0; 3],
     };
-    match FWXDP_UDP_FLOWS.get_ptr(&key) {
+    match FWXDP_UDP_FLOWS.get_ptr(key) {
         // SAFETY: the pointer comes from a successful lookup; a racing update only changes
         // the timestamp, which is read whole.
         Some(seen) => unsafe { bpf_ktime_get_ns().saturating_sub(*seen) < UDP_FLOW_TIMEOUT_NS },
@@ -48,7 +48,7 @@ pub(crate) fn record_outbound(data: usize, data_end: usize) {
     };
     // SAFETY: kernel helper without preconditions.
     let now = unsafe { bpf_ktime_get_ns() };
-    match FWXDP_UDP_FLOWS.get_ptr_mut(&key) {
+    match FWXDP_UDP_FLOWS.get_ptr_mut(key) {
         // SAFETY: the pointer comes from a successful lookup of an LRU hash value.
         Some(seen) => unsafe {
             if now.saturating_sub(*seen) >= REFRESH_NS {
@@ -58,7 +58,7 @@ pub(crate) fn record_outbound(data: usize, data_end: usize) {
         None => {
             // A full map evicts its least recently used flow; a failed insert only means
             // this flow's replies are judged as new datagrams.
-            let _ = FWXDP_UDP_FLOWS.insert(&key, &now, 0);
+            let _ = FWXDP_UDP_FLOWS.insert(key, now, 0);
         }
     }
 }

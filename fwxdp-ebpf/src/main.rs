@@ -1,6 +1,14 @@
 //! fwxdp's BPF programs: the ingress verdict for XDP and TC, and the egress UDP flow tracker.
 #![no_std]
 #![no_main]
+#![expect(
+    clippy::inline_always,
+    reason = "one inlined function per program keeps packet-pointer bounds visible to the verifier"
+)]
+#![expect(
+    clippy::needless_pass_by_value,
+    reason = "aya's program macros hand the context over by value"
+)]
 
 mod counters;
 mod flows;
@@ -57,7 +65,7 @@ fn fwxdp_xdp(ctx: XdpContext) -> u32 {
 #[inline(always)]
 fn pull_headers(ctx: &TcContext) {
     let want = ctx.len().min(TC_PULL_LEN);
-    if ((ctx.data_end() - ctx.data()) as u32) < want {
+    if ctx.data_end() - ctx.data() < want as usize {
         // On failure the parser sees a short frame and judges it as such.
         let _ = ctx.pull_data(want);
     }
@@ -70,7 +78,7 @@ fn fwxdp_tc_ingress(ctx: TcContext) -> i32 {
     match filter(ctx.data(), ctx.data_end(), u64::from(ctx.len())) {
         // UNSPEC lets later TC programs run; with none, the packet passes.
         Action::Pass => TC_ACT_UNSPEC,
-        Action::Drop | Action::Abort => TC_ACT_SHOT as i32,
+        Action::Drop | Action::Abort => TC_ACT_SHOT,
     }
 }
 

@@ -90,7 +90,7 @@ pub(crate) enum Transport {
     Tcp,
     /// The ports are set.
     Udp,
-    /// A protocol the filter does not judge (ICMP, ICMPv6, others).
+    /// A protocol the filter does not judge (ICMP, `ICMPv6`, others).
     Unfiltered,
     /// A fragment other than the first: it carries no ports.
     LaterFragment,
@@ -149,7 +149,7 @@ const fn is_vlan(ether_type: u16) -> bool {
     ether_type == ETH_P_8021Q || ether_type == ETH_P_8021AD
 }
 
-/// The EtherType after the Ethernet header and its VLAN tags, in host order. A tag beyond
+/// The `EtherType` after the Ethernet header and its VLAN tags, in host order. A tag beyond
 /// [`VLAN_MAX_DEPTH`] would hide the payload, so it counts as malformed.
 #[inline(always)]
 fn ethernet(c: &mut Cursor) -> Option<u16> {

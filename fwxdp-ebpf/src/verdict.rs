@@ -60,7 +60,7 @@ pub(crate) fn judge(data: usize, data_end: usize, config: &Config) -> Verdict {
     }
 }
 
-/// 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104.
+/// `127.0.0.0/8`, `::1` and `::ffff:127.0.0.0/104`.
 #[inline(always)]
 fn is_loopback(addr: &[u8; 16], family: u8) -> bool {
     if family == FAMILY_V4 {

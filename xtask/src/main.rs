@@ -78,6 +78,26 @@ fn test() -> Result<()> {
     let mut clippy = cargo();
     clippy.args(["clippy", "--all-targets", "--", "-D", "warnings"]);
     step("cargo clippy -D warnings", clippy)?;
+    // The BPF crate builds only for its own target, with nightly.
+    let mut clippy_bpf = Command::new("rustup");
+    clippy_bpf.current_dir(workspace_root()).args([
+        "run",
+        "nightly",
+        "cargo",
+        "clippy",
+        "--package",
+        "fwxdp-ebpf",
+        "--target",
+        "bpfel-unknown-none",
+        "-Z",
+        "build-std=core",
+        "--target-dir",
+        "target/ebpf-clippy",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    step("cargo clippy -D warnings (BPF programs)", clippy_bpf)?;
     // The end-to-end suite runs the fwxdp binary, so build it first.
     let mut build = cargo();
     build.args(["build", "--package", "fwxdp"]);

@@ -19,5 +19,19 @@ fn main() -> anyhow::Result<()> {
             ..Default::default()
         }],
         aya_build::Toolchain::default(),
-    )
+    )?;
+    // A digest of the object, shown by `fwxdp --version`, tells which programs a binary
+    // carries (and lets the test suite refuse a stale binary).
+    let out_dir = std::env::var("OUT_DIR").context("OUT_DIR")?;
+    let object = std::fs::read(std::path::Path::new(&out_dir).join("fwxdp"))
+        .context("read the built BPF object")?;
+    println!("cargo:rustc-env=FWXDP_BPF_DIGEST={:016x}", fnv1a(&object));
+    Ok(())
+}
+
+/// FNV-1a, 64 bits: enough to tell two builds apart, not a security hash.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }

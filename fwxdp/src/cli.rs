@@ -7,7 +7,12 @@ use fwxdp::{attach::ModeRequest, pins::DEFAULT_PIN_ROOT};
 
 /// Close every port a server did not mean to open, before iptables or Docker see the packet.
 #[derive(Debug, Parser)]
-#[command(name = "fwxdp", version, about, long_about = None)]
+#[command(
+    name = "fwxdp",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (bpf ", env!("FWXDP_BPF_DIGEST"), ")"),
+    about,
+    long_about = None
+)]
 pub(crate) struct Cli {
     /// Directory on a bpf filesystem where attached interfaces are pinned.
     #[arg(long, global = true, env = "FWXDP_PIN_ROOT", default_value = DEFAULT_PIN_ROOT)]

@@ -18,6 +18,9 @@ use crate::{
 /// The BPF object: the XDP and TC programs and their maps.
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/fwxdp"));
 
+/// A digest of [`OBJECT`], as `fwxdp --version` shows it.
+pub const OBJECT_DIGEST: &str = env!("FWXDP_BPF_DIGEST");
+
 #[derive(Debug, thiserror::Error)]
 pub enum ObjectError {
     #[error("cannot load the BPF object (is this kernel built with BPF, and are we root?)")]

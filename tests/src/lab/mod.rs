@@ -17,7 +17,7 @@ use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Output},
     sync::{
-        Mutex, Once,
+        Mutex, Once, OnceLock,
         atomic::{AtomicUsize, Ordering},
     },
 };
@@ -85,6 +85,16 @@ pub fn require_privileges() {
 /// When there is none.
 #[must_use]
 pub fn fwxdp_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let bin = find_fwxdp_bin();
+        assert_not_stale(&bin);
+        bin
+    })
+    .clone()
+}
+
+fn find_fwxdp_bin() -> PathBuf {
     if let Some(bin) = std::env::var_os("FWXDP_BIN") {
         return bin.into();
     }
@@ -96,7 +106,7 @@ pub fn fwxdp_bin() -> PathBuf {
         .take(2)
         .map(|dir| dir.join("fwxdp"))
         .collect();
-    let bin = candidates
+    candidates
         .iter()
         .find(|bin| bin.is_file())
         .cloned()
@@ -105,37 +115,25 @@ pub fn fwxdp_bin() -> PathBuf {
                 "no fwxdp binary in {candidates:?}: build it first (`cargo build -p fwxdp`; \
                  cargo xtask test does), or set FWXDP_BIN"
             )
-        });
-    assert_not_stale(&bin);
-    bin
+        })
 }
 
 /// `cargo test -p fwxdp-tests` rebuilds the fwxdp library but not its binary: refuse to test
-/// a binary older than the library this test was built with.
+/// a binary that carries other BPF programs than the library this test was built with.
 fn assert_not_stale(bin: &Path) {
-    let modified = |path: &Path| fs::metadata(path).and_then(|m| m.modified()).ok();
-    let Some(deps) = bin.parent().map(|dir| dir.join("deps")) else {
-        return;
-    };
-    let newest_lib = fs::read_dir(deps)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| {
-            let path = e.path();
-            e.file_name().to_string_lossy().starts_with("libfwxdp-")
-                && path.extension().is_some_and(|ext| ext == "rlib")
-        })
-        .filter_map(|e| modified(&e.path()))
-        .max();
-    if let (Some(lib), Some(built)) = (newest_lib, modified(bin)) {
-        assert!(
-            built >= lib,
-            "{} is older than the fwxdp library: rebuild it (`cargo build -p fwxdp`; \
-             cargo xtask test does)",
-            bin.display()
-        );
-    }
+    let output = Command::new(bin)
+        .arg("--version")
+        .output()
+        .unwrap_or_else(|e| panic!("run {} --version: {e}", bin.display()));
+    let version = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        version.contains(fwxdp::object::OBJECT_DIGEST),
+        "{} ({}) is not the build under test (bpf {}): rebuild it with `cargo build -p fwxdp` \
+         (cargo xtask test does)",
+        bin.display(),
+        version.trim(),
+        fwxdp::object::OBJECT_DIGEST
+    );
 }
 
 /// Removes namespaces and pin roots left by lab processes that no longer run.

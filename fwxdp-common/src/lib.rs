@@ -69,6 +69,9 @@ pub const fn port_index(generation: u8, port: u16) -> u32 {
     ((generation as u32 & 1) << 16) | port as u32
 }
 
+/// The layout of the pinned maps; a replacement refuses pins of another layout.
+pub const CONFIG_VERSION: u8 = 1;
+
 /// [`Config::flags`]: count verdicts but pass every packet.
 pub const CONFIG_MONITOR: u8 = 1 << 0;
 
@@ -84,7 +87,8 @@ pub struct Config {
     pub flags: u8,
     /// The attach mode in force, an [`AttachMode`] value; read by userspace only.
     pub mode: u8,
-    pub _pad: u8,
+    /// [`CONFIG_VERSION`] of the fwxdp that attached: the layout of the pinned maps.
+    pub version: u8,
     /// The interface the programs were attached to; userspace uses it to spot pins left by an
     /// interface that has since been deleted.
     pub ifindex: u32,

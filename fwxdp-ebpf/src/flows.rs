@@ -1,10 +1,10 @@
 //! UDP flows this host started: recorded on egress, consulted on ingress so replies pass.
 
 use aya_ebpf::helpers::bpf_ktime_get_ns;
-use fwxdp_common::{FlowKey, UDP_FLOW_TIMEOUT_NS};
+use fwxdp_common::{FlowKey, PORT_UDP_ALLOW, UDP_FLOW_TIMEOUT_NS, port_index};
 
 use crate::{
-    maps::FWXDP_UDP_FLOWS,
+    maps::{FWXDP_CONFIG, FWXDP_PORTS, FWXDP_UDP_FLOWS},
     parse::{self, Kind, Packet, Transport},
 };
 
@@ -36,6 +36,17 @@ pub(crate) fn is_reply(packet: &Packet) -> bool {
 pub(crate) fn record_outbound(data: usize, data_end: usize) {
     let packet = parse::frame(data, data_end);
     if packet.kind != Kind::Ip || packet.transport != Transport::Udp {
+        return;
+    }
+    // Answers from a port open to everyone (a DNS or QUIC server's replies) need no flow:
+    // their peers reach that port anyway, and recording them would let a flood of spoofed
+    // queries evict the host's own flows.
+    let open_to_all = FWXDP_CONFIG.get(0).is_some_and(|config| {
+        FWXDP_PORTS
+            .get(port_index(config.generation, packet.src_port))
+            .is_some_and(|flags| flags & PORT_UDP_ALLOW != 0)
+    });
+    if open_to_all {
         return;
     }
     let key = FlowKey {

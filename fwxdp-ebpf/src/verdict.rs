@@ -51,10 +51,16 @@ pub(crate) fn judge(data: usize, data_end: usize, config: &Config) -> Verdict {
             }
         }
         Transport::Udp => {
-            if is_dhcp_client_reply(&packet) || flows::is_reply(&packet) {
+            if is_dhcp_client_reply(&packet) {
+                return Verdict::because(Reason::Established);
+            }
+            // The policy first: the flow table is consulted only for what would be dropped,
+            // so datagrams to open ports never pay for it.
+            let verdict = new_connection(config.generation, Proto::Udp, &packet);
+            if verdict.reason == Reason::Port && flows::is_reply(&packet) {
                 Verdict::because(Reason::Established)
             } else {
-                new_connection(config.generation, Proto::Udp, &packet)
+                verdict
             }
         }
     }

@@ -10,12 +10,15 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use aya::programs::{
-    LinkOrder, ProgramError, TcAttachType, XdpMode,
-    links::{FdLink, LinkError},
-    tc::TcAttachOptions,
+use aya::{
+    programs::{
+        LinkOrder, ProgramError, TcAttachType, XdpMode,
+        links::{FdLink, LinkError},
+        tc::TcAttachOptions,
+    },
+    util::KernelVersion,
 };
-use fwxdp_common::{AttachMode, CONFIG_MONITOR, Config, program_name};
+use fwxdp_common::{AttachMode, CONFIG_MONITOR, CONFIG_VERSION, Config, program_name};
 
 use crate::{
     detach,
@@ -114,6 +117,21 @@ pub enum AttachError {
         current: &'static str,
         requested: &'static str,
     },
+    #[error(
+        "fwxdp needs Linux 6.6 or later (it attaches with TCX and BPF links); this kernel is \
+         {found}"
+    )]
+    KernelTooOld { found: String },
+    #[error(
+        "cannot read the pinned state of {iface}; its filter is left as it is (run `fwxdp \
+         detach {iface}` to start over)"
+    )]
+    Unreadable { iface: String, source: MapsError },
+    #[error(
+        "{iface} was attached by an fwxdp with another pin layout ({found}, this one uses \
+         {CONFIG_VERSION}); its filter is left as it is: run `fwxdp detach {iface}` first"
+    )]
+    Incompatible { iface: String, found: u8 },
     #[error("cannot move pins into {path}")]
     Commit { path: PathBuf, source: io::Error },
 }
@@ -180,12 +198,19 @@ const fn mode_request_name(mode: ModeRequest) -> &'static str {
 
 fn fresh(root: &PinRoot, request: &Request<'_>, ifindex: u32) -> Result<Outcome, AttachError> {
     let iface = request.iface;
+    if let Ok(kernel) = KernelVersion::current()
+        && kernel < KernelVersion::new(6, 6, 0)
+    {
+        return Err(AttachError::KernelTooOld {
+            found: kernel.to_string(),
+        });
+    }
     let staging = Staging::create(root.staging_dir(iface))?;
     let mut config = Config {
         generation: 0,
         flags: config_flags(request.monitor),
         mode: 0,
-        _pad: 0,
+        version: CONFIG_VERSION,
         ifindex,
         attached_at: SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -13,6 +13,7 @@ use fwxdp::{
     status::{self, InterfaceStatus},
 };
 use fwxdp_common::{AttachMode, Proto};
+use nix::sys::signal::{SigSet, Signal};
 use serde_json::json;
 
 use crate::cli::{AttachArgs, Cli, Command, DetachArgs};
@@ -54,10 +55,25 @@ fn attach(root: &PinRoot, args: &AttachArgs) -> Result<()> {
     if !args.force {
         check_ssh_session(&policy)?;
     }
+    for iface in &args.ifaces {
+        fwxdp::iface::check_name(iface).map_err(|e| UsageError(e.to_string()))?;
+    }
     require_root()?;
     for iface in &args.ifaces {
         fwxdp::iface::filterable_index(iface)?;
     }
+    // Ctrl-C or a TERM midway would leave programs attached from a staging directory that
+    // no command shows: hold those signals until the state is whole (they act on exit).
+    let mut hold = SigSet::empty();
+    for signal in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+    ] {
+        hold.add(signal);
+    }
+    hold.thread_block().context("block signals")?;
     let _lock = StateLock::acquire()?;
     for iface in &args.ifaces {
         let outcome = attach::attach(
@@ -116,7 +132,7 @@ fn print_outcome(outcome: &Outcome, policy: &Policy, monitor: bool) {
 /// Refuses a policy that would lock out new logins over the SSH session running this
 /// command: a remote operator's most expensive mistake.
 fn check_ssh_session(policy: &Policy) -> Result<()> {
-    let Ok(connection) = std::env::var("SSH_CONNECTION") else {
+    let Some(connection) = ssh_connection() else {
         return Ok(());
     };
     let mut fields = connection.split_whitespace();
@@ -138,7 +154,43 @@ fn check_ssh_session(policy: &Policy) -> Result<()> {
     .into())
 }
 
+/// `SSH_CONNECTION` of this process or, as sudo's `env_reset` removes it, of the nearest
+/// ancestor that has it.
+fn ssh_connection() -> Option<String> {
+    if let Ok(connection) = std::env::var("SSH_CONNECTION") {
+        return Some(connection);
+    }
+    let mut pid = std::os::unix::process::parent_id();
+    // Bounded: a process tree is never this deep, and a loop must end.
+    for _ in 0..64 {
+        if pid <= 1 {
+            return None;
+        }
+        if let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) {
+            let found = environ
+                .split(|b| *b == 0)
+                .find_map(|var| var.strip_prefix(b"SSH_CONNECTION="))
+                .map(|value| String::from_utf8_lossy(value).into_owned());
+            if found.is_some() {
+                return found;
+            }
+        }
+        pid = parent_of(pid)?;
+    }
+    None
+}
+
+/// The parent of `pid`, from `/proc/<pid>/stat` (the field after the command's closing ')').
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
 fn detach(root: &PinRoot, args: &DetachArgs) -> Result<()> {
+    for iface in &args.ifaces {
+        fwxdp::iface::check_name(iface).map_err(|e| UsageError(e.to_string()))?;
+    }
     require_root()?;
     let _lock = StateLock::acquire()?;
     if args.all {

@@ -7,7 +7,10 @@ use aya::{
     sys::SyscallError,
 };
 
-use crate::pins::{self, PinError, PinRoot, name};
+use crate::{
+    iface::{self, IfaceError},
+    pins::{self, PinError, PinRoot, name},
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DetachError {
@@ -19,10 +22,14 @@ pub enum DetachError {
     OpenLink { path: String, source: LinkError },
     #[error(transparent)]
     Pins(#[from] PinError),
+    #[error(transparent)]
+    Iface(#[from] IfaceError),
 }
 
 /// Detaches `iface`. The caller holds the [`crate::lock::StateLock`].
 pub fn detach(root: &PinRoot, iface: &str) -> Result<(), DetachError> {
+    iface::check_name(iface)?;
+    root.verify()?;
     let dir = root.iface_dir(iface);
     if !dir.is_dir() {
         return Err(DetachError::NotAttached {
@@ -36,6 +43,7 @@ pub fn detach(root: &PinRoot, iface: &str) -> Result<(), DetachError> {
 /// Detaches every interface under `root`, returning their names. Also releases what an
 /// attach killed midway left in a staging directory.
 pub fn detach_all(root: &PinRoot) -> Result<Vec<String>, DetachError> {
+    root.verify()?;
     for dir in root.staging_dirs() {
         remove_pins(&dir)?;
     }

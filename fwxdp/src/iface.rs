@@ -25,13 +25,20 @@ fn valid_name(name: &str) -> bool {
             .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0)
 }
 
+/// Checks that `name` can be an interface name (and so a pin directory name).
+pub fn check_name(name: &str) -> Result<(), IfaceError> {
+    if valid_name(name) {
+        Ok(())
+    } else {
+        Err(IfaceError::BadName {
+            name: name.to_owned(),
+        })
+    }
+}
+
 /// The index of `name`, refusing loopback interfaces.
 pub fn filterable_index(name: &str) -> Result<u32, IfaceError> {
-    if !valid_name(name) {
-        return Err(IfaceError::BadName {
-            name: name.to_owned(),
-        });
-    }
+    check_name(name)?;
     let index = nix::net::if_::if_nametoindex(name).map_err(|_| IfaceError::UnknownInterface {
         name: name.to_owned(),
     })?;

@@ -20,7 +20,8 @@ fn main() -> ExitCode {
 
 /// 2 for bad input (as clap uses for usage errors), 1 for everything else.
 fn exit_code(error: &anyhow::Error) -> ExitCode {
-    let usage = error.downcast_ref::<commands::UsageError>().is_some()
-        || error.downcast_ref::<fwxdp::policy::PolicyError>().is_some();
+    let usage = error.chain().any(|cause| {
+        cause.is::<commands::UsageError>() || cause.is::<fwxdp::policy::PolicyError>()
+    });
     ExitCode::from(if usage { 2 } else { 1 })
 }

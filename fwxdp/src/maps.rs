@@ -144,17 +144,19 @@ impl PolicyMaps {
                 .set(port_index(generation, port), policy.port_flags(port), 0)
                 .map_err(write)?;
         }
-        let stale: Vec<Key<CidrKey>> = self
-            .cidrs
-            .keys()
-            .filter_map(Result::ok)
-            .filter(|key| key.data().generation == generation)
-            .collect();
         let trie = |action, source| MapsError::Access {
             action,
             name: map_name::CIDRS,
             source: Box::new(source),
         };
+        // An entry left behind would come back into force at the next switch: fail instead.
+        let mut stale: Vec<Key<CidrKey>> = Vec::new();
+        for key in self.cidrs.keys() {
+            let key = key.map_err(|e| trie("read", e))?;
+            if key.data().generation == generation {
+                stale.push(key);
+            }
+        }
         for key in &stale {
             self.cidrs.remove(key).map_err(|e| trie("write", e))?;
         }

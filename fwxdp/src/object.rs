@@ -4,10 +4,10 @@ use std::path::Path;
 
 use aya::{
     Ebpf, EbpfError,
-    maps::Map,
+    maps::{HashMap, MapData},
     programs::{ProgramError, SchedClassifier, Xdp},
 };
-use fwxdp_common::{Config, map_name, program_name};
+use fwxdp_common::{Config, FlowKey, map_name, program_name};
 
 use crate::{
     maps::{CounterMaps, MapsError, PolicyMaps, Source},
@@ -43,8 +43,8 @@ pub struct Loaded {
     pub policy: PolicyMaps,
     /// The counters.
     pub counters: CounterMaps,
-    /// Held so the map lives as long as this instance, also when it is not pinned.
-    _flows: Map,
+    /// UDP flows started by the host (an LRU hash): local and remote end → last seen (ns).
+    pub flows: HashMap<MapData, FlowKey, u64>,
 }
 
 impl Loaded {
@@ -62,14 +62,19 @@ impl Loaded {
         };
         let mut policy_maps = PolicyMaps::open(&mut source)?;
         let counters = CounterMaps::open(&mut source)?;
-        let flows = source.map(map_name::UDP_FLOWS, name::UDP_FLOWS)?;
+        let flows = HashMap::try_from(source.map(map_name::UDP_FLOWS, name::UDP_FLOWS)?).map_err(
+            |source| MapsError::Type {
+                name: map_name::UDP_FLOWS,
+                source: Box::new(source),
+            },
+        )?;
         policy_maps.write_generation(config.generation, policy)?;
         policy_maps.set_config(config)?;
         Ok(Self {
             ebpf,
             policy: policy_maps,
             counters,
-            _flows: flows,
+            flows,
         })
     }
 

@@ -28,12 +28,29 @@ pub mod name {
     pub const PROG_EGRESS: &str = "prog_egress";
     pub const LINK_INGRESS: &str = "link_ingress";
     pub const LINK_EGRESS: &str = "link_egress";
+
+    /// Every name fwxdp pins; nothing else is ever removed from an interface directory.
+    pub const ALL: [&str; 11] = [
+        CONFIG,
+        PORTS,
+        CIDRS,
+        REASONS,
+        PORT_DROPS,
+        PORT_OVERFLOW,
+        UDP_FLOWS,
+        PROG_INGRESS,
+        PROG_EGRESS,
+        LINK_INGRESS,
+        LINK_EGRESS,
+    ];
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum PinError {
     #[error("pin root {path} is not on a bpf filesystem")]
     NotBpffs { path: PathBuf },
+    #[error("{path} holds {name:?}, which fwxdp did not pin: not removing it")]
+    NotOurs { path: PathBuf, name: String },
     #[error("cannot mount a bpf filesystem at {BPFFS}")]
     Mount { source: nix::Error },
     #[error("cannot {action} {path}")]
@@ -117,6 +134,17 @@ impl PinRoot {
         })
     }
 
+    /// Checks that the root, if it exists, is on a bpffs: commands that only read or remove
+    /// pins must never work on some other directory.
+    pub fn verify(&self) -> Result<(), PinError> {
+        if self.root.exists() && !is_bpffs(&self.root) {
+            return Err(PinError::NotBpffs {
+                path: self.root.clone(),
+            });
+        }
+        Ok(())
+    }
+
     /// The interfaces that have pins, sorted by name. Empty when the root does not exist.
     pub fn interfaces(&self) -> Result<Vec<String>, PinError> {
         let entries = match fs::read_dir(&self.root) {
@@ -170,18 +198,32 @@ fn is_bpffs(path: &Path) -> bool {
     statfs(path).is_ok_and(|s| s.filesystem_type() == BPF_FS_MAGIC)
 }
 
-/// Removes a directory of pins. Removing a pin only drops the file's reference: a link that
-/// is still open elsewhere stays attached.
+/// Removes a directory of pins: the names fwxdp pins, then the directory, refusing anything
+/// else it finds. Removing a pin only drops the file's reference: a link that is still open
+/// elsewhere stays attached.
 pub fn remove_dir(dir: &Path) -> Result<(), PinError> {
-    match fs::remove_dir_all(dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(PinError::Io {
-            action: "remove",
-            path: dir.to_owned(),
-            source,
-        }),
+    let io_error = |action, path: &Path, source| PinError::Io {
+        action,
+        path: path.to_owned(),
+        source,
+    };
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_error("read", dir, e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| io_error("read", dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name::ALL.contains(&name.as_str()) {
+            return Err(PinError::NotOurs {
+                path: dir.to_owned(),
+                name,
+            });
+        }
+        fs::remove_file(entry.path()).map_err(|e| io_error("remove", &entry.path(), e))?;
     }
+    fs::remove_dir(dir).map_err(|e| io_error("remove", dir, e))
 }
 
 #[cfg(test)]

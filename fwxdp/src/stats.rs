@@ -69,6 +69,7 @@ pub enum StatsError {
 
 /// Reads the counters of `iface`, or of every attached interface.
 pub fn stats(root: &PinRoot, iface: Option<&str>) -> Result<Vec<InterfaceStats>, StatsError> {
+    root.verify()?;
     let ifaces = root.interfaces()?;
     match iface {
         Some(iface) if !ifaces.iter().any(|i| i == iface) => Err(StatsError::NotAttached {

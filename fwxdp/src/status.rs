@@ -42,6 +42,7 @@ pub enum StatusError {
 
 /// Reads the status of every interface under `root`.
 pub fn status(root: &PinRoot) -> Result<Vec<InterfaceStatus>, StatusError> {
+    root.verify()?;
     root.interfaces()?
         .into_iter()
         .map(|iface| interface_status(root, &iface))

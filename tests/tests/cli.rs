@@ -135,6 +135,24 @@ fn an_ssh_session_is_not_locked_out_by_accident() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("port 22"), "{}", stderr(&out));
     assert!(!lab.pin_root().join(SERVER_IF).exists());
+    // As under sudo (env_reset): only an ancestor has SSH_CONNECTION.
+    let bin = fwxdp_tests::lab::fwxdp_bin();
+    let out = lab
+        .server
+        .command("sh")
+        .arg("-c")
+        .arg(format!(
+            "env -u SSH_CONNECTION {} attach {SERVER_IF} --allow 80,443; echo exit=$?",
+            bin.display()
+        ))
+        .env("SSH_CONNECTION", session)
+        .env("FWXDP_PIN_ROOT", lab.pin_root())
+        .output()
+        .expect("sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("exit=2"), "{stdout}{}", stderr(&out));
+    assert!(stderr(&out).contains("port 22"), "{}", stderr(&out));
+    assert!(!lab.pin_root().join(SERVER_IF).exists());
     // Allowed from the session's address, or forced: applied.
     for args in [
         &["attach", SERVER_IF, "--allow", "80,22@10.77.0.2/32"][..],
@@ -252,6 +270,7 @@ fn bpffs_is_mounted_when_missing() {
         bin = bin.display(),
     );
     let out = std::process::Command::new("unshare")
+        .env("SSH_CONNECTION", "")
         .args(["--mount", "--propagation", "private", "sh", "-c", &script])
         .output()
         .expect("unshare");
@@ -260,4 +279,57 @@ fn bpffs_is_mounted_when_missing() {
     assert!(stdout.contains("attached (native XDP)"), "{stdout}");
     assert!(stdout.contains("bpf"), "no bpffs mounted: {stdout}");
     assert!(stdout.contains("allow 22"), "{stdout}");
+}
+
+#[test]
+fn detach_refuses_names_that_are_not_interfaces() {
+    let lab = Lab::new();
+    lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22"]);
+    for name in ["/", "", "..", "../..", "/etc", "a/b"] {
+        let out = lab.fwxdp(&["detach", name]);
+        assert_eq!(out.status.code(), Some(2), "{name:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("not a valid interface name"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    // Nothing was removed: the filter and its pins are intact.
+    assert!(lab.pin_root().join(SERVER_IF).join("link_ingress").exists());
+    assert_eq!(
+        lab.status_json()["interfaces"][0]["allow"],
+        serde_json::json!(["22"])
+    );
+}
+
+#[test]
+fn commands_refuse_a_pin_root_that_is_not_a_bpffs() {
+    let lab = Lab::new();
+    let dir = std::env::temp_dir().join(format!("{}-notbpf", lab.id()));
+    std::fs::create_dir_all(dir.join("eth0")).expect("create");
+    std::fs::write(dir.join("eth0").join("precious"), b"keep me").expect("write");
+    for args in [
+        &["detach", "--all"][..],
+        &["detach", "eth0"],
+        &["status"],
+        &["stats"],
+    ] {
+        let out = lab
+            .fwxdp_command()
+            .env("FWXDP_PIN_ROOT", &dir)
+            .args(args)
+            .output()
+            .expect("fwxdp");
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("is not on a bpf filesystem"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(
+        std::fs::read(dir.join("eth0").join("precious")).expect("kept"),
+        b"keep me"
+    );
+    std::fs::remove_dir_all(&dir).expect("clean up");
 }

@@ -289,8 +289,10 @@ impl Lab {
     pub fn fwxdp_command(&self) -> Command {
         let bin = fwxdp_bin();
         let mut cmd = self.server.command(bin.to_str().expect("UTF-8 path"));
+        // Empty, not removed: fwxdp would find the test runner's own SSH session (if any)
+        // in its ancestors and guard it.
         cmd.env("FWXDP_PIN_ROOT", &self.pin_root)
-            .env_remove("SSH_CONNECTION");
+            .env("SSH_CONNECTION", "");
         cmd
     }
 
@@ -387,6 +389,20 @@ impl Lab {
             PROBE_TIMEOUT,
         )
     }
+}
+
+/// Polls `read` until it returns `want` (for up to two seconds) and returns what it read
+/// last: XDP on a veth runs in NAPI, after the sender's call has returned.
+pub fn eventually<T: PartialEq>(want: &T, mut read: impl FnMut() -> T) -> T {
+    let mut value = read();
+    for _ in 0..100 {
+        if value == *want {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        value = read();
+    }
+    value
 }
 
 /// How long a probe waits before calling a port filtered.

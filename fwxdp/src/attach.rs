@@ -12,7 +12,7 @@ use std::{
 
 use aya::{
     programs::{
-        LinkOrder, ProgramError, TcAttachType, XdpMode,
+        LinkOrder, ProgramError, TcAttachType,
         links::{FdLink, LinkError},
         tc::TcAttachOptions,
     },
@@ -20,38 +20,16 @@ use aya::{
 };
 use fwxdp_common::{AttachMode, CONFIG_MONITOR, CONFIG_VERSION, Config, program_name};
 
+pub use crate::ingress::ModeRequest;
 use crate::{
     detach,
     iface::{self, IfaceError},
+    ingress::{self, IngressError},
     maps::{MapsError, PolicyMaps, Source},
     object::{Loaded, ObjectError},
     pins::{self, PinError, PinRoot, name},
     policy::Policy,
 };
-
-/// The attach mode asked for on the command line or in the config.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ModeRequest {
-    /// Native XDP where the driver supports it, else generic XDP.
-    #[default]
-    Auto,
-    Native,
-    Generic,
-    Tc,
-}
-
-impl ModeRequest {
-    /// Whether an interface attached in `mode` satisfies this request.
-    #[must_use]
-    pub fn accepts(self, mode: AttachMode) -> bool {
-        match self {
-            Self::Auto => mode != AttachMode::Tc,
-            Self::Native => mode == AttachMode::Native,
-            Self::Generic => mode == AttachMode::Generic,
-            Self::Tc => mode == AttachMode::Tc,
-        }
-    }
-}
 
 /// What to attach where.
 #[derive(Clone, Copy, Debug)]
@@ -59,7 +37,8 @@ pub struct Request<'a> {
     pub iface: &'a str,
     pub policy: &'a Policy,
     pub monitor: bool,
-    pub mode: ModeRequest,
+    /// The mode asked for; `None` keeps the mode in force (`auto` on a fresh attach).
+    pub mode: Option<ModeRequest>,
 }
 
 /// What an attach did.
@@ -70,6 +49,8 @@ pub struct Outcome {
     pub mode: AttachMode,
     /// True when an attached interface got its policy replaced in place.
     pub replaced: bool,
+    /// The mode the interface left, when the request moved it to another.
+    pub switched_from: Option<AttachMode>,
     /// Why `auto` fell back to generic XDP, when it did.
     pub fallback: Option<String>,
 }
@@ -108,14 +89,15 @@ pub enum AttachError {
         path: PathBuf,
         source: aya::pin::PinError,
     },
-    #[error(
-        "{iface} is attached in {current} mode and {requested} mode was asked for: changing \
-         the mode in place is not supported yet; run `fwxdp detach {iface}` first"
-    )]
-    ModeChange {
+    #[error(transparent)]
+    Ingress(#[from] IngressError),
+    #[error("{iface} could not move from {from} to {requested} mode; it stays in {now} mode")]
+    Switch {
         iface: String,
-        current: &'static str,
+        from: &'static str,
         requested: &'static str,
+        now: &'static str,
+        source: IngressError,
     },
     #[error(
         "fwxdp needs Linux 6.6 or later (it attaches with TCX and BPF links); this kernel is \
@@ -149,7 +131,7 @@ pub fn attach(root: &PinRoot, request: &Request<'_>) -> Result<Outcome, AttachEr
             Ok(mut maps)
                 if dir.join(name::LINK_INGRESS).exists() && maps.config()?.ifindex == ifindex =>
             {
-                return replace(&mut maps, request);
+                return replace(&mut maps, &dir, request);
             }
             // Pins of an interface that was deleted and made again, or half-removed state.
             _ => detach::remove_pins(&dir)?,
@@ -162,38 +144,52 @@ fn config_flags(monitor: bool) -> u8 {
     if monitor { CONFIG_MONITOR } else { 0 }
 }
 
-fn replace(maps: &mut PolicyMaps, request: &Request<'_>) -> Result<Outcome, AttachError> {
+fn replace(
+    maps: &mut PolicyMaps,
+    dir: &Path,
+    request: &Request<'_>,
+) -> Result<Outcome, AttachError> {
     let config = maps.config()?;
     let mode = AttachMode::from_raw(config.mode).unwrap_or(AttachMode::Generic);
-    if !request.mode.accepts(mode) {
-        return Err(AttachError::ModeChange {
-            iface: request.iface.to_owned(),
-            current: mode.name(),
-            requested: mode_request_name(request.mode),
-        });
-    }
+    // The new policy first, in the mode in force: one config write switches to it.
     let next = config.generation ^ 1;
     maps.write_generation(next, request.policy)?;
-    maps.set_config(&Config {
+    let mut config = Config {
         generation: next,
         flags: config_flags(request.monitor),
         ..config
+    };
+    maps.set_config(&config)?;
+    let Some(wanted) = request.mode.filter(|wanted| !wanted.accepts(mode)) else {
+        return Ok(Outcome {
+            iface: request.iface.to_owned(),
+            mode,
+            replaced: true,
+            switched_from: None,
+            fallback: None,
+        });
+    };
+    let switched = ingress::switch(dir, request.iface, mode, wanted);
+    let now = match &switched {
+        Ok(placed) => placed.mode,
+        Err((now, _)) => *now,
+    };
+    config.mode = now as u8;
+    maps.set_config(&config)?;
+    let placed = switched.map_err(|(now, source)| AttachError::Switch {
+        iface: request.iface.to_owned(),
+        from: mode.name(),
+        requested: wanted.name(),
+        now: now.name(),
+        source,
     })?;
     Ok(Outcome {
         iface: request.iface.to_owned(),
-        mode,
+        mode: placed.mode,
         replaced: true,
-        fallback: None,
+        switched_from: Some(mode),
+        fallback: placed.fallback,
     })
-}
-
-const fn mode_request_name(mode: ModeRequest) -> &'static str {
-    match mode {
-        ModeRequest::Auto => "auto",
-        ModeRequest::Native => "native",
-        ModeRequest::Generic => "generic",
-        ModeRequest::Tc => "tc",
-    }
 }
 
 fn fresh(root: &PinRoot, request: &Request<'_>, ifindex: u32) -> Result<Outcome, AttachError> {
@@ -217,6 +213,20 @@ fn fresh(root: &PinRoot, request: &Request<'_>, ifindex: u32) -> Result<Outcome,
             .map_or(0, |d| d.as_secs()),
     };
     let mut loaded = Loaded::new(request.policy, &config, Some(staging.path()))?;
+    // Every program is loaded and pinned, so a later mode switch finds the one it needs
+    // bound to these same maps.
+    pin_program(
+        loaded.xdp()?.pin(staging.path().join(name::PROG_XDP)),
+        staging.path(),
+        name::PROG_XDP,
+    )?;
+    pin_program(
+        loaded
+            .tc(program_name::TC_INGRESS)?
+            .pin(staging.path().join(name::PROG_TC_INGRESS)),
+        staging.path(),
+        name::PROG_TC_INGRESS,
+    )?;
 
     // Egress first, so replies to flows that start meanwhile already pass.
     let egress = loaded.tc(program_name::TC_EGRESS)?;
@@ -248,15 +258,16 @@ fn fresh(root: &PinRoot, request: &Request<'_>, ifindex: u32) -> Result<Outcome,
     })?;
     staging.pin_link(link, name::LINK_EGRESS)?;
 
-    let (mode, fallback) = attach_ingress(&mut loaded, &staging, iface, request.mode)?;
-    config.mode = mode as u8;
+    let placed = ingress::place(staging.path(), iface, request.mode.unwrap_or_default())?;
+    config.mode = placed.mode as u8;
     loaded.policy.set_config(&config)?;
     staging.commit(&root.iface_dir(iface))?;
     Ok(Outcome {
         iface: iface.to_owned(),
-        mode,
+        mode: placed.mode,
         replaced: false,
-        fallback,
+        switched_from: None,
+        fallback: placed.fallback,
     })
 }
 
@@ -267,88 +278,6 @@ fn pin_program(
 ) -> Result<(), AttachError> {
     result.map_err(|source| AttachError::PinProgram {
         path: dir.join(pin),
-        source,
-    })
-}
-
-fn attach_ingress(
-    loaded: &mut Loaded,
-    staging: &Staging,
-    iface: &str,
-    request: ModeRequest,
-) -> Result<(AttachMode, Option<String>), AttachError> {
-    let (mode, fallback, link) = match request {
-        ModeRequest::Tc => (AttachMode::Tc, None, attach_tc_ingress(loaded, iface)?),
-        ModeRequest::Native => (
-            AttachMode::Native,
-            None,
-            attach_xdp(loaded, iface, XdpMode::Driver)?,
-        ),
-        ModeRequest::Generic => (
-            AttachMode::Generic,
-            None,
-            attach_xdp(loaded, iface, XdpMode::Skb)?,
-        ),
-        ModeRequest::Auto => match attach_xdp(loaded, iface, XdpMode::Driver) {
-            Ok(link) => (AttachMode::Native, None, link),
-            Err(native) => (
-                AttachMode::Generic,
-                Some(native.to_string()),
-                attach_xdp(loaded, iface, XdpMode::Skb)?,
-            ),
-        },
-    };
-    let program = if mode == AttachMode::Tc {
-        loaded
-            .tc(program_name::TC_INGRESS)?
-            .pin(staging.path().join(name::PROG_INGRESS))
-    } else {
-        loaded.xdp()?.pin(staging.path().join(name::PROG_INGRESS))
-    };
-    pin_program(program, staging.path(), name::PROG_INGRESS)?;
-    staging.pin_link(link, name::LINK_INGRESS)?;
-    Ok((mode, fallback))
-}
-
-fn attach_xdp(loaded: &mut Loaded, iface: &str, mode: XdpMode) -> Result<FdLink, AttachError> {
-    let mode_name = if mode == XdpMode::Driver {
-        "native"
-    } else {
-        "generic"
-    };
-    let attach_error = |source| AttachError::Attach {
-        iface: iface.to_owned(),
-        mode: mode_name,
-        source,
-    };
-    let xdp = loaded.xdp()?;
-    let id = xdp.attach(iface, mode).map_err(attach_error)?;
-    let link = xdp.take_link(id).map_err(attach_error)?;
-    FdLink::try_from(link).map_err(|source| AttachError::Link {
-        iface: iface.to_owned(),
-        what: "XDP",
-        source,
-    })
-}
-
-fn attach_tc_ingress(loaded: &mut Loaded, iface: &str) -> Result<FdLink, AttachError> {
-    let attach_error = |source| AttachError::Attach {
-        iface: iface.to_owned(),
-        mode: "tc",
-        source,
-    };
-    let tc = loaded.tc(program_name::TC_INGRESS)?;
-    let id = tc
-        .attach_with_options(
-            iface,
-            TcAttachType::Ingress,
-            TcAttachOptions::TcxOrder(LinkOrder::default()),
-        )
-        .map_err(attach_error)?;
-    let link = tc.take_link(id).map_err(attach_error)?;
-    FdLink::try_from(link).map_err(|source| AttachError::Link {
-        iface: iface.to_owned(),
-        what: "TC ingress",
         source,
     })
 }

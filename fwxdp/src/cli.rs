@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
-use fwxdp::{attach::ModeRequest, pins::DEFAULT_PIN_ROOT};
+use fwxdp::{ingress::ModeRequest, pins::DEFAULT_PIN_ROOT};
 
 /// Close every port a server did not mean to open, before iptables or Docker see the packet.
 #[derive(Debug, Parser)]
@@ -55,9 +55,10 @@ pub(crate) struct AttachArgs {
     #[arg(long, required = true, value_name = "SPEC")]
     pub(crate) allow: Vec<String>,
 
-    /// How to attach.
-    #[arg(long, value_enum, default_value_t = Mode::Auto)]
-    pub(crate) mode: Mode,
+    /// How to attach [default: auto; an attached interface keeps its mode unless one is
+    /// given].
+    #[arg(long, value_enum)]
+    pub(crate) mode: Option<Mode>,
 
     /// Count what would be dropped, drop nothing.
     #[arg(long)]

@@ -82,7 +82,7 @@ fn attach(root: &PinRoot, args: &AttachArgs) -> Result<()> {
                 iface,
                 policy: &policy,
                 monitor: args.monitor,
-                mode: args.mode.into(),
+                mode: args.mode.map(Into::into),
             },
         )
         .with_context(|| format!("attach {iface}"))?;
@@ -104,6 +104,14 @@ fn print_outcome(outcome: &Outcome, policy: &Policy, monitor: bool) {
         println!(
             "{}: native XDP is not available ({reason}); using generic XDP",
             outcome.iface
+        );
+    }
+    if let Some(from) = outcome.switched_from {
+        println!(
+            "{}: moved from {} to {} with no unfiltered moment",
+            outcome.iface,
+            mode_label(from),
+            mode_label(outcome.mode)
         );
     }
     let action = if outcome.replaced {

@@ -57,23 +57,32 @@ pub fn detach_all(root: &PinRoot) -> Result<Vec<String>, DetachError> {
 /// Releases the links pinned in `dir`, then removes the directory. The links go first, so
 /// a failure leaves the filter attached rather than half-removed.
 pub(crate) fn remove_pins(dir: &Path) -> Result<(), DetachError> {
-    for link in [name::LINK_INGRESS, name::LINK_EGRESS] {
-        let path = dir.join(link);
-        match PinnedLink::from_pin(&path) {
-            // Dropping the last reference to the link detaches its program.
-            Ok(pinned) => drop(pinned.unpin().map_err(|source| DetachError::Link {
-                path: path.display().to_string(),
-                source,
-            })?),
-            Err(LinkError::SyscallError(SyscallError { io_error, .. }))
-                if io_error.kind() == io::ErrorKind::NotFound => {}
-            Err(source) => {
-                return Err(DetachError::OpenLink {
-                    path: path.display().to_string(),
-                    source,
-                });
-            }
-        }
+    for link in [name::LINK_INGRESS, name::LINK_BRIDGE, name::LINK_EGRESS] {
+        release_link(&dir.join(link))?;
     }
     Ok(pins::remove_dir(dir)?)
+}
+
+/// Unpins the link at `path` and drops it, which detaches its program unless something else
+/// holds the link. A missing pin is not an error.
+pub(crate) fn release_link(path: &Path) -> Result<(), DetachError> {
+    match PinnedLink::from_pin(path) {
+        // Dropping the last reference to the link detaches its program.
+        Ok(pinned) => {
+            drop(pinned.unpin().map_err(|source| DetachError::Link {
+                path: path.display().to_string(),
+                source,
+            })?);
+            Ok(())
+        }
+        Err(LinkError::SyscallError(SyscallError { io_error, .. }))
+            if io_error.kind() == io::ErrorKind::NotFound =>
+        {
+            Ok(())
+        }
+        Err(source) => Err(DetachError::OpenLink {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
 }

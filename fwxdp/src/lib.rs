@@ -7,6 +7,7 @@
 pub mod attach;
 pub mod detach;
 pub mod iface;
+pub mod ingress;
 pub mod lock;
 pub mod maps;
 pub mod object;

@@ -24,13 +24,20 @@ pub mod name {
     pub const PORT_DROPS: &str = "port_drops";
     pub const PORT_OVERFLOW: &str = "port_overflow";
     pub const UDP_FLOWS: &str = "udp_flows";
-    pub const PROG_INGRESS: &str = "prog_ingress";
+    /// The verdict for XDP (native or generic).
+    pub const PROG_XDP: &str = "prog_xdp";
+    /// The same verdict as a TC ingress classifier.
+    pub const PROG_TC_INGRESS: &str = "prog_tc_ingress";
+    /// The egress UDP flow tracker.
     pub const PROG_EGRESS: &str = "prog_egress";
+    /// The link that attaches the verdict in the mode in force.
     pub const LINK_INGRESS: &str = "link_ingress";
+    /// A second ingress link, held only while the mode changes.
+    pub const LINK_BRIDGE: &str = "link_bridge";
     pub const LINK_EGRESS: &str = "link_egress";
 
     /// Every name fwxdp pins; nothing else is ever removed from an interface directory.
-    pub const ALL: [&str; 11] = [
+    pub const ALL: [&str; 13] = [
         CONFIG,
         PORTS,
         CIDRS,
@@ -38,9 +45,11 @@ pub mod name {
         PORT_DROPS,
         PORT_OVERFLOW,
         UDP_FLOWS,
-        PROG_INGRESS,
+        PROG_XDP,
+        PROG_TC_INGRESS,
         PROG_EGRESS,
         LINK_INGRESS,
+        LINK_BRIDGE,
         LINK_EGRESS,
     ];
 }

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use aya::programs::ProgramInfo;
+use aya::programs::links::{FdLink, PinnedLink};
 use fwxdp_common::{AttachMode, CONFIG_MONITOR};
 use serde::Serialize;
 
@@ -59,9 +59,11 @@ pub fn interface_status(root: &PinRoot, iface: &str) -> Result<InterfaceStatus, 
     let maps = PolicyMaps::open(&mut Source::Pinned(&dir)).map_err(with_iface)?;
     let config = maps.config().map_err(with_iface)?;
     let policy = maps.read_policy(config.generation).map_err(with_iface)?;
-    let program_id = ProgramInfo::from_pin(dir.join(name::PROG_INGRESS))
+    // The program the ingress link runs: the truth about what filters.
+    let program_id = PinnedLink::from_pin(dir.join(name::LINK_INGRESS))
         .ok()
-        .map(|info| info.id());
+        .and_then(|pinned| FdLink::from(pinned).info().ok())
+        .map(|info| info.program_id());
     Ok(InterfaceStatus {
         interface: iface.to_owned(),
         mode: AttachMode::from_raw(config.mode).map_or("unknown", AttachMode::name),

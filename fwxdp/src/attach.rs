@@ -97,7 +97,7 @@ pub enum AttachError {
         from: &'static str,
         requested: &'static str,
         now: &'static str,
-        source: IngressError,
+        source: Box<IngressError>,
     },
     #[error(
         "fwxdp needs Linux 6.6 or later (it attaches with TCX and BPF links); this kernel is \
@@ -181,7 +181,7 @@ fn replace(
         from: mode.name(),
         requested: wanted.name(),
         now: now.name(),
-        source,
+        source: Box::new(source),
     })?;
     Ok(Outcome {
         iface: request.iface.to_owned(),

@@ -55,23 +55,26 @@ impl ModeRequest {
 #[derive(Debug, thiserror::Error)]
 pub enum IngressError {
     #[error("cannot open the pinned program {path}")]
-    Program { path: String, source: ProgramError },
+    Program {
+        path: String,
+        source: Box<ProgramError>,
+    },
     #[error("cannot attach to {iface} in {mode} mode")]
     Attach {
         iface: String,
         mode: &'static str,
-        source: ProgramError,
+        source: Box<ProgramError>,
     },
     #[error("cannot keep the {mode} link of {iface} as a BPF link")]
     Link {
         iface: String,
         mode: &'static str,
-        source: LinkError,
+        source: Box<LinkError>,
     },
     #[error("cannot pin {path}")]
     Pin {
         path: String,
-        source: aya::pin::PinError,
+        source: Box<aya::pin::PinError>,
     },
     #[error("cannot rename {path}")]
     Rename { path: String, source: io::Error },
@@ -91,18 +94,18 @@ pub fn attach(dir: &Path, iface: &str, mode: AttachMode) -> Result<FdLink, Ingre
     let attach_error = |source| IngressError::Attach {
         iface: iface.to_owned(),
         mode: mode.name(),
-        source,
+        source: Box::new(source),
     };
     let link_error = |source| IngressError::Link {
         iface: iface.to_owned(),
         mode: mode.name(),
-        source,
+        source: Box::new(source),
     };
     if mode == AttachMode::Tc {
         let path = dir.join(name::PROG_TC_INGRESS);
         let mut tc = SchedClassifier::from_pin(&path).map_err(|source| IngressError::Program {
             path: path.display().to_string(),
-            source,
+            source: Box::new(source),
         })?;
         let options = TcAttachOptions::TcxOrder(LinkOrder::default());
         let id = tc
@@ -115,7 +118,7 @@ pub fn attach(dir: &Path, iface: &str, mode: AttachMode) -> Result<FdLink, Ingre
     let mut xdp =
         Xdp::from_pin(&path, XdpAttachType::Interface).map_err(|source| IngressError::Program {
             path: path.display().to_string(),
-            source,
+            source: Box::new(source),
         })?;
     let xdp_mode = if mode == AttachMode::Native {
         XdpMode::Driver
@@ -180,7 +183,7 @@ fn pin(link: FdLink, path: &Path) -> Result<(), IngressError> {
         .map(drop)
         .map_err(|source| IngressError::Pin {
             path: path.display().to_string(),
-            source,
+            source: Box::new(source),
         })
 }
 
@@ -247,16 +250,17 @@ pub fn switch(
             }
         },
         // Put the old mode back; failing that, the TC program stays in force.
-        Err(error) => match attach(dir, iface, current).and_then(|link| pin(link, &ingress)) {
-            Ok(()) => {
+        Err(error) => {
+            if attach(dir, iface, current)
+                .and_then(|link| pin(link, &ingress))
+                .is_ok()
+            {
                 release(&bridge).map_err(keep)?;
                 return Err((current, error));
             }
-            Err(_) => {
-                rename(&bridge, &ingress).map_err(in_tc)?;
-                return Err((AttachMode::Tc, error));
-            }
-        },
+            rename(&bridge, &ingress).map_err(in_tc)?;
+            return Err((AttachMode::Tc, error));
+        }
     };
     release(&bridge).map_err(|e| (placed.mode, e))?;
     Ok(placed)

@@ -2,18 +2,16 @@
 
 use std::{
     net::{IpAddr, SocketAddr},
-    sync::atomic::{AtomicBool, AtomicUsize, Ordering},
     thread,
     time::Duration,
 };
 
 use fwxdp_tests::lab::{
-    CLIENT_V4, CLIENT_V6, CLIENT2_V4, CLIENT2_V6, INTERNET_IF, Lab, PROBE_TIMEOUT, SERVER_IF,
-    SERVER_V4, SERVER_V6, eventually,
+    CLIENT_V4, CLIENT_V6, CLIENT2_V4, CLIENT2_V6, Lab, PROBE_TIMEOUT, SERVER_IF, SERVER_V4,
+    SERVER_V6, eventually,
     probe::{self, Tcp, Udp},
-    raw, services,
+    services, watch,
 };
-use fwxdp_tests::packet::{FrameBuilder, SYN};
 
 const SERVER_ADDRS: [IpAddr; 2] = [IpAddr::V4(SERVER_V4), IpAddr::V6(SERVER_V6)];
 
@@ -190,82 +188,15 @@ fn reattaching_replaces_the_policy_with_no_leak() {
     lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22,80"]);
     let first = lab.status_json()["interfaces"][0].clone();
 
-    // While the policy is replaced 50 times: one client keeps connecting to the port every
-    // policy allows, another to a protected one, and raw SYNs stream to a second protected
-    // port, each of which must be counted as dropped.
-    let stop = AtomicBool::new(false);
-    let (leaks, outages, attempts, raw_sent) = (
-        AtomicUsize::new(0),
-        AtomicUsize::new(0),
-        AtomicUsize::new(0),
-        AtomicUsize::new(0),
-    );
-    let (src_mac, dst_mac) = (
-        Lab::mac(&lab.internet, INTERNET_IF),
-        Lab::mac(&lab.server, SERVER_IF),
-    );
-    thread::scope(|scope| {
-        for (port, bad, counter, timeout) in [
-            (8000, Tcp::Open, &leaks, Duration::from_millis(300)),
-            (80, Tcp::Filtered, &outages, Duration::from_secs(2)),
-        ] {
-            let (lab, stop, attempts) = (&lab, &stop, &attempts);
-            scope.spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    let to = SocketAddr::new(SERVER_V4.into(), port);
-                    let result = probe::tcp(&lab.internet, None, to, timeout);
-                    attempts.fetch_add(1, Ordering::Relaxed);
-                    if result == bad {
-                        counter.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            });
-        }
-        let (lab, stop, raw_sent) = (&lab, &stop, &raw_sent);
-        scope.spawn(move || {
-            let mut source_port = 20_000u16;
-            while !stop.load(Ordering::Relaxed) {
-                let frames: Vec<Vec<u8>> = (0..20)
-                    .map(|_| {
-                        source_port = source_port.wrapping_add(1).max(20_000);
-                        FrameBuilder::tcp_v4(CLIENT_V4, SERVER_V4, source_port, 8001, SYN)
-                            .macs(src_mac, dst_mac)
-                            .build()
-                    })
-                    .collect();
-                raw::send(&lab.internet, INTERNET_IF, frames);
-                raw_sent.fetch_add(20, Ordering::Relaxed);
-                thread::sleep(Duration::from_millis(5));
-            }
-        });
+    // While the policy is replaced 50 times, clients and raw SYNs watch the filter hold.
+    let report = watch::while_changing(&lab, 80, 8000, 8001, || {
         for i in 0..50 {
             let list = if i % 2 == 0 { "22,80,443" } else { "22,80" };
             let out = lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", list]);
             assert!(out.contains("policy replaced in place"), "{out}");
         }
-        stop.store(true, Ordering::Relaxed);
     });
-    assert!(
-        attempts.load(Ordering::Relaxed) > 10,
-        "too few probes to mean anything"
-    );
-    assert_eq!(
-        leaks.load(Ordering::Relaxed),
-        0,
-        "port 8000 connected during replacement"
-    );
-    assert_eq!(
-        outages.load(Ordering::Relaxed),
-        0,
-        "port 80 was closed during replacement"
-    );
-    let sent = raw_sent.load(Ordering::Relaxed) as u64;
-    assert!(sent > 100, "too few raw SYNs to mean anything");
-    let dropped = eventually(&sent, || lab.port_drops("tcp", 8001).0);
-    assert_eq!(
-        dropped, sent,
-        "raw SYNs to 8001 not all dropped during replacement"
-    );
+    report.assert_held("50 replacements");
 
     // The last list is in force, in place: same program, same attach time.
     assert_eq!(lab.connect(SERVER_V4.into(), 443), Tcp::Filtered);

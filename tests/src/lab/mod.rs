@@ -6,10 +6,12 @@
 //! ends the processes it started, removes its pins and deletes its namespaces; labs left by a
 //! killed test run are swept when the next one starts.
 
+pub mod docker;
 pub mod netns;
 pub mod probe;
 pub mod raw;
 pub mod services;
+pub mod watch;
 
 use std::{
     fs,

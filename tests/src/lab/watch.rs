@@ -1,0 +1,134 @@
+//! Watching an interface while its filter changes: clients that must never get in, clients
+//! that must never be shut out, and a stream of raw SYNs that must all be dropped.
+
+use std::{
+    net::SocketAddr,
+    sync::atomic::{AtomicBool, AtomicU64, Ordering},
+    thread,
+    time::Duration,
+};
+
+use super::{CLIENT_V4, INTERNET_IF, Lab, SERVER_IF, SERVER_V4, eventually, probe, raw};
+use crate::packet::{FrameBuilder, SYN};
+
+/// What the watchers saw.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Connections that got through to the protected port.
+    pub leaks: u64,
+    /// Connections to the allowed port that failed.
+    pub outages: u64,
+    /// Connection attempts made, both ports.
+    pub attempts: u64,
+    /// Raw SYNs sent to the port that only raw frames target.
+    pub raw_sent: u64,
+    /// How many of those the filter counted as dropped.
+    pub raw_dropped: u64,
+}
+
+/// Runs `change` while one client keeps connecting to `allowed` (which must always answer),
+/// another to `protected` (which must never answer), and raw SYNs stream to `raw_port`.
+/// Services must listen on all three ports in the server namespace.
+pub fn while_changing(
+    lab: &Lab,
+    allowed: u16,
+    protected: u16,
+    raw_port: u16,
+    change: impl FnOnce(),
+) -> Report {
+    let stop = AtomicBool::new(false);
+    let (leaks, outages, attempts, raw_sent) = (
+        AtomicU64::new(0),
+        AtomicU64::new(0),
+        AtomicU64::new(0),
+        AtomicU64::new(0),
+    );
+    let (src_mac, dst_mac) = (
+        Lab::mac(&lab.internet, INTERNET_IF),
+        Lab::mac(&lab.server, SERVER_IF),
+    );
+    let raw_before = lab.port_drops("tcp", raw_port).0;
+    thread::scope(|scope| {
+        for (port, bad, counter, timeout) in [
+            (
+                protected,
+                probe::Tcp::Open,
+                &leaks,
+                Duration::from_millis(300),
+            ),
+            (
+                allowed,
+                probe::Tcp::Filtered,
+                &outages,
+                Duration::from_secs(2),
+            ),
+        ] {
+            let (stop, attempts) = (&stop, &attempts);
+            scope.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let to = SocketAddr::new(SERVER_V4.into(), port);
+                    let result = probe::tcp(&lab.internet, None, to, timeout);
+                    attempts.fetch_add(1, Ordering::Relaxed);
+                    if result == bad {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+        let (stop, raw_sent) = (&stop, &raw_sent);
+        scope.spawn(move || {
+            let mut source_port = 20_000u16;
+            while !stop.load(Ordering::Relaxed) {
+                let frames: Vec<Vec<u8>> = (0..20)
+                    .map(|_| {
+                        source_port = source_port.wrapping_add(1).max(20_000);
+                        FrameBuilder::tcp_v4(CLIENT_V4, SERVER_V4, source_port, raw_port, SYN)
+                            .macs(src_mac, dst_mac)
+                            .build()
+                    })
+                    .collect();
+                raw::send(&lab.internet, INTERNET_IF, frames);
+                raw_sent.fetch_add(20, Ordering::Relaxed);
+                thread::sleep(Duration::from_millis(5));
+            }
+        });
+        change();
+        stop.store(true, Ordering::Relaxed);
+    });
+    let raw_sent = raw_sent.load(Ordering::Relaxed);
+    let want = raw_before + raw_sent;
+    let raw_dropped = eventually(&want, || lab.port_drops("tcp", raw_port).0) - raw_before;
+    Report {
+        leaks: leaks.load(Ordering::Relaxed),
+        outages: outages.load(Ordering::Relaxed),
+        attempts: attempts.load(Ordering::Relaxed),
+        raw_sent,
+        raw_dropped,
+    }
+}
+
+impl Report {
+    /// Fails unless the filter held throughout and enough happened to mean something.
+    ///
+    /// # Panics
+    /// When a protected connection got in, an allowed one failed, or a raw SYN went uncounted.
+    pub fn assert_held(&self, what: &str) {
+        assert!(
+            self.attempts > 10,
+            "{what}: too few probes to mean anything: {self:?}"
+        );
+        assert!(
+            self.raw_sent > 100,
+            "{what}: too few raw SYNs to mean anything: {self:?}"
+        );
+        assert_eq!(
+            self.leaks, 0,
+            "{what}: the protected port connected: {self:?}"
+        );
+        assert_eq!(self.outages, 0, "{what}: the allowed port failed: {self:?}");
+        assert_eq!(
+            self.raw_dropped, self.raw_sent,
+            "{what}: raw SYNs not all dropped: {self:?}"
+        );
+    }
+}

@@ -20,7 +20,7 @@ pub mod map_name {
     pub const CIDRS: &str = "FWXDP_CIDRS";
     /// Per-CPU [`crate::Counter`] indexed by [`crate::Reason`].
     pub const REASONS: &str = "FWXDP_REASONS";
-    /// Per-CPU hash of [`crate::PortKey`] → [`crate::Counter`]: drops per (proto, port).
+    /// Per-CPU hash of [`crate::PortKey`] → [`crate::PortCounter`]: drops per (proto, port).
     pub const PORT_DROPS: &str = "FWXDP_PORT_DROPS";
     /// Per-CPU [`crate::Counter`] indexed by [`crate::Proto`]: port drops that found
     /// [`PORT_DROPS`] full.
@@ -94,8 +94,13 @@ pub struct Config {
     pub ifindex: u32,
     /// When the interface was first attached, seconds since the Unix epoch; userspace only.
     pub attached_at: u64,
+    /// Ports open to every source for TCP in the policy in force; userspace only.
+    pub open_tcp: u16,
+    /// Ports open to every source for UDP in the policy in force; userspace only.
+    pub open_udp: u16,
+    pub _pad2: [u8; 4],
 }
-const _: () = assert!(size_of::<Config>() == 16);
+const _: () = assert!(size_of::<Config>() == 24);
 
 /// How the ingress program is attached, as stored in [`Config::mode`].
 #[repr(u8)]
@@ -249,6 +254,20 @@ pub struct Counter {
 }
 const _: () = assert!(size_of::<Counter>() == 16);
 
+/// Drops of one (proto, port), and when the port was first dropped.
+///
+/// `first_seen` is the monotonic clock (ns) at the first drop, written once in the slot of the
+/// CPU that inserted the entry (the others stay 0), so the maximum over CPUs orders the ports
+/// in time. Exporters itemise the earliest ports: a port once itemised stays itemised.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct PortCounter {
+    pub packets: u64,
+    pub bytes: u64,
+    pub first_seen: u64,
+}
+const _: () = assert!(size_of::<PortCounter>() == 24);
+
 /// Key of [`map_name::PORT_DROPS`].
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
@@ -318,6 +337,8 @@ mod user {
     unsafe impl aya::Pod for super::Counter {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::PortKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::PortCounter {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::CidrKey {}
     // SAFETY: as above.

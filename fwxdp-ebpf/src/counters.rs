@@ -1,7 +1,7 @@
 //! Per-CPU counters: per reason, and drops per (proto, port).
 
-use aya_ebpf::bindings::BPF_NOEXIST;
-use fwxdp_common::{Counter, PortKey, Proto};
+use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_ns};
+use fwxdp_common::{Counter, PortCounter, PortKey, Proto};
 
 use crate::{
     maps::{FWXDP_PORT_DROPS, FWXDP_PORT_OVERFLOW, FWXDP_REASONS},
@@ -27,10 +27,17 @@ fn count_port_drop(proto: Proto, port: u16, bytes: u64) {
         _pad: 0,
     };
     if let Some(counter) = FWXDP_PORT_DROPS.get_ptr_mut(key) {
-        add(counter, bytes);
+        // SAFETY: from a successful lookup in a per-CPU map: this CPU is its only writer.
+        unsafe { add_port(counter, bytes) };
         return;
     }
-    let first = Counter { packets: 1, bytes };
+    // A port's first drop: note when, so userspace knows which ports came first.
+    let first = PortCounter {
+        packets: 1,
+        bytes,
+        // SAFETY: kernel helper without preconditions.
+        first_seen: unsafe { bpf_ktime_get_ns() },
+    };
     if FWXDP_PORT_DROPS
         .insert(key, first, u64::from(BPF_NOEXIST))
         .is_ok()
@@ -39,9 +46,21 @@ fn count_port_drop(proto: Proto, port: u16, bytes: u64) {
     }
     // Another CPU inserted the key first, or the map is full.
     if let Some(counter) = FWXDP_PORT_DROPS.get_ptr_mut(key) {
-        add(counter, bytes);
+        // SAFETY: as above.
+        unsafe { add_port(counter, bytes) };
     } else if let Some(counter) = FWXDP_PORT_OVERFLOW.get_ptr_mut(proto as u32) {
         add(counter, bytes);
+    }
+}
+
+/// # Safety
+/// `counter` must come from a successful lookup in a per-CPU map.
+#[inline(always)]
+unsafe fn add_port(counter: *mut PortCounter, bytes: u64) {
+    // SAFETY: the caller's promise: this CPU is the only writer of this slot.
+    unsafe {
+        (*counter).packets += 1;
+        (*counter).bytes += bytes;
     }
 }
 

@@ -6,7 +6,7 @@ use aya_ebpf::{
 };
 use fwxdp_common::{
     CIDRS_MAX_ENTRIES, CidrKey, Config, Counter, FlowKey, PORT_DROPS_MAX_ENTRIES, PORTS_ENTRIES,
-    PortKey, REASON_COUNT, UDP_FLOWS_MAX_ENTRIES,
+    PortCounter, PortKey, REASON_COUNT, UDP_FLOWS_MAX_ENTRIES,
 };
 
 #[map]
@@ -24,7 +24,7 @@ pub(crate) static FWXDP_REASONS: PerCpuArray<Counter> =
     PerCpuArray::with_max_entries(REASON_COUNT, 0);
 
 #[map]
-pub(crate) static FWXDP_PORT_DROPS: PerCpuHashMap<PortKey, Counter> =
+pub(crate) static FWXDP_PORT_DROPS: PerCpuHashMap<PortKey, PortCounter> =
     PerCpuHashMap::with_max_entries(PORT_DROPS_MAX_ENTRIES, 0);
 
 #[map]

@@ -18,7 +18,7 @@ use aya::{
     },
     util::KernelVersion,
 };
-use fwxdp_common::{AttachMode, CONFIG_MONITOR, CONFIG_VERSION, Config, program_name};
+use fwxdp_common::{AttachMode, CONFIG_MONITOR, CONFIG_VERSION, Config, Proto, program_name};
 
 pub use crate::ingress::ModeRequest;
 use crate::{
@@ -140,6 +140,11 @@ pub fn attach(root: &PinRoot, request: &Request<'_>) -> Result<Outcome, AttachEr
     fresh(root, request, ifindex)
 }
 
+/// Ports 1-65535 at most: always fits.
+fn open_count(policy: &Policy, proto: Proto) -> u16 {
+    u16::try_from(policy.open_port_count(proto)).unwrap_or(u16::MAX)
+}
+
 fn config_flags(monitor: bool) -> u8 {
     if monitor { CONFIG_MONITOR } else { 0 }
 }
@@ -157,6 +162,8 @@ fn replace(
     let mut config = Config {
         generation: next,
         flags: config_flags(request.monitor),
+        open_tcp: open_count(request.policy, Proto::Tcp),
+        open_udp: open_count(request.policy, Proto::Udp),
         ..config
     };
     maps.set_config(&config)?;
@@ -211,6 +218,9 @@ fn fresh(root: &PinRoot, request: &Request<'_>, ifindex: u32) -> Result<Outcome,
         attached_at: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
+        open_tcp: open_count(request.policy, Proto::Tcp),
+        open_udp: open_count(request.policy, Proto::Udp),
+        _pad2: [0; 4],
     };
     let mut loaded = Loaded::new(request.policy, &config, Some(staging.path()))?;
     // Every program is loaded and pinned, so a later mode switch finds the one it needs

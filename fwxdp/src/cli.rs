@@ -34,6 +34,15 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve the drop counters for Prometheus until interrupted.
+    Metrics {
+        /// Address to listen on; keep it on loopback or a private network.
+        #[arg(long, default_value = "127.0.0.1:9814")]
+        listen: std::net::SocketAddr,
+        /// Port series per interface; further ports are summed under port="other".
+        #[arg(long, default_value_t = fwxdp::metrics::DEFAULT_MAX_PORT_SERIES)]
+        max_port_series: usize,
+    },
     /// Show counters per reason and drops per port.
     Stats {
         /// Only this interface.

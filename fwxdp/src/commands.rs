@@ -1,6 +1,10 @@
 //! Runs each command and prints its result, for people or (with --json) for machines.
 
-use std::{fmt, io::Write as _, net::IpAddr};
+use std::{
+    fmt,
+    io::Write as _,
+    net::{IpAddr, SocketAddr},
+};
 
 use anyhow::{Context as _, Result, bail};
 use fwxdp::{
@@ -37,6 +41,10 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Detach(args) => detach(&root, &args),
         Command::Status { json } => status(&root, json),
         Command::Stats { iface, json } => stats(&root, iface.as_deref(), json),
+        Command::Metrics {
+            listen,
+            max_port_series,
+        } => metrics(root, listen, max_port_series),
     }
 }
 
@@ -289,6 +297,40 @@ fn print_stats(s: &InterfaceStats) {
     for o in s.ports_other.iter().filter(|o| o.packets > 0) {
         let label = format!("other/{}", o.proto);
         println!("  {label:<14} {:>14} {:>16}", o.packets, o.bytes);
+    }
+}
+
+fn metrics(root: PinRoot, listen: SocketAddr, max_port_series: usize) -> Result<()> {
+    require_root()?;
+    root.verify()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listen on {listen}"))?;
+        eprintln!(
+            "fwxdp: serving metrics on http://{}/metrics",
+            listener.local_addr()?
+        );
+        let options = fwxdp::metrics::Options { max_port_series };
+        fwxdp::metrics::serve(listener, root, options, shutdown_signal())
+            .await
+            .context("serve metrics")
+    })
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
 }
 

@@ -2,11 +2,15 @@
 
 use std::path::{Path, PathBuf};
 
+use std::os::fd::AsFd as _;
+
 use aya::{
     Ebpf,
     maps::{Array, LpmTrie, Map, MapData, MapError, PerCpuArray, PerCpuHashMap, lpm_trie::Key},
 };
-use fwxdp_common::{CidrKey, Config, Counter, PortKey, Proto, Reason, map_name, port_index};
+use fwxdp_common::{
+    CidrKey, Config, Counter, PortCounter, PortKey, Proto, Reason, map_name, port_index,
+};
 
 use crate::{pins::name, policy::Policy};
 
@@ -197,8 +201,19 @@ impl PolicyMaps {
 /// The counters, summed over CPUs.
 pub struct CounterMaps {
     reasons: PerCpuArray<MapData, Counter>,
-    port_drops: PerCpuHashMap<MapData, PortKey, Counter>,
+    /// A per-CPU hash of [`PortKey`] → [`PortCounter`], kept untyped to read it in batches.
+    port_drops: Map,
     port_overflow: PerCpuArray<MapData, Counter>,
+}
+
+/// The drops of one (proto, port), summed over CPUs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortTotal {
+    pub proto: Proto,
+    pub port: u16,
+    pub counter: Counter,
+    /// When the port was first dropped (monotonic clock, ns): orders ports in time.
+    pub first_seen: u64,
 }
 
 /// Counter totals of one interface.
@@ -206,8 +221,8 @@ pub struct CounterMaps {
 pub struct Totals {
     /// Per [`Reason`], in index order.
     pub reasons: Vec<(Reason, Counter)>,
-    /// Drops per (proto, port), sorted.
-    pub port_drops: Vec<(Proto, u16, Counter)>,
+    /// Drops per (proto, port), sorted by proto and port.
+    pub port_drops: Vec<PortTotal>,
     /// Port drops that found the per-port map full, per protocol.
     pub port_overflow: Vec<(Proto, Counter)>,
 }
@@ -217,7 +232,7 @@ impl CounterMaps {
     pub fn open(source: &mut Source<'_>) -> Result<Self, MapsError> {
         Ok(Self {
             reasons: source.open(map_name::REASONS, name::REASONS)?,
-            port_drops: source.open(map_name::PORT_DROPS, name::PORT_DROPS)?,
+            port_drops: source.map(map_name::PORT_DROPS, name::PORT_DROPS)?,
             port_overflow: source.open(map_name::PORT_OVERFLOW, name::PORT_OVERFLOW)?,
         })
     }
@@ -237,21 +252,101 @@ impl CounterMaps {
                 .map_err(|e| read(map_name::REASONS, e))?;
             totals.reasons.push((reason, sum(&values)));
         }
-        for entry in &self.port_drops {
-            let (key, values) = entry.map_err(|e| read(map_name::PORT_DROPS, e))?;
-            if let Some(proto) = Proto::from_raw(key.proto) {
-                totals.port_drops.push((proto, key.port, sum(&values)));
-            }
-        }
-        totals
-            .port_drops
-            .sort_by_key(|(proto, port, _)| (*proto, *port));
+        totals.port_drops = self
+            .port_totals()
+            .map_err(|e| read(map_name::PORT_DROPS, e))?;
+        totals.port_drops.sort_by_key(|t| (t.proto, t.port));
         for proto in Proto::ALL {
             let values = self
                 .port_overflow
                 .get(&(proto as u32), 0)
                 .map_err(|e| read(map_name::PORT_OVERFLOW, e))?;
             totals.port_overflow.push((proto, sum(&values)));
+        }
+        Ok(totals)
+    }
+}
+
+impl CounterMaps {
+    /// The per-port drops, summed over CPUs: in batches of the whole table (two bpf(2)
+    /// calls rather than two per port), or entry by entry where batches are unsupported.
+    fn port_totals(&self) -> Result<Vec<PortTotal>, MapError> {
+        let Map::PerCpuHashMap(data) = &self.port_drops else {
+            return Err(MapError::InvalidMapType { map_type: 0 });
+        };
+        let cpus = aya::util::nr_cpus().map_err(|(_, error)| {
+            MapError::SyscallError(aya::sys::SyscallError {
+                call: "nr_cpus",
+                io_error: error,
+            })
+        })?;
+        let mut totals = Vec::new();
+        let mut add = |key: PortKey, per_cpu: &mut dyn Iterator<Item = PortCounter>| {
+            let Some(proto) = Proto::from_raw(key.proto) else {
+                return;
+            };
+            let mut total = PortTotal {
+                proto,
+                port: key.port,
+                counter: Counter::default(),
+                first_seen: 0,
+            };
+            for value in per_cpu {
+                total.counter.packets += value.packets;
+                total.counter.bytes += value.bytes;
+                total.first_seen = total.first_seen.max(value.first_seen);
+            }
+            totals.push(total);
+        };
+        let capacity = fwxdp_common::PORT_DROPS_MAX_ENTRIES as usize;
+        let (key_size, value_size) = (size_of::<PortKey>(), size_of::<PortCounter>() * cpus);
+        let mut keys = vec![0u8; capacity * key_size];
+        let mut values = vec![0u8; capacity * value_size];
+        let mut token = None;
+        loop {
+            let count = u32::try_from(capacity).unwrap_or(u32::MAX);
+            let (read, next) = match crate::sys::lookup_batch(
+                data.fd().as_fd(),
+                token,
+                &mut keys,
+                &mut values,
+                count,
+            ) {
+                Ok(result) => result,
+                // Batches arrived in Linux 5.6 and not for every map type: read entry by
+                // entry instead (only possible before anything was added).
+                Err(e)
+                    if token.is_none() && matches!(e.raw_os_error(), Some(libc::EINVAL | 524)) =>
+                {
+                    let map: PerCpuHashMap<&MapData, PortKey, PortCounter> =
+                        PerCpuHashMap::try_from(&self.port_drops)?;
+                    for entry in &map {
+                        let (key, values) = entry?;
+                        add(key, &mut values.iter().copied());
+                    }
+                    break;
+                }
+                Err(io_error) => {
+                    return Err(MapError::SyscallError(aya::sys::SyscallError {
+                        call: "bpf_map_lookup_batch",
+                        io_error,
+                    }));
+                }
+            };
+            for i in 0..read as usize {
+                let key: PortKey = bytemuck::pod_read_unaligned(&keys[i * key_size..][..key_size]);
+                let slots = &values[i * value_size..][..value_size];
+                add(
+                    key,
+                    &mut slots
+                        .chunks_exact(size_of::<PortCounter>())
+                        .map(bytemuck::pod_read_unaligned::<PortCounter>),
+                );
+            }
+            match next {
+                Some(next) => token = Some(next),
+                None => break,
+            }
         }
         Ok(totals)
     }

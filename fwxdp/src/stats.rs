@@ -112,11 +112,11 @@ fn report(iface: &str, monitor: bool, totals: Totals) -> InterfaceStats {
         ports: totals
             .port_drops
             .into_iter()
-            .map(|(proto, port, c)| PortDrops {
-                proto: proto.name(),
-                port,
-                packets: c.packets,
-                bytes: c.bytes,
+            .map(|t| PortDrops {
+                proto: t.proto.name(),
+                port: t.port,
+                packets: t.counter.packets,
+                bytes: t.counter.bytes,
             })
             .collect(),
         ports_other: totals

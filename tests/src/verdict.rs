@@ -236,8 +236,8 @@ impl Filter {
         self.totals()
             .port_drops
             .iter()
-            .find(|(p, n, _)| (*p, *n) == (proto, port))
-            .map_or_else(Counter::default, |(_, _, c)| *c)
+            .find(|t| (t.proto, t.port) == (proto, port))
+            .map_or_else(Counter::default, |t| t.counter)
     }
 
     /// The packets and bytes counted under `reason` so far.
@@ -286,14 +286,14 @@ fn counted(label: &str, len: usize, before: &Totals, after: &Totals, action: Act
     let old: BTreeMap<(Proto, u16), Counter> = before
         .port_drops
         .iter()
-        .map(|(p, n, c)| ((*p, *n), *c))
+        .map(|t| ((t.proto, t.port), t.counter))
         .collect();
     let ports: Vec<((Proto, u16), Counter)> = after
         .port_drops
         .iter()
-        .map(|(p, n, c)| {
-            let was = old.get(&(*p, *n)).copied().unwrap_or_default();
-            ((*p, *n), diff(*c, was))
+        .map(|t| {
+            let was = old.get(&(t.proto, t.port)).copied().unwrap_or_default();
+            ((t.proto, t.port), diff(t.counter, was))
         })
         .filter(|(_, d)| *d != Counter::default())
         .collect();

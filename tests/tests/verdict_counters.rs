@@ -22,7 +22,18 @@ fn per_port_drops_beyond_the_table_are_summed_exactly() {
     }
     let totals = f.totals();
     assert_eq!(totals.port_drops.len(), usize::from(capacity));
-    let itemised: u64 = totals.port_drops.iter().map(|(_, _, c)| c.packets).sum();
+    let itemised: u64 = totals.port_drops.iter().map(|t| t.counter.packets).sum();
+    // Every itemised port has its own rank in time, the first port dropped first.
+    let mut ranks: Vec<u64> = totals.port_drops.iter().map(|t| t.first_seen).collect();
+    ranks.sort_unstable();
+    ranks.dedup();
+    assert_eq!(ranks.len(), usize::from(capacity), "ranks are unique");
+    let first_port = totals
+        .port_drops
+        .iter()
+        .min_by_key(|t| t.first_seen)
+        .expect("a port");
+    assert_eq!((first_port.proto, first_port.port), (Proto::Tcp, 1000));
     let overflow = |proto| {
         totals
             .port_overflow

@@ -13,6 +13,8 @@ const PACKAGES: &[&str] = &[
     "nftables",
     "util-linux",
     "tcpdump",
+    "curl",
+    "prometheus",
 ];
 
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";

@@ -3,8 +3,10 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use std::time::{Duration, Instant};
+
 use aya::programs::{TestRun as _, TestRunOptions};
-use fwxdp::{object::Loaded, policy::Policy};
+use fwxdp::{metrics, object::Loaded, pins::PinRoot, policy::Policy};
 use fwxdp_common::Config;
 use fwxdp_tests::packet::{ACK, FrameBuilder, IPPROTO_DSTOPTS, IPPROTO_HOPOPTS, SYN};
 
@@ -64,6 +66,53 @@ fn main() {
     for (i, (name, _)) in cases.iter().enumerate() {
         println!("{name:<42} {:>11} ns {:>19} ns", small_ns[i], large_ns[i]);
     }
+    scrape_cost();
+}
+
+/// One `/metrics` rendering with 4,096 port series: the maps are pinned where the exporter
+/// reads them and filled through the real program.
+fn scrape_cost() {
+    const PORTS: u16 = 4096;
+    const SCRAPES: u32 = 20;
+    let root = std::path::PathBuf::from(format!("/sys/fs/bpf/fwxdp-bench-{}", std::process::id()));
+    let dir = root.join("bench0");
+    std::fs::create_dir_all(&dir).expect("bench pin dir");
+    let policy = Policy::parse(&["22"]).expect("policy");
+    let mut loaded = Loaded::new(&policy, &Config::default(), Some(&dir)).expect("load");
+    let xdp = loaded.xdp().expect("load XDP");
+    for port in 1000..1000 + PORTS {
+        let frame = syn(port).build();
+        xdp.test_run(TestRunOptions {
+            data_in: Some(&frame),
+            ..TestRunOptions::default()
+        })
+        .expect("test run");
+    }
+    let pins = PinRoot::new(&root);
+    let options = metrics::Options {
+        max_port_series: usize::from(PORTS),
+    };
+    let text = metrics::render(&pins, options);
+    let series = text
+        .lines()
+        .filter(|l| l.starts_with("fwxdp_dropped_packets_total{") && l.contains("port=\""))
+        .count();
+    let mut worst = Duration::ZERO;
+    let started = Instant::now();
+    for _ in 0..SCRAPES {
+        let one = Instant::now();
+        let _ = metrics::render(&pins, options);
+        worst = worst.max(one.elapsed());
+    }
+    let mean = started.elapsed() / SCRAPES;
+    drop(loaded);
+    let _ = std::fs::remove_dir_all(&root);
+    println!(
+        "\nscrape (/metrics rendering) with {series} port series: {:.1} ms mean, {:.1} ms worst \
+         of {SCRAPES}",
+        mean.as_secs_f64() * 1e3,
+        worst.as_secs_f64() * 1e3
+    );
 }
 
 fn syn(port: u16) -> FrameBuilder {

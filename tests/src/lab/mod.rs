@@ -7,6 +7,7 @@
 //! killed test run are swept when the next one starts.
 
 pub mod docker;
+pub mod exporter;
 pub mod netns;
 pub mod probe;
 pub mod raw;

@@ -1,0 +1,104 @@
+//! One scrape's series in the exposition format, through prometheus-client.
+
+use prometheus_client::{
+    collector::Collector,
+    encoding::{DescriptorEncoder, EncodeMetric as _},
+    metrics::{MetricType, counter::ConstCounter, gauge::ConstGauge},
+    registry::Registry,
+};
+
+use super::series::Interface;
+
+/// The metrics of one scrape, encoded when the registry is.
+#[derive(Debug)]
+struct Scrape {
+    interfaces: Vec<Interface>,
+    errors: usize,
+}
+
+impl Collector for Scrape {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut packets = encoder.encode_descriptor(
+            "fwxdp_dropped_packets",
+            "Packets dropped (in monitor mode: that would have been), by reason, and for \
+             reason port by protocol and port",
+            None,
+            MetricType::Counter,
+        )?;
+        for series in self.interfaces.iter().flat_map(|i| &i.dropped) {
+            ConstCounter::new(series.packets).encode(packets.encode_family(&series.labels)?)?;
+        }
+        let mut bytes = encoder.encode_descriptor(
+            "fwxdp_dropped_bytes",
+            "Bytes of the packets counted by fwxdp_dropped_packets_total",
+            None,
+            MetricType::Counter,
+        )?;
+        for series in self.interfaces.iter().flat_map(|i| &i.dropped) {
+            ConstCounter::new(series.bytes).encode(bytes.encode_family(&series.labels)?)?;
+        }
+        let mut attached = encoder.encode_descriptor(
+            "fwxdp_attached",
+            "1 for each interface fwxdp filters, labelled with the mode in force",
+            None,
+            MetricType::Gauge,
+        )?;
+        for i in &self.interfaces {
+            let labels = [("interface", i.name.as_str()), ("mode", i.mode)];
+            ConstGauge::new(1i64).encode(attached.encode_family(&labels)?)?;
+        }
+        let mut monitor = encoder.encode_descriptor(
+            "fwxdp_monitor",
+            "1 where the interface is in monitor mode (drops are counted, not done)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for i in &self.interfaces {
+            let labels = [("interface", i.name.as_str())];
+            ConstGauge::new(i64::from(i.monitor)).encode(monitor.encode_family(&labels)?)?;
+        }
+        let mut allowed = encoder.encode_descriptor(
+            "fwxdp_allowed_ports",
+            "Ports open to every source, per interface and protocol",
+            None,
+            MetricType::Gauge,
+        )?;
+        for i in &self.interfaces {
+            for (proto, count) in [("tcp", i.open_tcp), ("udp", i.open_udp)] {
+                let labels = [("interface", i.name.as_str()), ("proto", proto)];
+                ConstGauge::new(i64::from(count)).encode(allowed.encode_family(&labels)?)?;
+            }
+        }
+        ConstGauge::new(i64::try_from(self.errors).unwrap_or(i64::MAX)).encode(
+            encoder.encode_descriptor(
+                "fwxdp_scrape_errors",
+                "Attached interfaces whose state this scrape could not read",
+                None,
+                MetricType::Gauge,
+            )?,
+        )?;
+        let build = encoder.encode_descriptor(
+            "fwxdp_build_info",
+            "The fwxdp build serving these metrics",
+            None,
+            MetricType::Gauge,
+        )?;
+        let labels = [
+            ("version", env!("CARGO_PKG_VERSION")),
+            ("bpf", crate::object::OBJECT_DIGEST),
+        ];
+        let mut build = build;
+        ConstGauge::new(1i64).encode(build.encode_family(&labels)?)?;
+        Ok(())
+    }
+}
+
+/// The exposition text of `interfaces`, and of `errors` interfaces that could not be read.
+pub(crate) fn text(interfaces: Vec<Interface>, errors: usize) -> String {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Scrape { interfaces, errors }));
+    let mut body = String::new();
+    // Writing into a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut body, &registry);
+    body
+}

@@ -1,0 +1,122 @@
+//! The HTTP side: `GET /metrics`, `GET /` with a link to it, 404 and 405 for the rest.
+
+use std::{future::Future, io, sync::Arc};
+
+use axum::{
+    Router,
+    extract::State,
+    http::{HeaderMap, StatusCode, header},
+    response::{Html, IntoResponse, Response},
+    routing::get,
+};
+use tokio::net::TcpListener;
+
+use super::{encode, series};
+use crate::pins::PinRoot;
+
+/// prometheus-client's encoding, for scrapers that ask for it (Prometheus does).
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// The classic text format, for everyone else (curl, promtool).
+const CLASSIC: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+struct Exporter {
+    root: PinRoot,
+    options: series::Options,
+}
+
+/// The exposition text of every interface under `root`, as one scrape returns it.
+#[must_use]
+pub fn render(root: &PinRoot, options: series::Options) -> String {
+    let (interfaces, errors) = series::interfaces(root, options);
+    encode::text(interfaces, errors)
+}
+
+/// Serves the metrics of every interface under `root` on `listener` until `shutdown`
+/// completes.
+pub async fn serve(
+    listener: TcpListener,
+    root: PinRoot,
+    options: series::Options,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let exporter = Arc::new(Exporter { root, options });
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/", get(index))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found: try /metrics\n") })
+        .with_state(exporter);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn metrics(State(exporter): State<Arc<Exporter>>, headers: HeaderMap) -> Response {
+    let openmetrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|value| value.contains("application/openmetrics-text"));
+    // Reading the maps is a few thousand bpf(2) calls: keep them off the async workers.
+    let Ok(body) =
+        tokio::task::spawn_blocking(move || render(&exporter.root, exporter.options)).await
+    else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "scrape failed\n").into_response();
+    };
+    if openmetrics {
+        ([(header::CONTENT_TYPE, OPENMETRICS)], body).into_response()
+    } else {
+        ([(header::CONTENT_TYPE, CLASSIC)], classic(&body)).into_response()
+    }
+}
+
+/// The classic text format of an `OpenMetrics` text: a counter's HELP and TYPE name its
+/// samples (`x_total`, not `x`), and there is no `# EOF` or `# UNIT`.
+fn classic(openmetrics: &str) -> String {
+    let counters: Vec<&str> = openmetrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(&name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        match renamed {
+            Some(line) => out.push_str(&line),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+async fn index() -> Html<&'static str> {
+    Html(
+        "<!doctype html><title>fwxdp</title><h1>fwxdp</h1>\
+         <p><a href=\"/metrics\">/metrics</a></p>\n",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::classic;
+
+    #[test]
+    fn classic_names_counter_families_after_their_samples() {
+        let openmetrics = "# HELP a_drops Drops.\n# TYPE a_drops counter\n\
+                           a_drops_total{x=\"1\"} 3\n# HELP b Up.\n# TYPE b gauge\nb 1\n# EOF\n";
+        assert_eq!(
+            classic(openmetrics),
+            "# HELP a_drops_total Drops.\n# TYPE a_drops_total counter\n\
+             a_drops_total{x=\"1\"} 3\n# HELP b Up.\n# TYPE b gauge\nb 1\n"
+        );
+    }
+}

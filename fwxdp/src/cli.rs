@@ -34,6 +34,18 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run as a service: attach what the config lists, serve metrics, reload on SIGHUP.
+    Run {
+        /// The config file.
+        #[arg(long, default_value = fwxdp::config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// Validate a config file and change nothing.
+    Check {
+        /// The config file.
+        #[arg(long, default_value = fwxdp::config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
     /// Serve the drop counters for Prometheus until interrupted.
     Metrics {
         /// Address to listen on; keep it on loopback or a private network.

@@ -41,6 +41,8 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Detach(args) => detach(&root, &args),
         Command::Status { json } => status(&root, json),
         Command::Stats { iface, json } => stats(&root, iface.as_deref(), json),
+        Command::Run { config } => service(root, config),
+        Command::Check { config } => check(&config),
         Command::Metrics {
             listen,
             max_port_series,
@@ -298,6 +300,71 @@ fn print_stats(s: &InterfaceStats) {
         let label = format!("other/{}", o.proto);
         println!("  {label:<14} {:>14} {:>16}", o.packets, o.bytes);
     }
+}
+
+fn check(path: &std::path::Path) -> Result<()> {
+    let config = fwxdp::config::load(path)?;
+    println!("{}: valid", path.display());
+    for interface in &config.interfaces {
+        let allow = interface.policy.to_specs();
+        println!(
+            "  {}: allow {}, mode {}, monitor {}",
+            interface.name,
+            if allow.is_empty() {
+                "nothing".to_owned()
+            } else {
+                allow.join(",")
+            },
+            interface
+                .mode
+                .map_or("as attached (auto at first)", |m| m.name()),
+            if interface.monitor { "on" } else { "off" }
+        );
+    }
+    match config.metrics {
+        Some(m) => println!(
+            "  metrics on {} (at most {} port series)",
+            m.listen, m.max_port_series
+        ),
+        None => println!("  no metrics exporter"),
+    }
+    Ok(())
+}
+
+fn service(root: PinRoot, path: std::path::PathBuf) -> Result<()> {
+    require_root()?;
+    // journald stamps and colours lines itself.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .without_time()
+        .with_target(false)
+        .init();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    runtime.block_on(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (events, receiver) = tokio::sync::mpsc::channel(4);
+        let mut hup = signal(SignalKind::hangup()).context("handle SIGHUP")?;
+        let mut term = signal(SignalKind::terminate()).context("handle SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("handle SIGINT")?;
+        tokio::spawn(async move {
+            loop {
+                let event = tokio::select! {
+                    _ = hup.recv() => fwxdp::daemon::Event::Reload,
+                    _ = term.recv() => fwxdp::daemon::Event::Stop,
+                    _ = int.recv() => fwxdp::daemon::Event::Stop,
+                };
+                if events.send(event).await.is_err() || event == fwxdp::daemon::Event::Stop {
+                    break;
+                }
+            }
+        });
+        fwxdp::daemon::run(root, path, receiver).await?;
+        Ok(())
+    })
 }
 
 fn metrics(root: PinRoot, listen: SocketAddr, max_port_series: usize) -> Result<()> {

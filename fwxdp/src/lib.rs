@@ -5,6 +5,8 @@
 //! `status` and `stats`.
 
 pub mod attach;
+pub mod config;
+pub mod daemon;
 pub mod detach;
 pub mod iface;
 pub mod ingress;

@@ -21,7 +21,13 @@ fn main() -> ExitCode {
 /// 2 for bad input (as clap uses for usage errors), 1 for everything else.
 fn exit_code(error: &anyhow::Error) -> ExitCode {
     let usage = error.chain().any(|cause| {
-        cause.is::<commands::UsageError>() || cause.is::<fwxdp::policy::PolicyError>()
+        cause.is::<commands::UsageError>()
+            || cause.is::<fwxdp::policy::PolicyError>()
+            || cause.is::<fwxdp::config::ConfigError>()
+            || matches!(
+                cause.downcast_ref::<fwxdp::daemon::DaemonError>(),
+                Some(fwxdp::daemon::DaemonError::Config(_))
+            )
     });
     ExitCode::from(if usage { 2 } else { 1 })
 }

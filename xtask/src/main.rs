@@ -102,6 +102,7 @@ fn test() -> Result<()> {
     let mut build = cargo();
     build.args(["build", "--package", "fwxdp"]);
     step("cargo build -p fwxdp", build)?;
+    verify_unit()?;
     let mut unit = cargo();
     unit.args(["test", "--package", "fwxdp", "--package", "fwxdp-common"]);
     step("unit tests", unit)?;
@@ -111,6 +112,25 @@ fn test() -> Result<()> {
         "privileged end-to-end suite (namespaces, real packets, TestRun)",
         e2e,
     )
+}
+
+/// `systemd-analyze verify` on the unit, with `ExecStart` pointed at the binary just built
+/// (verify checks that it exists).
+fn verify_unit() -> Result<()> {
+    let root = workspace_root();
+    let unit = std::fs::read_to_string(root.join("dist/systemd/fwxdp.service"))
+        .context("read dist/systemd/fwxdp.service")?;
+    let binary = root.join("target/debug/fwxdp");
+    let unit = unit.replace("/usr/sbin/fwxdp", &binary.display().to_string());
+    let dir = std::env::temp_dir().join(format!("fwxdp-unit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).context("create a directory for the unit")?;
+    let path = dir.join("fwxdp.service");
+    std::fs::write(&path, unit).context("write the unit")?;
+    let mut verify = Command::new("systemd-analyze");
+    verify.args(["verify", "--man=no"]).arg(&path);
+    let result = step("systemd-analyze verify dist/systemd/fwxdp.service", verify);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
 }
 
 fn demo() -> Result<()> {

@@ -15,6 +15,7 @@ const PACKAGES: &[&str] = &[
     "tcpdump",
     "curl",
     "prometheus",
+    "systemd",
 ];
 
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";

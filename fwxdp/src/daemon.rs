@@ -1,0 +1,256 @@
+//! `fwxdp run`: the long-running service.
+//!
+//! It attaches every configured interface (replacing in place what an earlier run pinned),
+//! starts the exporter when configured, and only then tells systemd it is ready. A reload
+//! re-reads the config and applies it when valid, keeping the running policy when not. On
+//! stop it exits and leaves the filters attached: the filter fails closed, and
+//! `fwxdp detach --all` is the explicit off switch.
+
+use std::{collections::BTreeSet, io, path::PathBuf};
+
+use tokio::{sync::mpsc, task::JoinHandle};
+use tracing::{error, info, warn};
+
+use crate::{
+    attach::{self, AttachError, Request},
+    config::{self, Config, ConfigError},
+    detach::{self, DetachError},
+    iface::{self, IfaceError},
+    lock::{LockError, StateLock},
+    metrics,
+    pins::{PinError, PinRoot},
+};
+
+/// What the service is asked to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Re-read the config and apply it (SIGHUP).
+    Reload,
+    /// Exit, leaving the filters in force (SIGTERM, SIGINT).
+    Stop,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Iface(#[from] IfaceError),
+    #[error(transparent)]
+    Pins(#[from] PinError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("{iface}")]
+    Attach {
+        iface: String,
+        source: Box<AttachError>,
+    },
+    #[error("{iface}")]
+    Detach {
+        iface: String,
+        source: Box<DetachError>,
+    },
+    #[error("cannot listen for metrics on {listen}")]
+    Listen {
+        listen: std::net::SocketAddr,
+        source: io::Error,
+    },
+    #[error("a blocking task of the service failed")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// The service: runs until `events` says stop (or is closed).
+///
+/// # Errors
+/// At start: a bad config, an interface that cannot be attached, an exporter that cannot
+/// listen. Later failures are logged and the service keeps running.
+pub async fn run(
+    root: PinRoot,
+    path: PathBuf,
+    mut events: mpsc::Receiver<Event>,
+) -> Result<(), DaemonError> {
+    let config = config::load(&path)?;
+    root.ensure()?;
+    let mut managed = BTreeSet::new();
+    {
+        let (root, config) = (root.clone(), config.clone());
+        managed = tokio::task::spawn_blocking(move || apply(&root, &config, &managed)).await??;
+    }
+    warn_about_others(&root, &managed);
+    let mut exporter = Exporter::start(&root, &config).await?;
+    notify(&format!("filtering {}", names(&managed)), true);
+    info!(config = %path.display(), "ready");
+
+    let mut current = config;
+    while let Some(Event::Reload) = events.recv().await {
+        info!(config = %path.display(), "reloading");
+        let next = match config::load(&path) {
+            Ok(next) => next,
+            Err(errors) => {
+                for line in errors.to_string().lines() {
+                    error!("{line}");
+                }
+                error!("reload refused: the running policy stays in force");
+                notify("reload refused: config invalid, running policy kept", false);
+                continue;
+            }
+        };
+        let (task_root, task_config, before) = (root.clone(), next.clone(), managed.clone());
+        match tokio::task::spawn_blocking(move || apply(&task_root, &task_config, &before)).await? {
+            Ok(now) => managed = now,
+            Err(e) => {
+                error!("reload failed: {}", chain(&e));
+                notify("reload failed, see the log", false);
+                continue;
+            }
+        }
+        if next.metrics != current.metrics {
+            exporter.stop().await;
+            exporter = match Exporter::start(&root, &next).await {
+                Ok(exporter) => exporter,
+                Err(e) => {
+                    error!("metrics: {}", chain(&e));
+                    Exporter::default()
+                }
+            };
+        }
+        current = next;
+        notify(&format!("filtering {}", names(&managed)), false);
+    }
+    info!("stopping; the filters stay attached (fwxdp detach --all removes them)");
+    exporter.stop().await;
+    Ok(())
+}
+
+/// Applies `config` under the state lock: checks every interface first, so a config naming
+/// a missing interface changes nothing; then attaches each (in place where attached) and
+/// detaches what this service attached before and the config no longer lists.
+fn apply(
+    root: &PinRoot,
+    config: &Config,
+    before: &BTreeSet<String>,
+) -> Result<BTreeSet<String>, DaemonError> {
+    for interface in &config.interfaces {
+        iface::filterable_index(&interface.name)?;
+    }
+    let _lock = StateLock::acquire()?;
+    let mut now = BTreeSet::new();
+    for interface in &config.interfaces {
+        let request = Request {
+            iface: &interface.name,
+            policy: &interface.policy,
+            monitor: interface.monitor,
+            mode: interface.mode,
+        };
+        let outcome = attach::attach(root, &request).map_err(|source| DaemonError::Attach {
+            iface: interface.name.clone(),
+            source: Box::new(source),
+        })?;
+        if let Some(reason) = &outcome.fallback {
+            warn!(interface = %outcome.iface, "native XDP is not available ({reason}); using generic XDP");
+        }
+        if let Some(from) = outcome.switched_from {
+            info!(interface = %outcome.iface, from = from.name(), to = outcome.mode.name(), "mode changed");
+        }
+        info!(
+            interface = %outcome.iface,
+            mode = outcome.mode.name(),
+            allow = %interface.policy.to_specs().join(","),
+            monitor = interface.monitor,
+            "{}",
+            if outcome.replaced { "policy replaced in place" } else { "attached" }
+        );
+        now.insert(interface.name.clone());
+    }
+    for gone in before.difference(&now) {
+        match detach::detach(root, gone) {
+            Ok(()) => info!(interface = %gone, "detached: no longer in the config"),
+            Err(DetachError::NotAttached { .. }) => {}
+            Err(source) => {
+                return Err(DaemonError::Detach {
+                    iface: gone.clone(),
+                    source: Box::new(source),
+                });
+            }
+        }
+    }
+    Ok(now)
+}
+
+/// Interfaces attached under the pin root that the config does not name: attached by hand,
+/// so left alone, but worth a line in the log.
+fn warn_about_others(root: &PinRoot, managed: &BTreeSet<String>) {
+    for other in root.interfaces().unwrap_or_default() {
+        if !managed.contains(&other) {
+            warn!(interface = %other, "attached outside this config; left as it is");
+        }
+    }
+}
+
+fn names(set: &BTreeSet<String>) -> String {
+    if set.is_empty() {
+        "no interface".to_owned()
+    } else {
+        set.iter().cloned().collect::<Vec<_>>().join(", ")
+    }
+}
+
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Tells systemd (when it is listening) the service's status, and that it is ready.
+fn notify(text: &str, ready: bool) {
+    let mut states = vec![sd_notify::NotifyState::Status(text)];
+    if ready {
+        states.insert(0, sd_notify::NotifyState::Ready);
+    }
+    if let Err(e) = sd_notify::notify(false, &states) {
+        warn!("cannot notify systemd: {e}");
+    }
+}
+
+/// The exporter task, when `[metrics]` asks for one.
+#[derive(Default)]
+struct Exporter {
+    task: Option<(tokio::sync::oneshot::Sender<()>, JoinHandle<io::Result<()>>)>,
+}
+
+impl Exporter {
+    async fn start(root: &PinRoot, config: &Config) -> Result<Self, DaemonError> {
+        let Some(settings) = config.metrics else {
+            return Ok(Self::default());
+        };
+        let listener = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .map_err(|source| DaemonError::Listen {
+                listen: settings.listen,
+                source,
+            })?;
+        info!(listen = %settings.listen, "serving metrics");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let options = metrics::Options {
+            max_port_series: settings.max_port_series,
+        };
+        let task = tokio::spawn(metrics::serve(listener, root.clone(), options, async {
+            let _ = stopped.await;
+        }));
+        Ok(Self {
+            task: Some((stop, task)),
+        })
+    }
+
+    async fn stop(&mut self) {
+        if let Some((stop, task)) = self.task.take() {
+            let _ = stop.send(());
+            let _ = task.await;
+        }
+    }
+}

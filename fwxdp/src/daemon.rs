@@ -16,6 +16,7 @@ use crate::{
     config::{self, Config, ConfigError},
     detach::{self, DetachError},
     iface::{self, IfaceError},
+    ingress::error_chain,
     lock::{LockError, StateLock},
     metrics,
     pins::{PinError, PinRoot},
@@ -99,7 +100,7 @@ pub async fn run(
         match tokio::task::spawn_blocking(move || apply(&task_root, &task_config, &before)).await? {
             Ok(now) => managed = now,
             Err(e) => {
-                error!("reload failed: {}", chain(&e));
+                error!("reload failed: {}", error_chain(&e));
                 notify("reload failed, see the log", false);
                 continue;
             }
@@ -109,7 +110,7 @@ pub async fn run(
             exporter = match Exporter::start(&root, &next).await {
                 Ok(exporter) => exporter,
                 Err(e) => {
-                    error!("metrics: {}", chain(&e));
+                    error!("metrics: {}", error_chain(&e));
                     Exporter::default()
                 }
             };
@@ -193,17 +194,6 @@ fn names(set: &BTreeSet<String>) -> String {
     } else {
         set.iter().cloned().collect::<Vec<_>>().join(", ")
     }
-}
-
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Tells systemd (when it is listening) the service's status, and that it is ready.

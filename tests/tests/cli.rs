@@ -218,20 +218,7 @@ fn pins_of_a_deleted_interface_are_replaced_on_attach() {
     lab.server.ip(&["link", "del", SERVER_IF]);
     let status = lab.status_json();
     assert_eq!(status["interfaces"][0]["present"], false, "{status}");
-    fwxdp_tests::lab::run(std::process::Command::new("ip").args([
-        "link",
-        "add",
-        SERVER_IF,
-        "netns",
-        lab.server.name(),
-        "type",
-        "veth",
-        "peer",
-        "name",
-        INTERNET_IF,
-        "netns",
-        lab.internet.name(),
-    ]));
+    fwxdp_tests::lab::netns::veth(&lab.server, SERVER_IF, &lab.internet, INTERNET_IF);
     let out = lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22,80"]);
     assert!(out.contains("attached (native XDP)"), "{out}");
     let status = lab.status_json();

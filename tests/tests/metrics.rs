@@ -1,6 +1,6 @@
 //! `fwxdp metrics`: the drop counters as Prometheus scrapes them.
 
-use std::{fs, io::Write as _, net::IpAddr, process::Stdio, thread, time::Duration};
+use std::{fs, net::IpAddr, process::Stdio, thread, time::Duration};
 
 use fwxdp_tests::{
     lab::{
@@ -122,22 +122,10 @@ fn promtool_accepts_a_real_scrape_and_the_server_answers_as_it_should() {
     exporter::start(&lab, &[]);
     raw::send(&lab.internet, INTERNET_IF, syns(&lab, 3306, 2));
     let text = scrape_until(&lab, "3306", 4);
-    let mut promtool = lab
-        .server
-        .command("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run promtool");
-    promtool
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("feed promtool");
-    let out = promtool.wait_with_output().expect("promtool");
+    let out = fwxdp_tests::lab::run_with_input(
+        lab.server.command("promtool").args(["check", "metrics"]),
+        &text,
+    );
     assert!(
         out.status.success(),
         "promtool: {}{}\n{text}",

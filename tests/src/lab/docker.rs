@@ -2,11 +2,7 @@
 //! rules Docker 28 installs for published ports, and ufw-like INPUT rules. Everything lives
 //! in the lab's server namespace; the machine's own firewall is never touched.
 
-use std::{
-    io::Write as _,
-    net::Ipv4Addr,
-    process::{Command, Stdio},
-};
+use std::net::Ipv4Addr;
 
 use super::{Lab, netns::Netns};
 
@@ -41,20 +37,7 @@ impl DockerHost {
         server.ip(&["link", "add", BRIDGE, "type", "bridge"]);
         server.ip(&["addr", "add", &format!("{BRIDGE_V4}/16"), "dev", BRIDGE]);
         server.ip(&["link", "set", BRIDGE, "up"]);
-        super::run(Command::new("ip").args([
-            "link",
-            "add",
-            HOST_VETH,
-            "netns",
-            server.name(),
-            "type",
-            "veth",
-            "peer",
-            "name",
-            CONTAINER_IF,
-            "netns",
-            container.name(),
-        ]));
+        super::netns::veth(server, HOST_VETH, &container, CONTAINER_IF);
         server.ip(&["link", "set", HOST_VETH, "master", BRIDGE, "up"]);
         container.ip(&[
             "addr",
@@ -73,20 +56,7 @@ impl DockerHost {
 
 /// Loads `rules` with iptables-restore in `ns`.
 fn restore(ns: &Netns, rules: &str) {
-    let mut child = ns
-        .command("iptables-restore")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run iptables-restore");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(rules.as_bytes())
-        .expect("write rules");
-    let output = child.wait_with_output().expect("iptables-restore");
+    let output = super::run_with_input(&mut ns.command("iptables-restore"), rules);
     assert!(
         output.status.success(),
         "iptables-restore failed: {}\n{rules}",

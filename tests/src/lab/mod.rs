@@ -49,6 +49,22 @@ pub const CLIENT2_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x77, 0, 0, 0, 0, 0, 3);
 static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
 static SWEEP: Once = Once::new();
 
+/// Runs a command with `input` on its standard input, returning its output.
+///
+/// # Panics
+/// When the command cannot start or its input cannot be written.
+pub fn run_with_input(cmd: &mut Command, input: &str) -> Output {
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), input.as_bytes())
+        .unwrap_or_else(|e| panic!("feed {cmd:?}: {e}"));
+    child.wait_with_output().expect("wait")
+}
+
 /// Runs a command to completion, panicking with its output when it fails.
 ///
 /// # Panics
@@ -197,20 +213,7 @@ impl Lab {
             internet,
             children: Mutex::new(Vec::new()),
         };
-        run(Command::new("ip").args([
-            "link",
-            "add",
-            SERVER_IF,
-            "netns",
-            lab.server.name(),
-            "type",
-            "veth",
-            "peer",
-            "name",
-            INTERNET_IF,
-            "netns",
-            lab.internet.name(),
-        ]));
+        netns::veth(&lab.server, SERVER_IF, &lab.internet, INTERNET_IF);
         let addresses: [(&Netns, &str, &[String]); 2] = [
             (
                 &lab.server,

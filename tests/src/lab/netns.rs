@@ -110,6 +110,18 @@ impl Netns {
     }
 }
 
+/// Joins `a` and `b` with a veth pair, `a_if` in `a` and `b_if` in `b`, both created directly
+/// in their namespaces (the root namespace never holds them).
+///
+/// # Panics
+/// When `ip link add` fails.
+pub fn veth(a: &Netns, a_if: &str, b: &Netns, b_if: &str) {
+    run(Command::new("ip").args([
+        "link", "add", a_if, "netns", &a.name, "type", "veth", "peer", "name", b_if, "netns",
+        &b.name,
+    ]));
+}
+
 impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("ip")

@@ -127,17 +127,53 @@ pub fn attach(root: &PinRoot, request: &Request<'_>) -> Result<Outcome, AttachEr
     sweep_staging(root)?;
     let dir = root.iface_dir(request.iface);
     if dir.exists() {
-        match PolicyMaps::open(&mut Source::Pinned(&dir)) {
-            Ok(mut maps)
-                if dir.join(name::LINK_INGRESS).exists() && maps.config()?.ifindex == ifindex =>
-            {
-                return replace(&mut maps, &dir, request);
-            }
-            // Pins of an interface that was deleted and made again, or half-removed state.
-            _ => detach::remove_pins(&dir)?,
+        let unreadable = |source| AttachError::Unreadable {
+            iface: request.iface.to_owned(),
+            source,
+        };
+        // Any doubt leaves the old filter in force: never open ports to start afresh.
+        let mut maps = PolicyMaps::open(&mut Source::Pinned(&dir)).map_err(unreadable)?;
+        let config = maps.config().map_err(unreadable)?;
+        if config.version != CONFIG_VERSION {
+            return Err(AttachError::Incompatible {
+                iface: request.iface.to_owned(),
+                found: config.version,
+            });
         }
+        repair_interrupted_switch(&dir, &mut maps, config)?;
+        if config.ifindex == ifindex && dir.join(name::LINK_INGRESS).exists() {
+            return replace(&mut maps, &dir, request);
+        }
+        // The pins belong to an interface that was deleted (this one has another index), or
+        // hold no link: nothing filters with them.
+        detach::remove_pins(&dir)?;
     }
     fresh(root, request, ifindex)
+}
+
+/// A mode switch killed midway leaves the TC bridge link beside, or instead of, the ingress
+/// link: keep whichever filters, as the ingress link, and say so in the config.
+fn repair_interrupted_switch(
+    dir: &Path,
+    maps: &mut PolicyMaps,
+    config: Config,
+) -> Result<(), AttachError> {
+    let (ingress, bridge) = (dir.join(name::LINK_INGRESS), dir.join(name::LINK_BRIDGE));
+    match (ingress.exists(), bridge.exists()) {
+        (true, true) => detach::release_link(&bridge)?,
+        (false, true) => {
+            fs::rename(&bridge, &ingress).map_err(|source| AttachError::Commit {
+                path: ingress.clone(),
+                source,
+            })?;
+            maps.set_config(&Config {
+                mode: AttachMode::Tc as u8,
+                ..config
+            })?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Ports 1-65535 at most: always fits.

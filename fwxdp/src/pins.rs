@@ -36,6 +36,9 @@ pub mod name {
     pub const LINK_BRIDGE: &str = "link_bridge";
     pub const LINK_EGRESS: &str = "link_egress";
 
+    /// Names earlier builds pinned, which `detach` may still remove.
+    pub const RETIRED: [&str; 1] = ["prog_ingress"];
+
     /// Every name fwxdp pins; nothing else is ever removed from an interface directory.
     pub const ALL: [&str; 13] = [
         CONFIG,
@@ -224,7 +227,7 @@ pub fn remove_dir(dir: &Path) -> Result<(), PinError> {
     for entry in entries {
         let entry = entry.map_err(|e| io_error("read", dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if !name::ALL.contains(&name.as_str()) {
+        if !name::ALL.contains(&name.as_str()) && !name::RETIRED.contains(&name.as_str()) {
             return Err(PinError::NotOurs {
                 path: dir.to_owned(),
                 name,

@@ -333,13 +333,7 @@ fn check(path: &std::path::Path) -> Result<()> {
 
 fn service(root: PinRoot, path: std::path::PathBuf) -> Result<()> {
     require_root()?;
-    // journald stamps and colours lines itself.
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .without_time()
-        .with_target(false)
-        .init();
+    init_logging();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -370,6 +364,7 @@ fn service(root: PinRoot, path: std::path::PathBuf) -> Result<()> {
 fn metrics(root: PinRoot, listen: SocketAddr, max_port_series: usize) -> Result<()> {
     require_root()?;
     root.verify()?;
+    init_logging();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -383,18 +378,26 @@ fn metrics(root: PinRoot, listen: SocketAddr, max_port_series: usize) -> Result<
             listener.local_addr()?
         );
         let options = fwxdp::metrics::Options { max_port_series };
-        fwxdp::metrics::serve(listener, root, options, shutdown_signal())
+        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("handle SIGTERM")?;
+        fwxdp::metrics::serve(listener, root, options, shutdown_signal(term))
             .await
             .context("serve metrics")
     })
 }
 
+/// Logs to stderr in lines journald stamps itself: no time, no colours.
+fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .without_time()
+        .with_target(false)
+        .init();
+}
+
 /// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut term) = signal(SignalKind::terminate()) else {
-        return;
-    };
+async fn shutdown_signal(mut term: tokio::signal::unix::Signal) {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}

@@ -72,11 +72,11 @@ pub async fn run(
 ) -> Result<(), DaemonError> {
     let config = config::load(&path)?;
     root.ensure()?;
-    let mut managed = BTreeSet::new();
-    {
+    wait_for_interfaces(&config).await;
+    let mut managed = {
         let (root, config) = (root.clone(), config.clone());
-        managed = tokio::task::spawn_blocking(move || apply(&root, &config, &managed)).await??;
-    }
+        tokio::task::spawn_blocking(move || apply(&root, &config, None, &BTreeSet::new())).await??
+    };
     warn_about_others(&root, &managed);
     let mut exporter = Exporter::start(&root, &config).await?;
     notify(&format!("filtering {}", names(&managed)), true);
@@ -97,7 +97,11 @@ pub async fn run(
             }
         };
         let (task_root, task_config, before) = (root.clone(), next.clone(), managed.clone());
-        match tokio::task::spawn_blocking(move || apply(&task_root, &task_config, &before)).await? {
+        let previous = current.clone();
+        let applied = tokio::task::spawn_blocking(move || {
+            apply(&task_root, &task_config, Some(&previous), &before)
+        });
+        match applied.await? {
             Ok(now) => managed = now,
             Err(e) => {
                 error!("reload failed: {}", error_chain(&e));
@@ -123,18 +127,64 @@ pub async fn run(
     Ok(())
 }
 
-/// Applies `config` under the state lock: checks every interface first, so a config naming
-/// a missing interface changes nothing; then attaches each (in place where attached) and
-/// detaches what this service attached before and the config no longer lists.
+/// How long the service waits at start for configured interfaces that do not exist yet
+/// (it starts before the network, and udev may still be naming devices).
+const INTERFACE_WAIT: std::time::Duration = std::time::Duration::from_mins(1);
+
+async fn wait_for_interfaces(config: &Config) {
+    let deadline = tokio::time::Instant::now() + INTERFACE_WAIT;
+    let mut announced = BTreeSet::new();
+    loop {
+        let missing: Vec<&str> = config
+            .interfaces
+            .iter()
+            .map(|i| i.name.as_str())
+            .filter(|name| iface::index(name).is_none())
+            .collect();
+        if missing.is_empty() || tokio::time::Instant::now() >= deadline {
+            return;
+        }
+        for name in missing {
+            if announced.insert(name.to_owned()) {
+                info!(interface = %name, "waiting for the interface to appear");
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// Applies `config` under the state lock, all or nothing: every interface is checked first,
+/// so a config naming a missing interface changes nothing; then each is attached (in place
+/// where attached), and what this service attached before and the config no longer lists is
+/// detached. When an interface fails midway, the ones already changed go back to `previous`.
 fn apply(
     root: &PinRoot,
     config: &Config,
+    previous: Option<&Config>,
     before: &BTreeSet<String>,
 ) -> Result<BTreeSet<String>, DaemonError> {
     for interface in &config.interfaces {
         iface::filterable_index(&interface.name)?;
     }
     let _lock = StateLock::acquire()?;
+    let mut done: Vec<&str> = Vec::new();
+    let result = apply_locked(root, config, before, &mut done);
+    if let (Err(error), Some(previous)) = (&result, previous) {
+        error!(
+            "{}; putting back the interfaces already changed",
+            error_chain(error)
+        );
+        roll_back(root, previous, &done);
+    }
+    result
+}
+
+fn apply_locked<'a>(
+    root: &PinRoot,
+    config: &'a Config,
+    before: &BTreeSet<String>,
+    done: &mut Vec<&'a str>,
+) -> Result<BTreeSet<String>, DaemonError> {
     let mut now = BTreeSet::new();
     for interface in &config.interfaces {
         let request = Request {
@@ -162,6 +212,7 @@ fn apply(
             if outcome.replaced { "policy replaced in place" } else { "attached" }
         );
         now.insert(interface.name.clone());
+        done.push(&interface.name);
     }
     for gone in before.difference(&now) {
         match detach::detach(root, gone) {
@@ -176,6 +227,31 @@ fn apply(
         }
     }
     Ok(now)
+}
+
+/// Puts the interfaces in `done` back as `previous` had them (or detaches them, when it did
+/// not list them). Failures are logged: there is nothing better to do with them.
+fn roll_back(root: &PinRoot, previous: &Config, done: &[&str]) {
+    for name in done {
+        let result = match previous.interfaces.iter().find(|i| i.name == *name) {
+            Some(old) => attach::attach(
+                root,
+                &Request {
+                    iface: &old.name,
+                    policy: &old.policy,
+                    monitor: old.monitor,
+                    mode: old.mode,
+                },
+            )
+            .map(drop)
+            .map_err(|e| error_chain(&e)),
+            None => detach::detach(root, name).map_err(|e| error_chain(&e)),
+        };
+        match result {
+            Ok(()) => info!(interface = %name, "put back as before the reload"),
+            Err(e) => error!(interface = %name, "cannot put back: {e}"),
+        }
+    }
 }
 
 /// Interfaces attached under the pin root that the config does not name: attached by hand,
@@ -240,7 +316,11 @@ impl Exporter {
     async fn stop(&mut self) {
         if let Some((stop, task)) = self.task.take() {
             let _ = stop.send(());
-            let _ = task.await;
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => error!("metrics: the exporter failed: {e}"),
+                Err(e) => error!("metrics: the exporter task failed: {e}"),
+            }
         }
     }
 }

@@ -300,18 +300,33 @@ impl CounterMaps {
         };
         let capacity = fwxdp_common::PORT_DROPS_MAX_ENTRIES as usize;
         let (key_size, value_size) = (size_of::<PortKey>(), size_of::<PortCounter>() * cpus);
+        // The batch call writes entries of the map's own sizes: they must be ours.
+        let info = data.info()?;
+        if info.key_size() as usize != size_of::<PortKey>()
+            || info.value_size() as usize != size_of::<PortCounter>()
+        {
+            return Err(MapError::InvalidValueSize {
+                size: info.value_size() as usize,
+                expected: size_of::<PortCounter>(),
+            });
+        }
         let mut keys = vec![0u8; capacity * key_size];
         let mut values = vec![0u8; capacity * value_size];
         let mut token = None;
         loop {
-            let count = u32::try_from(capacity).unwrap_or(u32::MAX);
-            let (read, next) = match crate::sys::lookup_batch(
-                data.fd().as_fd(),
-                token,
-                &mut keys,
-                &mut values,
-                count,
-            ) {
+            // SAFETY: the sizes were checked against the map's above; PortCounter is 24
+            // bytes, already a multiple of 8, so a per-CPU value is 24 bytes per CPU.
+            let batch = unsafe {
+                crate::sys::lookup_batch(
+                    data.fd().as_fd(),
+                    token,
+                    &mut keys,
+                    key_size,
+                    &mut values,
+                    value_size,
+                )
+            };
+            let (read, next) = match batch {
                 Ok(result) => result,
                 // Batches arrived in Linux 5.6 and not for every map type: read entry by
                 // entry instead (only possible before anything was added).

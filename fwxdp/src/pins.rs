@@ -124,6 +124,12 @@ impl PinRoot {
     /// below it and nothing is mounted there.
     pub fn ensure(&self) -> Result<(), PinError> {
         if !is_bpffs(nearest_existing(&self.root)) {
+            // A service's mounts stay in its own namespace and die with it, pins and all.
+            if std::env::var_os("INVOCATION_ID").is_some() {
+                return Err(PinError::NotBpffs {
+                    path: self.root.clone(),
+                });
+            }
             if self.root.starts_with(BPFFS) && !is_bpffs(Path::new(BPFFS)) {
                 mount(
                     Some("bpffs"),

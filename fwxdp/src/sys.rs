@@ -11,19 +11,27 @@ use aya_obj::generated::{bpf_attr, bpf_cmd};
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct BatchToken([u8; 8]);
 
-/// Reads up to `keys.len() / key_size` entries of the map `fd`, starting after `from` (or at
-/// the beginning), into `keys` and `values`. Returns how many were read, and the token to
-/// continue from, or `None` when the map has been read to its end.
+/// Reads as many entries of the map `fd` as `keys` and `values` hold, starting after `from`
+/// (or at the beginning): `key_size` bytes a key, `value_stride` bytes a value (for a per-CPU
+/// map, the value size rounded up to 8, times the possible CPUs). Returns how many were
+/// read, and the token to continue from, or `None` when the map has been read to its end.
+///
+/// # Safety
+/// `key_size` and `value_stride` must be those of the map behind `fd`: the kernel writes
+/// entries of the map's own sizes.
 ///
 /// # Errors
 /// The kernel's error; `EINVAL` or `ENOTSUPP` when the map type cannot be read in batches.
-pub(crate) fn lookup_batch(
+pub(crate) unsafe fn lookup_batch(
     fd: BorrowedFd<'_>,
     from: Option<BatchToken>,
     keys: &mut [u8],
+    key_size: usize,
     values: &mut [u8],
-    count: u32,
+    value_stride: usize,
 ) -> io::Result<(u32, Option<BatchToken>)> {
+    let entries = (keys.len() / key_size.max(1)).min(values.len() / value_stride.max(1));
+    let count = u32::try_from(entries).unwrap_or(u32::MAX);
     let mut next = BatchToken::default();
     // SAFETY: bpf_attr is a union of plain integers: all-zero is valid, and what the kernel
     // expects in every field this command does not use.
@@ -36,7 +44,9 @@ pub(crate) fn lookup_batch(
     attr.batch.keys = keys.as_mut_ptr() as u64;
     attr.batch.values = values.as_mut_ptr() as u64;
     attr.batch.count = count;
-    // SAFETY: `attr` points at live buffers sized by the caller for `count` entries.
+    // SAFETY: `count` entries of the map's sizes (the caller's promise) fit in `keys` and
+    // `values`, which outlive the call; the token buffers are 8 bytes, more than a hash
+    // map's 4-byte bucket cursor.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_bpf,

@@ -118,7 +118,8 @@ fn stats_json_and_metrics_agree() {
 #[test]
 fn promtool_accepts_a_real_scrape_and_the_server_answers_as_it_should() {
     let lab = Lab::new();
-    lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22"]);
+    // 9814 is allowed, so only the exporter's own listen address keeps it off the network.
+    lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22,9814"]);
     exporter::start(&lab, &[]);
     raw::send(&lab.internet, INTERNET_IF, syns(&lab, 3306, 2));
     let text = scrape_until(&lab, "3306", 4);
@@ -149,7 +150,11 @@ fn promtool_accepts_a_real_scrape_and_the_server_answers_as_it_should() {
     assert!(String::from_utf8_lossy(&index.stdout).contains("href=\"/metrics\""));
     // The exporter listens on loopback only: not reachable from the internet side.
     let outside = probe_exporter_from_outside(&lab);
-    assert_ne!(outside, fwxdp_tests::lab::probe::Tcp::Open);
+    assert_eq!(
+        outside,
+        fwxdp_tests::lab::probe::Tcp::Closed,
+        "listening beyond loopback"
+    );
 }
 
 fn probe_exporter_from_outside(lab: &Lab) -> fwxdp_tests::lab::probe::Tcp {

@@ -262,3 +262,52 @@ fn a_bad_config_at_start_exits_2_and_never_says_ready() {
     assert_eq!(service.notification(Duration::from_millis(100)), None);
     assert!(!lab.pin_root().join(SERVER_IF).exists());
 }
+
+#[test]
+fn a_reload_failing_midway_puts_back_what_it_changed() {
+    let lab = Lab::new();
+    let _db = services::tcp(&lab.server, 5432);
+    lab.server.ip(&["link", "add", "brx0", "type", "bridge"]);
+    lab.server.ip(&["link", "set", "brx0", "up"]);
+    let service = Service::start(&lab, &interface("22"));
+    service.wait_ready();
+    // fwx0 changes first; then brx0, a bridge, cannot do native XDP.
+    service.rewrite(&format!(
+        "{}\n[[interface]]\nname = \"brx0\"\nallow = [\"22\"]\nmode = \"native\"\n",
+        interface("22,5432")
+    ));
+    lab.signal(service.pid, Signal::SIGHUP);
+    service.until("the reload failed", || {
+        service.log().contains("reload failed")
+    });
+    let log = service.log();
+    assert!(log.contains("put back as before the reload"), "{log}");
+    assert_eq!(allow_list(&lab), serde_json::json!(["22"]));
+    assert_eq!(lab.connect(SERVER_V4.into(), 5432), Tcp::Filtered);
+    assert!(
+        !lab.pin_root().join("brx0").exists(),
+        "brx0 was left attached"
+    );
+}
+
+#[test]
+fn the_service_waits_for_interfaces_that_appear_after_it_starts() {
+    let lab = Lab::new();
+    let config = format!(
+        "{}\n[[interface]]\nname = \"late0\"\nallow = [\"22\"]\n",
+        interface("22")
+    );
+    let service = Service::start(&lab, &config);
+    service.until("waiting logged", || {
+        service.log().contains("waiting for the interface")
+    });
+    assert_eq!(
+        service.notification(Duration::from_millis(300)),
+        None,
+        "ready too early"
+    );
+    lab.server.ip(&["link", "add", "late0", "type", "bridge"]);
+    lab.server.ip(&["link", "set", "late0", "up"]);
+    service.wait_ready();
+    assert!(lab.pin_root().join("late0").join("link_ingress").exists());
+}

@@ -94,11 +94,10 @@ impl Collector for Scrape {
 }
 
 /// The exposition text of `interfaces`, and of `errors` interfaces that could not be read.
-pub(crate) fn text(interfaces: Vec<Interface>, errors: usize) -> String {
+pub(crate) fn text(interfaces: Vec<Interface>, errors: usize) -> Result<String, std::fmt::Error> {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(Scrape { interfaces, errors }));
     let mut body = String::new();
-    // Writing into a String cannot fail.
-    let _ = prometheus_client::encoding::text::encode(&mut body, &registry);
-    body
+    prometheus_client::encoding::text::encode(&mut body, &registry)?;
+    Ok(body)
 }

@@ -52,7 +52,7 @@ pub(crate) fn interfaces(root: &PinRoot, options: Options) -> (Vec<Interface>, u
     let names = match root.interfaces() {
         Ok(names) => names,
         Err(error) => {
-            eprintln!("fwxdp: scrape: {error}");
+            tracing::warn!("scrape: {error}");
             return (Vec::new(), 1);
         }
     };
@@ -62,7 +62,7 @@ pub(crate) fn interfaces(root: &PinRoot, options: Options) -> (Vec<Interface>, u
         .filter_map(|name| match interface(root, name.clone(), options) {
             Ok(interface) => Some(interface),
             Err(error) => {
-                eprintln!("fwxdp: scrape: {name}: {error}");
+                tracing::warn!(interface = %name, "scrape: {error}");
                 errors += 1;
                 None
             }

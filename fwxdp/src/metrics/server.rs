@@ -25,8 +25,10 @@ struct Exporter {
 }
 
 /// The exposition text of every interface under `root`, as one scrape returns it.
-#[must_use]
-pub fn render(root: &PinRoot, options: series::Options) -> String {
+///
+/// # Errors
+/// When the encoder fails, which should never happen (it writes into a `String`).
+pub fn render(root: &PinRoot, options: series::Options) -> Result<String, std::fmt::Error> {
     let (interfaces, errors) = series::interfaces(root, options);
     encode::text(interfaces, errors)
 }
@@ -57,7 +59,7 @@ async fn metrics(State(exporter): State<Arc<Exporter>>, headers: HeaderMap) -> R
         .filter_map(|value| value.to_str().ok())
         .any(|value| value.contains("application/openmetrics-text"));
     // Reading the maps is a few thousand bpf(2) calls: keep them off the async workers.
-    let Ok(body) =
+    let Ok(Ok(body)) =
         tokio::task::spawn_blocking(move || render(&exporter.root, exporter.options)).await
     else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "scrape failed\n").into_response();

@@ -92,7 +92,7 @@ fn scrape_cost() {
     let options = metrics::Options {
         max_port_series: usize::from(PORTS),
     };
-    let text = metrics::render(&pins, options);
+    let text = metrics::render(&pins, options).expect("render");
     let series = text
         .lines()
         .filter(|l| l.starts_with("fwxdp_dropped_packets_total{") && l.contains("port=\""))

@@ -1,10 +1,6 @@
 //! Runs each command and prints its result, for people or (with --json) for machines.
 
-use std::{
-    fmt,
-    io::Write as _,
-    net::{IpAddr, SocketAddr},
-};
+use std::{fmt, io::Write as _};
 
 use anyhow::{Context as _, Result, bail};
 use fwxdp::{
@@ -16,11 +12,14 @@ use fwxdp::{
     stats::{self, InterfaceStats},
     status::{self, InterfaceStatus},
 };
-use fwxdp_common::{AttachMode, Proto};
+use fwxdp_common::AttachMode;
 use nix::sys::signal::{SigSet, Signal};
 use serde_json::json;
 
-use crate::cli::{AttachArgs, Cli, Command, DetachArgs};
+use crate::{
+    cli::{AttachArgs, Cli, Command, DetachArgs},
+    serve, ssh_guard,
+};
 
 /// Bad input: reported with exit code 2, nothing applied.
 #[derive(Debug)]
@@ -41,16 +40,16 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Detach(args) => detach(&root, &args),
         Command::Status { json } => status(&root, json),
         Command::Stats { iface, json } => stats(&root, iface.as_deref(), json),
-        Command::Run { config } => service(root, config),
-        Command::Check { config } => check(&config),
+        Command::Run { config } => serve::service(root, config),
+        Command::Check { config } => serve::check(&config),
         Command::Metrics {
             listen,
             max_port_series,
-        } => metrics(root, listen, max_port_series),
+        } => serve::metrics(root, listen, max_port_series),
     }
 }
 
-fn require_root() -> Result<()> {
+pub(crate) fn require_root() -> Result<()> {
     if !nix::unistd::geteuid().is_root() {
         bail!(
             "fwxdp must run as root: loading and attaching BPF programs needs CAP_BPF and CAP_NET_ADMIN"
@@ -63,7 +62,7 @@ fn attach(root: &PinRoot, args: &AttachArgs) -> Result<()> {
     // Validate everything before touching anything.
     let policy = Policy::parse(&args.allow)?;
     if !args.force {
-        check_ssh_session(&policy)?;
+        ssh_guard::check(&policy)?;
     }
     for iface in &args.ifaces {
         fwxdp::iface::check_name(iface).map_err(|e| UsageError(e.to_string()))?;
@@ -145,64 +144,6 @@ fn print_outcome(outcome: &Outcome, policy: &Policy, monitor: bool) {
         outcome.iface,
         mode_label(outcome.mode)
     );
-}
-
-/// Refuses a policy that would lock out new logins over the SSH session running this
-/// command: a remote operator's most expensive mistake.
-fn check_ssh_session(policy: &Policy) -> Result<()> {
-    let Some(connection) = ssh_connection() else {
-        return Ok(());
-    };
-    let mut fields = connection.split_whitespace();
-    let (Some(client), Some(_), Some(_), Some(port)) =
-        (fields.next(), fields.next(), fields.next(), fields.next())
-    else {
-        return Ok(());
-    };
-    let (Ok(client), Ok(port)) = (client.parse::<IpAddr>(), port.parse::<u16>()) else {
-        return Ok(());
-    };
-    if policy.admits(Proto::Tcp, port, client) {
-        return Ok(());
-    }
-    Err(UsageError(format!(
-        "this SSH session came in on TCP port {port} from {client}, which the allow list does \
-         not open: new SSH logins would be refused. Add {port} to --allow, or pass --force"
-    ))
-    .into())
-}
-
-/// `SSH_CONNECTION` of this process or, as sudo's `env_reset` removes it, of the nearest
-/// ancestor that has it.
-fn ssh_connection() -> Option<String> {
-    if let Ok(connection) = std::env::var("SSH_CONNECTION") {
-        return Some(connection);
-    }
-    let mut pid = std::os::unix::process::parent_id();
-    // Bounded: a process tree is never this deep, and a loop must end.
-    for _ in 0..64 {
-        if pid <= 1 {
-            return None;
-        }
-        if let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) {
-            let found = environ
-                .split(|b| *b == 0)
-                .find_map(|var| var.strip_prefix(b"SSH_CONNECTION="))
-                .map(|value| String::from_utf8_lossy(value).into_owned());
-            if found.is_some() {
-                return found;
-            }
-        }
-        pid = parent_of(pid)?;
-    }
-    None
-}
-
-/// The parent of `pid`, from `/proc/<pid>/stat` (the field after the command's closing ')').
-fn parent_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(')')?;
-    rest.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn detach(root: &PinRoot, args: &DetachArgs) -> Result<()> {
@@ -299,108 +240,6 @@ fn print_stats(s: &InterfaceStats) {
     for o in s.ports_other.iter().filter(|o| o.packets > 0) {
         let label = format!("other/{}", o.proto);
         println!("  {label:<14} {:>14} {:>16}", o.packets, o.bytes);
-    }
-}
-
-fn check(path: &std::path::Path) -> Result<()> {
-    let config = fwxdp::config::load(path)?;
-    println!("{}: valid", path.display());
-    for interface in &config.interfaces {
-        let allow = interface.policy.to_specs();
-        println!(
-            "  {}: allow {}, mode {}, monitor {}",
-            interface.name,
-            if allow.is_empty() {
-                "nothing".to_owned()
-            } else {
-                allow.join(",")
-            },
-            interface
-                .mode
-                .map_or("as attached (auto at first)", |m| m.name()),
-            if interface.monitor { "on" } else { "off" }
-        );
-    }
-    match config.metrics {
-        Some(m) => println!(
-            "  metrics on {} (at most {} port series)",
-            m.listen, m.max_port_series
-        ),
-        None => println!("  no metrics exporter"),
-    }
-    Ok(())
-}
-
-fn service(root: PinRoot, path: std::path::PathBuf) -> Result<()> {
-    require_root()?;
-    init_logging();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("start the async runtime")?;
-    runtime.block_on(async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (events, receiver) = tokio::sync::mpsc::channel(4);
-        let mut hup = signal(SignalKind::hangup()).context("handle SIGHUP")?;
-        let mut term = signal(SignalKind::terminate()).context("handle SIGTERM")?;
-        let mut int = signal(SignalKind::interrupt()).context("handle SIGINT")?;
-        tokio::spawn(async move {
-            loop {
-                let event = tokio::select! {
-                    _ = hup.recv() => fwxdp::daemon::Event::Reload,
-                    _ = term.recv() => fwxdp::daemon::Event::Stop,
-                    _ = int.recv() => fwxdp::daemon::Event::Stop,
-                };
-                if events.send(event).await.is_err() || event == fwxdp::daemon::Event::Stop {
-                    break;
-                }
-            }
-        });
-        fwxdp::daemon::run(root, path, receiver).await?;
-        Ok(())
-    })
-}
-
-fn metrics(root: PinRoot, listen: SocketAddr, max_port_series: usize) -> Result<()> {
-    require_root()?;
-    root.verify()?;
-    init_logging();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("start the async runtime")?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("listen on {listen}"))?;
-        eprintln!(
-            "fwxdp: serving metrics on http://{}/metrics",
-            listener.local_addr()?
-        );
-        let options = fwxdp::metrics::Options { max_port_series };
-        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("handle SIGTERM")?;
-        fwxdp::metrics::serve(listener, root, options, shutdown_signal(term))
-            .await
-            .context("serve metrics")
-    })
-}
-
-/// Logs to stderr in lines journald stamps itself: no time, no colours.
-fn init_logging() {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .without_time()
-        .with_target(false)
-        .init();
-}
-
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal(mut term: tokio::signal::unix::Signal) {
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
     }
 }
 

@@ -2,6 +2,8 @@
 
 mod cli;
 mod commands;
+mod serve;
+mod ssh_guard;
 
 use std::process::ExitCode;
 

@@ -11,11 +11,7 @@ use std::{
 };
 
 use aya::{
-    programs::{
-        LinkOrder, ProgramError, TcAttachType,
-        links::{FdLink, LinkError},
-        tc::TcAttachOptions,
-    },
+    programs::{TcAttachType, links::FdLink},
     util::KernelVersion,
 };
 use fwxdp_common::{AttachMode, CONFIG_MONITOR, CONFIG_VERSION, Config, Proto, program_name};
@@ -67,18 +63,6 @@ pub enum AttachError {
     Object(#[from] ObjectError),
     #[error(transparent)]
     Detach(#[from] detach::DetachError),
-    #[error("cannot attach to {iface} in {mode} mode")]
-    Attach {
-        iface: String,
-        mode: &'static str,
-        source: ProgramError,
-    },
-    #[error("cannot keep the {what} link of {iface} (this kernel lacks BPF links?)")]
-    Link {
-        iface: String,
-        what: &'static str,
-        source: LinkError,
-    },
     #[error("cannot pin {path}")]
     Pin {
         path: PathBuf,
@@ -281,27 +265,12 @@ fn fresh(root: &PinRoot, request: &Request<'_>, ifindex: u32) -> Result<Outcome,
         staging.path(),
         name::PROG_EGRESS,
     )?;
-    let id = egress
-        .attach_with_options(
-            iface,
-            TcAttachType::Egress,
-            TcAttachOptions::TcxOrder(LinkOrder::default()),
-        )
-        .map_err(|source| AttachError::Attach {
-            iface: iface.to_owned(),
-            mode: "tc egress",
-            source,
-        })?;
-    let link = egress.take_link(id).map_err(|source| AttachError::Attach {
-        iface: iface.to_owned(),
-        mode: "tc egress",
-        source,
-    })?;
-    let link = FdLink::try_from(link).map_err(|source| AttachError::Link {
-        iface: iface.to_owned(),
-        what: "egress",
-        source,
-    })?;
+    let link = ingress::attach_tcx(
+        staging.path(),
+        name::PROG_EGRESS,
+        iface,
+        TcAttachType::Egress,
+    )?;
     staging.pin_link(link, name::LINK_EGRESS)?;
 
     let placed = ingress::place(staging.path(), iface, request.mode.unwrap_or_default())?;

@@ -229,23 +229,10 @@ fn interface(
         Policy::deny_all()
     });
     let mode = entry.mode.as_ref().and_then(|mode| {
-        let parsed = match mode.get_ref().as_str() {
-            "auto" => Some(ModeRequest::Auto),
-            "native" => Some(ModeRequest::Native),
-            "generic" => Some(ModeRequest::Generic),
-            "tc" => Some(ModeRequest::Tc),
-            _ => None,
-        };
-        if parsed.is_none() {
-            problem(
-                &mode.span(),
-                format!(
-                    "unknown mode {:?} (auto, native, generic or tc)",
-                    mode.get_ref()
-                ),
-            );
-        }
-        parsed
+        mode.get_ref()
+            .parse::<ModeRequest>()
+            .map_err(|message| problem(&mode.span(), message))
+            .ok()
     });
     Located {
         name: name.clone(),

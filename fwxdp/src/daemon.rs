@@ -72,7 +72,23 @@ pub async fn run(
 ) -> Result<(), DaemonError> {
     let config = config::load(&path)?;
     root.ensure()?;
-    wait_for_interfaces(&config).await;
+    // A stop while waiting for interfaces must not wait for them.
+    {
+        let wait = wait_for_interfaces(&config);
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                () = &mut wait => break,
+                event = events.recv() => match event {
+                    Some(Event::Reload) => info!("reload ignored: still waiting for interfaces"),
+                    Some(Event::Stop) | None => {
+                        info!("stopped while waiting for interfaces");
+                        return Ok(());
+                    }
+                },
+            }
+        }
+    }
     let mut managed = {
         let (root, config) = (root.clone(), config.clone());
         tokio::task::spawn_blocking(move || apply(&root, &config, None, &BTreeSet::new())).await??

@@ -40,6 +40,9 @@ impl ModeRequest {
         }
     }
 
+    /// Every mode, as the command line and the config name them.
+    pub const ALL: [Self; 4] = [Self::Auto, Self::Native, Self::Generic, Self::Tc];
+
     /// The name used on the command line.
     #[must_use]
     pub const fn name(self) -> &'static str {
@@ -49,6 +52,17 @@ impl ModeRequest {
             Self::Generic => "generic",
             Self::Tc => "tc",
         }
+    }
+}
+
+impl std::str::FromStr for ModeRequest {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|mode| mode.name() == text)
+            .ok_or_else(|| format!("unknown mode {text:?} (auto, native, generic or tc)"))
     }
 }
 
@@ -102,17 +116,7 @@ pub fn attach(dir: &Path, iface: &str, mode: AttachMode) -> Result<FdLink, Ingre
         source: Box::new(source),
     };
     if mode == AttachMode::Tc {
-        let path = dir.join(name::PROG_TC_INGRESS);
-        let mut tc = SchedClassifier::from_pin(&path).map_err(|source| IngressError::Program {
-            path: path.display().to_string(),
-            source: Box::new(source),
-        })?;
-        let options = TcAttachOptions::TcxOrder(LinkOrder::default());
-        let id = tc
-            .attach_with_options(iface, TcAttachType::Ingress, options)
-            .map_err(attach_error)?;
-        let link = tc.take_link(id).map_err(attach_error)?;
-        return FdLink::try_from(link).map_err(link_error);
+        return attach_tcx(dir, name::PROG_TC_INGRESS, iface, TcAttachType::Ingress);
     }
     let path = dir.join(name::PROG_XDP);
     let mut xdp =
@@ -128,6 +132,41 @@ pub fn attach(dir: &Path, iface: &str, mode: AttachMode) -> Result<FdLink, Ingre
     let id = xdp.attach(iface, xdp_mode).map_err(attach_error)?;
     let link = xdp.take_link(id).map_err(attach_error)?;
     FdLink::try_from(link).map_err(link_error)
+}
+
+/// Attaches the TC program pinned in `dir` as `program` to `iface` with TCX, ingress or
+/// egress.
+pub fn attach_tcx(
+    dir: &Path,
+    program: &str,
+    iface: &str,
+    direction: TcAttachType,
+) -> Result<FdLink, IngressError> {
+    let mode = if direction == TcAttachType::Egress {
+        "tc egress"
+    } else {
+        "tc"
+    };
+    let attach_error = |source| IngressError::Attach {
+        iface: iface.to_owned(),
+        mode,
+        source: Box::new(source),
+    };
+    let path = dir.join(program);
+    let mut tc = SchedClassifier::from_pin(&path).map_err(|source| IngressError::Program {
+        path: path.display().to_string(),
+        source: Box::new(source),
+    })?;
+    let options = TcAttachOptions::TcxOrder(LinkOrder::default());
+    let id = tc
+        .attach_with_options(iface, direction, options)
+        .map_err(attach_error)?;
+    let link = tc.take_link(id).map_err(attach_error)?;
+    FdLink::try_from(link).map_err(|source| IngressError::Link {
+        iface: iface.to_owned(),
+        mode,
+        source: Box::new(source),
+    })
 }
 
 /// Attaches as `request` asks; `auto` tries native XDP, then generic.

@@ -311,3 +311,17 @@ fn the_service_waits_for_interfaces_that_appear_after_it_starts() {
     service.wait_ready();
     assert!(lab.pin_root().join("late0").join("link_ingress").exists());
 }
+
+#[test]
+fn a_stop_while_waiting_for_interfaces_ends_the_service_at_once() {
+    let lab = Lab::new();
+    let service = Service::start(&lab, "[[interface]]\nname = \"late0\"\nallow = [\"22\"]\n");
+    service.until("waiting logged", || {
+        service.log().contains("waiting for the interface")
+    });
+    lab.signal(service.pid, Signal::SIGTERM);
+    let status = lab
+        .wait(service.pid, Duration::from_secs(2))
+        .expect("the service should stop at once");
+    assert!(status.success(), "exit status {status}");
+}

@@ -172,17 +172,52 @@ fn detach(root: &PinRoot, args: &DetachArgs) -> Result<()> {
 fn status(root: &PinRoot, json: bool) -> Result<()> {
     require_root()?;
     let _lock = StateLock::acquire()?;
-    let interfaces = status::status(root)?;
+    let (interfaces, errors) = split(status::status(root)?);
     if json {
-        return print_json(&json!({ "interfaces": interfaces }));
+        print_json(&json!({ "interfaces": interfaces, "errors": errors }))?;
+    } else {
+        if interfaces.is_empty() && errors.is_empty() {
+            println!("no interface is attached");
+        }
+        for s in &interfaces {
+            print_status(s);
+        }
     }
-    if interfaces.is_empty() {
-        println!("no interface is attached");
+    unreadable(&errors)
+}
+
+/// What could be read, and `{interface, error}` for what could not.
+fn split<T, E: std::error::Error + Send + Sync + 'static>(
+    results: Vec<(String, Result<T, E>)>,
+) -> (Vec<T>, Vec<serde_json::Value>) {
+    let mut read = Vec::new();
+    let mut errors = Vec::new();
+    for (iface, result) in results {
+        match result {
+            Ok(value) => read.push(value),
+            Err(error) => {
+                let error = format!("{:#}", anyhow::Error::new(error));
+                errors.push(json!({ "interface": iface, "error": error }));
+            }
+        }
     }
-    for s in &interfaces {
-        print_status(s);
+    (read, errors)
+}
+
+/// Names every interface that could not be read, and fails (exit 1) when there was one.
+fn unreadable(errors: &[serde_json::Value]) -> Result<()> {
+    for e in errors {
+        eprintln!(
+            "fwxdp: {}: {}",
+            e["interface"].as_str().unwrap_or("?"),
+            e["error"].as_str().unwrap_or("?")
+        );
     }
-    Ok(())
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        bail!("{} attached interface(s) could not be read", errors.len())
+    }
 }
 
 fn print_status(s: &InterfaceStatus) {
@@ -206,17 +241,18 @@ fn print_status(s: &InterfaceStatus) {
 
 fn stats(root: &PinRoot, iface: Option<&str>, json: bool) -> Result<()> {
     require_root()?;
-    let interfaces = stats::stats(root, iface)?;
+    let (interfaces, errors) = split(stats::stats(root, iface)?);
     if json {
-        return print_json(&json!({ "interfaces": interfaces }));
+        print_json(&json!({ "interfaces": interfaces, "errors": errors }))?;
+    } else {
+        if interfaces.is_empty() && errors.is_empty() {
+            println!("no interface is attached");
+        }
+        for s in &interfaces {
+            print_stats(s);
+        }
     }
-    if interfaces.is_empty() {
-        println!("no interface is attached");
-    }
-    for s in &interfaces {
-        print_stats(s);
-    }
-    Ok(())
+    unreadable(&errors)
 }
 
 fn print_stats(s: &InterfaceStats) {

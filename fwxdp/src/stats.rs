@@ -67,20 +67,29 @@ pub enum StatsError {
     Maps { iface: String, source: MapsError },
 }
 
-/// Reads the counters of `iface`, or of every attached interface.
-pub fn stats(root: &PinRoot, iface: Option<&str>) -> Result<Vec<InterfaceStats>, StatsError> {
+/// One interface's counters, or why they could not be read.
+pub type PerInterface = (String, Result<InterfaceStats, StatsError>);
+
+/// Reads the counters of `iface`, or of every attached interface, each on its own: one that
+/// cannot be read is an error beside the others, not instead of them.
+pub fn stats(root: &PinRoot, iface: Option<&str>) -> Result<Vec<PerInterface>, StatsError> {
     root.verify()?;
     let ifaces = root.interfaces()?;
-    match iface {
-        Some(iface) if !ifaces.iter().any(|i| i == iface) => Err(StatsError::NotAttached {
+    if let Some(iface) = iface
+        && !ifaces.iter().any(|i| i == iface)
+    {
+        return Err(StatsError::NotAttached {
             iface: iface.to_owned(),
-        }),
-        Some(iface) => Ok(vec![interface_stats(root, iface)?]),
-        None => ifaces
-            .iter()
-            .map(|iface| interface_stats(root, iface))
-            .collect(),
+        });
     }
+    Ok(ifaces
+        .into_iter()
+        .filter(|name| iface.is_none_or(|only| only == name))
+        .map(|name| {
+            let stats = interface_stats(root, &name);
+            (name, stats)
+        })
+        .collect())
 }
 
 /// Reads the counters of one attached interface.

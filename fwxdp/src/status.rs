@@ -40,13 +40,21 @@ pub enum StatusError {
     Maps { iface: String, source: MapsError },
 }
 
-/// Reads the status of every interface under `root`.
-pub fn status(root: &PinRoot) -> Result<Vec<InterfaceStatus>, StatusError> {
+/// One interface's status, or why it could not be read.
+pub type PerInterface = (String, Result<InterfaceStatus, StatusError>);
+
+/// Reads the status of every interface under `root`, each on its own: one that cannot be
+/// read is an error beside the others, not instead of them.
+pub fn status(root: &PinRoot) -> Result<Vec<PerInterface>, StatusError> {
     root.verify()?;
-    root.interfaces()?
+    Ok(root
+        .interfaces()?
         .into_iter()
-        .map(|iface| interface_status(root, &iface))
-        .collect()
+        .map(|iface| {
+            let status = interface_status(root, &iface);
+            (iface, status)
+        })
+        .collect())
 }
 
 /// Reads the status of one attached interface.

@@ -320,3 +320,23 @@ fn commands_refuse_a_pin_root_that_is_not_a_bpffs() {
     );
     std::fs::remove_dir_all(&dir).expect("clean up");
 }
+
+#[test]
+fn one_unreadable_interface_does_not_hide_the_others() {
+    let lab = Lab::new();
+    lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22"]);
+    // A directory in the pin root that holds no pins, as a crash could leave.
+    std::fs::create_dir(lab.pin_root().join("ghost0")).expect("create");
+    for args in [&["status", "--json"][..], &["stats", "--json"]] {
+        let out = lab.fwxdp(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&out).contains("ghost0"), "{}", stderr(&out));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(json["interfaces"][0]["interface"], SERVER_IF, "{json}");
+        assert_eq!(json["errors"][0]["interface"], "ghost0", "{json}");
+    }
+    let out = lab.fwxdp(&["status"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("fwx0: mode native"));
+    std::fs::remove_dir(lab.pin_root().join("ghost0")).expect("remove");
+    assert!(lab.fwxdp(&["status"]).status.success());
+}

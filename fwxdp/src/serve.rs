@@ -35,13 +35,19 @@ pub(crate) fn check(path: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+/// The single-threaded runtime the long-running commands use: their work is bpf(2) calls
+/// and a few sockets.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")
+}
+
 pub(crate) fn service(root: PinRoot, path: std::path::PathBuf) -> Result<()> {
     crate::commands::require_root()?;
     init_logging();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("start the async runtime")?;
+    let runtime = runtime()?;
     runtime.block_on(async move {
         use tokio::signal::unix::{SignalKind, signal};
         let (events, receiver) = tokio::sync::mpsc::channel(4);
@@ -69,10 +75,7 @@ pub(crate) fn metrics(root: PinRoot, listen: SocketAddr, max_port_series: usize)
     crate::commands::require_root()?;
     root.verify()?;
     init_logging();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("start the async runtime")?;
+    let runtime = runtime()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
             .await

@@ -18,10 +18,7 @@ const SERVER_ADDRS: [IpAddr; 2] = [IpAddr::V4(SERVER_V4), IpAddr::V6(SERVER_V6)]
 #[test]
 fn allowed_ports_connect_and_protected_ports_time_out() {
     let lab = Lab::new();
-    let _services: Vec<_> = [22, 80, 5432, 6379]
-        .into_iter()
-        .map(|port| services::tcp(&lab.server, port))
-        .collect();
+    let _services = services::tcp_ports(&lab.server, &[22, 80, 5432, 6379]);
     let out = lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22,80"]);
     assert!(out.contains("attached (native XDP)"), "{out}");
     for addr in SERVER_ADDRS {
@@ -181,10 +178,7 @@ fn the_filter_outlives_the_fwxdp_process() {
 #[test]
 fn reattaching_replaces_the_policy_with_no_leak() {
     let lab = Lab::new();
-    let _services: Vec<_> = [80, 443, 8000, 8001]
-        .into_iter()
-        .map(|port| services::tcp(&lab.server, port))
-        .collect();
+    let _services = services::tcp_ports(&lab.server, &[80, 443, 8000, 8001]);
     lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22,80"]);
     let first = lab.status_json()["interfaces"][0].clone();
 

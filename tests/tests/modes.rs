@@ -5,10 +5,7 @@ use fwxdp_tests::lab::{Lab, SERVER_IF, services, watch};
 #[test]
 fn switching_modes_leaves_no_unfiltered_moment() {
     let lab = Lab::new();
-    let _services: Vec<_> = [80, 8000, 8001]
-        .into_iter()
-        .map(|port| services::tcp(&lab.server, port))
-        .collect();
+    let _services = services::tcp_ports(&lab.server, &[80, 8000, 8001]);
     lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22,80"]);
     let first = lab.status_json()["interfaces"][0].clone();
     let report = watch::while_changing(&lab, 80, 8000, 8001, || {

@@ -137,10 +137,7 @@ fn ready_comes_only_once_the_filter_is_active() {
 #[test]
 fn sighup_applies_a_changed_config_with_no_leak() {
     let lab = Lab::new();
-    let _services: Vec<_> = [80, 8000, 8001, 8080]
-        .into_iter()
-        .map(|port| services::tcp(&lab.server, port))
-        .collect();
+    let _services = services::tcp_ports(&lab.server, &[80, 8000, 8001, 8080]);
     let service = Service::start(&lab, &interface("22,80"));
     service.wait_ready();
     assert_eq!(lab.connect(SERVER_V4.into(), 8080), Tcp::Filtered);

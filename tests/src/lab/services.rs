@@ -63,6 +63,12 @@ pub fn tcp(ns: &Netns, port: u16) -> Service {
     }
 }
 
+/// Listens on each TCP port of `ports` in `ns`.
+#[must_use = "the services stop when dropped"]
+pub fn tcp_ports(ns: &Netns, ports: &[u16]) -> Vec<Service> {
+    ports.iter().map(|port| tcp(ns, *port)).collect()
+}
+
 /// Echoes UDP datagrams on `port` in `ns`, IPv4 and IPv6.
 ///
 /// # Panics

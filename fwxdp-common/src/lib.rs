@@ -10,7 +10,8 @@
 
 use bytemuck::{Pod, Zeroable};
 
-/// Map names, as declared in the BPF object and as pinned under `<pin root>/<iface>/`.
+/// Map names, as the BPF object declares them (where userspace pins each one is its own
+/// business).
 pub mod map_name {
     /// [`crate::Config`] at index 0: the active policy generation and the monitor flag.
     pub const CONFIG: &str = "FWXDP_CONFIG";
@@ -85,7 +86,7 @@ pub struct Config {
     pub generation: u8,
     /// `CONFIG_*` flags.
     pub flags: u8,
-    /// The attach mode in force, an [`AttachMode`] value; read by userspace only.
+    /// The attach mode in force, as userspace numbers its modes; read by userspace only.
     pub mode: u8,
     /// [`CONFIG_VERSION`] of the fwxdp that attached: the layout of the pinned maps.
     pub version: u8,
@@ -102,38 +103,11 @@ pub struct Config {
 }
 const _: () = assert!(size_of::<Config>() == 24);
 
-/// How the ingress program is attached, as stored in [`Config::mode`].
-#[repr(u8)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AttachMode {
-    /// XDP in the driver.
-    Native = 1,
-    /// XDP in the kernel's generic (skb) path.
-    Generic = 2,
-    /// A clsact ingress classifier.
-    Tc = 3,
-}
-
-impl AttachMode {
-    /// The mode stored as `raw`, if it is one.
+impl Config {
+    /// Whether [`CONFIG_MONITOR`] is set: verdicts are counted, every packet passes.
     #[must_use]
-    pub const fn from_raw(raw: u8) -> Option<Self> {
-        match raw {
-            1 => Some(Self::Native),
-            2 => Some(Self::Generic),
-            3 => Some(Self::Tc),
-            _ => None,
-        }
-    }
-
-    /// The name used on the command line and in JSON.
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Native => "native",
-            Self::Generic => "generic",
-            Self::Tc => "tc",
-        }
+    pub const fn monitor(&self) -> bool {
+        self.flags & CONFIG_MONITOR != 0
     }
 }
 

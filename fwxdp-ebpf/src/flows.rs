@@ -69,7 +69,7 @@ pub(crate) fn record_outbound(data: usize, data_end: usize) {
         None => {
             // A full map evicts its least recently used flow; a failed insert only means
             // this flow's replies are judged as new datagrams.
-            let _ = FWXDP_UDP_FLOWS.insert(key, now, 0);
+            let _: Result<(), _> = FWXDP_UDP_FLOWS.insert(key, now, 0);
         }
     }
 }

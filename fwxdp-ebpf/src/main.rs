@@ -67,7 +67,7 @@ fn pull_headers(ctx: &TcContext) {
     let want = ctx.len().min(TC_PULL_LEN);
     if ctx.data_end() - ctx.data() < want as usize {
         // On failure the parser sees a short frame and judges it as such.
-        let _ = ctx.pull_data(want);
+        let _: Result<(), _> = ctx.pull_data(want);
     }
 }
 

@@ -1,5 +1,5 @@
-//! The verdict for one inbound frame (DESIGN.md "The verdict"), shared by the XDP and TC
-//! entry points. A bounded number of map lookups, whatever the number of rules.
+//! The verdict for one inbound frame (docs/DESIGN.md, "The verdict"), shared by the XDP and
+//! TC entry points. A bounded number of map lookups, whatever the number of rules.
 
 use aya_ebpf::maps::lpm_trie::Key;
 use fwxdp_common::{CIDR_KEY_FIXED_BITS, CidrKey, Config, FAMILY_V4, Proto, Reason, port_index};

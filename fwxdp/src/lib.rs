@@ -1,22 +1,31 @@
-//! fwxdp: a port-allowlist firewall in XDP.
+//! fwxdp: a port-allowlist firewall in XDP. `docs/DESIGN.md` is the design; this is the
+//! userspace half, the BPF programs are in `fwxdp-ebpf`, and the types both share are in
+//! `fwxdp-common`.
 //!
-//! The library holds everything but the command line: the allow-spec grammar and policy
-//! compiler, the loader that attaches and pins the BPF programs, and the readers behind
-//! `status` and `stats`.
+//! # Layout
+//!
+//! Layers from the top; a module imports only from the layers below it.
+//!
+//! - [`cli`]: clap arguments, one function per command, rendering, exit codes.
+//! - [`service`]: `fwxdp run`, with its config file, run loop, reloads and exporter task.
+//! - [`metrics`] and [`report`]: the Prometheus exporter; `status` and `stats`.
+//! - [`attach`]: the embedded BPF object, a fresh attach through a staging directory,
+//!   replacing a policy in place, attach modes and the switch between them, detach.
+//! - [`state`]: what lives on bpffs: the one table of pin names, the pin root and pin
+//!   directories, maps and their batch reads, links, the state lock, and
+//!   [`state::PinnedInterface`], one attached interface's state as one object.
+//! - [`policy`]: the allow-spec grammar, the policy, its map entries, and the SSH lock-out
+//!   guard.
+//! - [`mode`], [`iface`] and [`error`]: the attach-mode enum, interface names, and the
+//!   error-chain formatter.
 
 pub mod attach;
-pub mod config;
-pub mod daemon;
-pub mod detach;
+pub mod cli;
+pub mod error;
 pub mod iface;
-pub mod ingress;
-pub mod lock;
-pub mod maps;
 pub mod metrics;
-pub mod object;
-pub mod pins;
+pub mod mode;
 pub mod policy;
-pub mod spec;
-pub mod stats;
-pub mod status;
-mod sys;
+pub mod report;
+pub mod service;
+pub mod state;

@@ -1,4 +1,4 @@
-//! The harness of the verdict tests (DESIGN.md "The verdict"): the real BPF object, loaded
+//! The harness of the verdict tests (docs/DESIGN.md, "The verdict"): the real BPF object, loaded
 //! with `Loaded::new` and run through `BPF_PROG_TEST_RUN` on synthetic frames, checked by
 //! return value and counters.
 //!
@@ -11,7 +11,7 @@ use std::{
 };
 
 use aya::programs::{ProgramError, TestRun, TestRunOptions};
-use fwxdp::{maps::Totals, object::Loaded, policy::Policy};
+use fwxdp::{attach::Loaded, policy::Policy, state::Totals};
 use fwxdp_common::{Config, Counter, Proto, Reason, program_name};
 
 use crate::packet::{
@@ -320,7 +320,7 @@ fn counted(label: &str, len: usize, before: &Totals, after: &Totals, action: Act
 #[must_use]
 pub fn hex(frame: &[u8]) -> String {
     frame.iter().fold(String::new(), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
+        let _: std::fmt::Result = write!(out, "{b:02x}");
         out
     })
 }

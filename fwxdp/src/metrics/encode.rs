@@ -85,7 +85,7 @@ impl Collector for Scrape {
         )?;
         let labels = [
             ("version", env!("CARGO_PKG_VERSION")),
-            ("bpf", crate::object::OBJECT_DIGEST),
+            ("bpf", crate::attach::OBJECT_DIGEST),
         ];
         let mut build = build;
         ConstGauge::new(1i64).encode(build.encode_family(&labels)?)?;

@@ -1,11 +1,11 @@
 //! What one scrape exports: the pinned state of every interface, turned into series with a
 //! bounded number of port labels.
 
-use fwxdp_common::{AttachMode, CONFIG_MONITOR, Proto, Reason};
+use fwxdp_common::{Proto, Reason};
 
 use crate::{
-    maps::{CounterMaps, MapsError, PolicyMaps, Source, Totals},
-    pins::PinRoot,
+    mode::AttachMode,
+    state::{MapsError, PinRoot, PinnedInterface, Totals},
 };
 
 /// Port series per interface unless told otherwise.
@@ -49,20 +49,20 @@ pub(crate) struct Interface {
 /// Reads every attached interface. One that cannot be read (say, detached mid-scrape) is
 /// left out of this scrape, logged, and counted in the second value.
 pub(crate) fn interfaces(root: &PinRoot, options: Options) -> (Vec<Interface>, usize) {
-    let names = match root.interfaces() {
-        Ok(names) => names,
+    let pinned = match PinnedInterface::all(root) {
+        Ok(pinned) => pinned,
         Err(error) => {
             tracing::warn!("scrape: {error}");
             return (Vec::new(), 1);
         }
     };
     let mut errors = 0;
-    let interfaces = names
+    let interfaces = pinned
         .into_iter()
-        .filter_map(|name| match interface(root, name.clone(), options) {
+        .filter_map(|mut pinned| match interface(&mut pinned, options) {
             Ok(interface) => Some(interface),
             Err(error) => {
-                tracing::warn!(interface = %name, "scrape: {error}");
+                tracing::warn!(interface = %pinned.name(), "scrape: {error}");
                 errors += 1;
                 None
             }
@@ -71,18 +71,16 @@ pub(crate) fn interfaces(root: &PinRoot, options: Options) -> (Vec<Interface>, u
     (interfaces, errors)
 }
 
-fn interface(root: &PinRoot, name: String, options: Options) -> Result<Interface, MapsError> {
-    let dir = root.iface_dir(&name);
-    let mut source = Source::Pinned(&dir);
-    let config = PolicyMaps::open(&mut source)?.config()?;
-    let totals = CounterMaps::open(&mut source)?.totals()?;
+fn interface(pinned: &mut PinnedInterface, options: Options) -> Result<Interface, MapsError> {
+    let config = pinned.config()?;
+    let totals = pinned.counters()?;
     Ok(Interface {
-        dropped: dropped(&name, &totals, options.max_port_series),
+        dropped: dropped(pinned.name(), &totals, options.max_port_series),
         mode: AttachMode::from_raw(config.mode).map_or("unknown", AttachMode::name),
-        monitor: config.flags & CONFIG_MONITOR != 0,
+        monitor: config.monitor(),
         open_tcp: config.open_tcp,
         open_udp: config.open_udp,
-        name,
+        name: pinned.name().to_owned(),
     })
 }
 
@@ -156,7 +154,7 @@ pub(crate) fn dropped(iface: &str, totals: &Totals, max_port_series: usize) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::maps::PortTotal;
+    use crate::state::PortTotal;
     use fwxdp_common::Counter;
 
     fn port(proto: Proto, port: u16, packets: u64, first_seen: u64) -> PortTotal {

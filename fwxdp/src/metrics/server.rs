@@ -12,14 +12,14 @@ use axum::{
 use tokio::net::TcpListener;
 
 use super::{encode, series};
-use crate::pins::PinRoot;
+use crate::state::PinRoot;
 
 /// prometheus-client's encoding, for scrapers that ask for it (Prometheus does).
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 /// The classic text format, for everyone else (curl, promtool).
 const CLASSIC: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-struct Exporter {
+struct ScrapeState {
     root: PinRoot,
     options: series::Options,
 }
@@ -41,18 +41,18 @@ pub async fn serve(
     options: series::Options,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let exporter = Arc::new(Exporter { root, options });
+    let state = Arc::new(ScrapeState { root, options });
     let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/", get(index))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found: try /metrics\n") })
-        .with_state(exporter);
+        .with_state(state);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }
 
-async fn metrics(State(exporter): State<Arc<Exporter>>, headers: HeaderMap) -> Response {
+async fn metrics(State(state): State<Arc<ScrapeState>>, headers: HeaderMap) -> Response {
     let openmetrics = headers
         .get_all(header::ACCEPT)
         .iter()
@@ -60,7 +60,7 @@ async fn metrics(State(exporter): State<Arc<Exporter>>, headers: HeaderMap) -> R
         .any(|value| value.contains("application/openmetrics-text"));
     // Reading the maps is a few thousand bpf(2) calls: keep them off the async workers.
     let Ok(Ok(body)) =
-        tokio::task::spawn_blocking(move || render(&exporter.root, exporter.options)).await
+        tokio::task::spawn_blocking(move || render(&state.root, state.options)).await
     else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "scrape failed\n").into_response();
     };

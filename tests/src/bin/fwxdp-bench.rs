@@ -1,12 +1,16 @@
 //! `cargo xtask bench`: the cost of one verdict, measured in the kernel with
 //! `BPF_PROG_TEST_RUN` on the real program, for a small and a large policy.
+#![expect(
+    unused_crate_dependencies,
+    reason = "one package serves the test binaries and these tools; each needs only part of it"
+)]
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use std::time::{Duration, Instant};
 
 use aya::programs::{TestRun as _, TestRunOptions};
-use fwxdp::{metrics, object::Loaded, pins::PinRoot, policy::Policy};
+use fwxdp::{attach::Loaded, metrics, policy::Policy, state::PinRoot};
 use fwxdp_common::Config;
 use fwxdp_tests::packet::{ACK, FrameBuilder, IPPROTO_DSTOPTS, IPPROTO_HOPOPTS, SYN};
 
@@ -101,12 +105,12 @@ fn scrape_cost() {
     let started = Instant::now();
     for _ in 0..SCRAPES {
         let one = Instant::now();
-        let _ = metrics::render(&pins, options);
+        let _: Result<String, std::fmt::Error> = metrics::render(&pins, options);
         worst = worst.max(one.elapsed());
     }
     let mean = started.elapsed() / SCRAPES;
     drop(loaded);
-    let _ = std::fs::remove_dir_all(&root);
+    let _: std::io::Result<()> = std::fs::remove_dir_all(&root);
     println!(
         "\nscrape (/metrics rendering) with {series} port series: {:.1} ms mean, {:.1} ms worst \
          of {SCRAPES}",

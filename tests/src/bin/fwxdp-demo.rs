@@ -1,5 +1,9 @@
 //! `cargo xtask demo`: a server with services on eight ports, what the internet reaches
 //! before and after `fwxdp attach <if> --allow 22,80,443`, and the drop counters.
+#![expect(
+    unused_crate_dependencies,
+    reason = "one package serves the test binaries and these tools; each needs only part of it"
+)]
 
 use std::{
     net::{IpAddr, SocketAddr},

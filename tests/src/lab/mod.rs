@@ -372,12 +372,12 @@ impl Drop for Lab {
     fn drop(&mut self) {
         if let Ok(mut children) = self.children.lock() {
             for child in children.iter_mut() {
-                let _ = child.kill();
-                let _ = child.wait();
+                let _: std::io::Result<()> = child.kill();
+                let _: std::io::Result<std::process::ExitStatus> = child.wait();
             }
         }
         // Removing the pins releases the links; deleting the namespaces (as the fields drop)
         // removes the veth pair.
-        let _ = fs::remove_dir_all(&self.pin_root);
+        let _: std::io::Result<()> = fs::remove_dir_all(&self.pin_root);
     }
 }

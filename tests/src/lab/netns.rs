@@ -124,7 +124,7 @@ pub fn veth(a: &Netns, a_if: &str, b: &Netns, b_if: &str) {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip")
+        let _: std::io::Result<Output> = Command::new("ip")
             .args(["netns", "del", &self.name])
             .output();
     }

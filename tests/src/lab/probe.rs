@@ -49,7 +49,7 @@ pub fn tcp(ns: &Netns, from: Option<IpAddr>, to: SocketAddr, timeout: Duration) 
                 let mut stream: std::net::TcpStream = socket.into();
                 stream.set_read_timeout(Some(timeout)).expect("timeout");
                 let mut greeting = Vec::new();
-                let _ = stream.read_to_end(&mut greeting);
+                let _: std::io::Result<usize> = stream.read_to_end(&mut greeting);
                 assert_eq!(greeting, GREETING, "unexpected greeting from {to}");
                 Tcp::Open
             }

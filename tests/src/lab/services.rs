@@ -27,7 +27,7 @@ impl Drop for Service {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+            let _: thread::Result<()> = thread.join();
         }
     }
 }
@@ -48,7 +48,7 @@ pub fn tcp(ns: &Netns, port: u16) -> Service {
         while !flag.load(Ordering::Relaxed) {
             match listener.accept() {
                 Ok((mut stream, _)) => {
-                    let _ = stream.write_all(GREETING);
+                    let _: std::io::Result<()> = stream.write_all(GREETING);
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     thread::sleep(Duration::from_millis(5));
@@ -87,7 +87,7 @@ pub fn udp_echo(ns: &Netns, port: u16) -> Service {
         let mut buf = [0u8; 2048];
         while !flag.load(Ordering::Relaxed) {
             if let Ok((len, peer)) = socket.recv_from(&mut buf) {
-                let _ = socket.send_to(&buf[..len], peer);
+                let _: std::io::Result<usize> = socket.send_to(&buf[..len], peer);
             }
         }
     });

@@ -73,12 +73,12 @@ fn assert_not_stale(bin: &Path) {
         .unwrap_or_else(|e| panic!("run {} --version: {e}", bin.display()));
     let version = String::from_utf8_lossy(&output.stdout);
     assert!(
-        version.contains(fwxdp::object::OBJECT_DIGEST),
+        version.contains(fwxdp::attach::OBJECT_DIGEST),
         "{} ({}) is not the build under test (bpf {}): rebuild it with `cargo build -p fwxdp` \
          (cargo xtask test does)",
         bin.display(),
         version.trim(),
-        fwxdp::object::OBJECT_DIGEST
+        fwxdp::attach::OBJECT_DIGEST
     );
 }
 
@@ -93,14 +93,15 @@ pub fn sweep_stale() {
     for entry in fs::read_dir("/run/netns").into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if stale(&name) {
-            let _ = Command::new("ip").args(["netns", "del", &name]).output();
+            let _: std::io::Result<std::process::Output> =
+                Command::new("ip").args(["netns", "del", &name]).output();
         }
     }
     for entry in fs::read_dir("/sys/fs/bpf").into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if stale(&name) {
             // Removing the pins releases the links, which detaches their programs.
-            let _ = fs::remove_dir_all(entry.path());
+            let _: std::io::Result<()> = fs::remove_dir_all(entry.path());
         }
     }
 }

@@ -195,7 +195,7 @@ fn ipv4_options_are_padded_and_counted_in_ihl() {
 #[test]
 #[should_panic(expected = "at most 40 fit")]
 fn ipv4_options_beyond_40_bytes_panic() {
-    let _ = FrameBuilder::tcp_v4(A4, B4, 1, 2, SYN).ipv4_options(&[1; 41]);
+    let _: FrameBuilder = FrameBuilder::tcp_v4(A4, B4, 1, 2, SYN).ipv4_options(&[1; 41]);
 }
 
 #[test]

@@ -1,0 +1,62 @@
+//! Attaching the filter to an interface, or replacing its policy in place; and detaching.
+//!
+//! - [`request`]: what an attach is asked, what it did, how it fails.
+//! - [`object`]: the embedded BPF object and one loaded instance of it.
+//! - [`staging`]: a fresh attach, built in a staging directory and renamed into place only
+//!   when the programs are attached, so a failure leaves nothing behind.
+//! - [`replace`]: a new policy for an attached interface, written into the inactive
+//!   generation and switched to in one map update.
+//! - [`switch`] and [`hook`]: the ingress link placed in a mode, and moved between modes with
+//!   no unfiltered moment.
+//! - [`detach`]: the way back.
+
+pub mod detach;
+pub mod hook;
+pub mod object;
+pub mod replace;
+pub mod request;
+pub mod staging;
+pub mod switch;
+
+use fwxdp_common::CONFIG_VERSION;
+
+pub use detach::{DetachError, detach, detach_all};
+pub use object::{Loaded, OBJECT_DIGEST, ObjectError};
+pub use request::{AttachError, Outcome, Request};
+pub use switch::SwitchError;
+
+use crate::{
+    iface,
+    state::{LinkPin, PinRoot, PinnedInterface},
+};
+
+/// Attaches `request.iface`, or replaces its policy if it is attached already.
+///
+/// The caller holds the [`crate::state::StateLock`].
+pub fn attach(root: &PinRoot, request: &Request<'_>) -> Result<Outcome, AttachError> {
+    let ifindex = iface::filterable_index(request.iface)?;
+    root.ensure()?;
+    root.sweep_staging()?;
+    if let Some(mut pinned) = PinnedInterface::find(root, request.iface) {
+        let unreadable = |source| AttachError::Unreadable {
+            iface: request.iface.to_owned(),
+            source,
+        };
+        // Any doubt leaves the old filter in force: never open ports to start afresh.
+        let config = pinned.config().map_err(unreadable)?;
+        if config.version != CONFIG_VERSION {
+            return Err(AttachError::Incompatible {
+                iface: request.iface.to_owned(),
+                found: config.version,
+            });
+        }
+        replace::repair_interrupted_switch(&mut pinned, config)?;
+        if config.ifindex == ifindex && pinned.has_link(LinkPin::Ingress) {
+            return replace::replace(&mut pinned, request);
+        }
+        // The pins belong to an interface that was deleted (this one has another index), or
+        // hold no link: nothing filters with them.
+        pinned.remove()?;
+    }
+    staging::fresh(root, request, ifindex)
+}

@@ -1,0 +1,127 @@
+//! The BPF object that build.rs compiled, embedded in the binary, and one loaded instance.
+
+use std::path::Path;
+
+use aya::{
+    Ebpf, EbpfError,
+    maps::{HashMap, MapData},
+    programs::{ProgramError, SchedClassifier, Xdp},
+};
+use fwxdp_common::{Config, FlowKey, program_name};
+
+use crate::{
+    policy::Policy,
+    state::{CounterMaps, MapPin, MapSource, MapsError, PinDir, PolicyMaps, ProgramPin},
+};
+
+/// The BPF object: the XDP and TC programs and their maps.
+pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/fwxdp"));
+
+/// A digest of [`OBJECT`], as `fwxdp --version` shows it.
+pub const OBJECT_DIGEST: &str = env!("FWXDP_BPF_DIGEST");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectError {
+    #[error("cannot load the BPF object (is this kernel built with BPF, and are we root?)")]
+    Load(#[source] EbpfError),
+    #[error(transparent)]
+    Maps(#[from] MapsError),
+    #[error("the BPF object has no program {name}")]
+    MissingProgram { name: &'static str },
+    #[error("cannot load program {name}")]
+    Program {
+        name: &'static str,
+        source: ProgramError,
+    },
+    #[error("cannot pin program at {path}")]
+    Pin {
+        path: std::path::PathBuf,
+        source: aya::pin::PinError,
+    },
+}
+
+/// One instance of the object: maps created and filled, programs loaded on demand.
+pub struct Loaded {
+    ebpf: Ebpf,
+    /// The policy maps.
+    pub policy: PolicyMaps,
+    /// The counters.
+    pub counters: CounterMaps,
+    /// UDP flows started by the host (an LRU hash): local and remote end → last seen (ns).
+    pub flows: HashMap<MapData, FlowKey, u64>,
+}
+
+impl Loaded {
+    /// Loads the object and installs `config` with `policy` in its generation. With `pin_dir`,
+    /// every map is pinned there.
+    pub fn new(
+        policy: &Policy,
+        config: &Config,
+        pin_dir: Option<&Path>,
+    ) -> Result<Self, ObjectError> {
+        let mut ebpf = Ebpf::load(OBJECT).map_err(ObjectError::Load)?;
+        let mut source = MapSource::Loaded {
+            ebpf: &mut ebpf,
+            pin_dir,
+        };
+        let mut policy_maps = PolicyMaps::open(&mut source)?;
+        let counters = CounterMaps::open(&mut source)?;
+        let flows = source.open(MapPin::UdpFlows)?;
+        policy_maps.write_generation(config.generation, policy)?;
+        policy_maps.set_config(config)?;
+        Ok(Self {
+            ebpf,
+            policy: policy_maps,
+            counters,
+            flows,
+        })
+    }
+
+    /// The XDP ingress program, loaded into the kernel.
+    pub fn xdp(&mut self) -> Result<&mut Xdp, ObjectError> {
+        let name = program_name::XDP_INGRESS;
+        let program: &mut Xdp = self.program(name)?;
+        if program.fd().is_err() {
+            program
+                .load()
+                .map_err(|source| ObjectError::Program { name, source })?;
+        }
+        Ok(program)
+    }
+
+    /// A TC program ([`program_name::TC_INGRESS`] or [`program_name::TC_EGRESS`]), loaded.
+    pub fn tc(&mut self, name: &'static str) -> Result<&mut SchedClassifier, ObjectError> {
+        let program: &mut SchedClassifier = self.program(name)?;
+        if program.fd().is_err() {
+            program
+                .load()
+                .map_err(|source| ObjectError::Program { name, source })?;
+        }
+        Ok(program)
+    }
+
+    /// Loads `program` and pins it in `dir`.
+    pub fn pin_program(&mut self, program: ProgramPin, dir: &PinDir) -> Result<(), ObjectError> {
+        let path = dir.program(program);
+        let pinned = match program {
+            ProgramPin::Xdp => self.xdp()?.pin(&path),
+            ProgramPin::TcIngress | ProgramPin::TcEgress => {
+                self.tc(program.object_name())?.pin(&path)
+            }
+        };
+        pinned.map_err(|source| ObjectError::Pin { path, source })
+    }
+
+    fn program<'a, T>(&'a mut self, name: &'static str) -> Result<&'a mut T, ObjectError>
+    where
+        &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = ProgramError>,
+    {
+        let program = self
+            .ebpf
+            .program_mut(name)
+            .ok_or(ObjectError::MissingProgram { name })?;
+        program
+            .try_into()
+            .map_err(|source| ObjectError::Program { name, source })
+    }
+}

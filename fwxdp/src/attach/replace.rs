@@ -1,0 +1,88 @@
+//! A new policy for an attached interface, replaced in place: written into the inactive
+//! generation, then switched to in one config update, so no packet sees half of it. A mode
+//! change, when asked for, follows with the new policy already in force.
+
+use fwxdp_common::{Config, Proto};
+
+use super::{
+    request::{AttachError, Outcome, Request, config_flags, open_count},
+    switch,
+};
+use crate::{
+    mode::AttachMode,
+    state::{LinkPin, PinnedInterface},
+};
+
+/// A mode switch killed midway leaves the TC bridge link beside, or instead of, the ingress
+/// link: keep whichever filters, as the ingress link, and say so in the config.
+pub(super) fn repair_interrupted_switch(
+    pinned: &mut PinnedInterface,
+    config: Config,
+) -> Result<(), AttachError> {
+    let dir = pinned.dir().clone();
+    match (
+        dir.has_link(LinkPin::Ingress),
+        dir.has_link(LinkPin::Bridge),
+    ) {
+        (true, true) => dir.release_link(LinkPin::Bridge)?,
+        (false, true) => {
+            dir.rename_link(LinkPin::Bridge, LinkPin::Ingress)?;
+            pinned.set_config(&Config {
+                mode: AttachMode::Tc.raw(),
+                ..config
+            })?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Replaces the policy of an attached interface, then moves it to the mode asked for.
+pub(super) fn replace(
+    pinned: &mut PinnedInterface,
+    request: &Request<'_>,
+) -> Result<Outcome, AttachError> {
+    let config = pinned.config()?;
+    let mode = AttachMode::from_raw(config.mode).unwrap_or(AttachMode::Generic);
+    // The new policy first, in the mode in force: one config write switches to it.
+    let next = config.generation ^ 1;
+    pinned.write_policy(next, request.policy)?;
+    let mut config = Config {
+        generation: next,
+        flags: config_flags(request.monitor),
+        open_tcp: open_count(request.policy, Proto::Tcp),
+        open_udp: open_count(request.policy, Proto::Udp),
+        ..config
+    };
+    pinned.set_config(&config)?;
+    let Some(wanted) = request.mode.filter(|wanted| !wanted.accepts(mode)) else {
+        return Ok(Outcome {
+            iface: request.iface.to_owned(),
+            mode,
+            replaced: true,
+            switched_from: None,
+            fallback: None,
+        });
+    };
+    let switched = switch::switch(pinned.dir(), request.iface, mode, wanted);
+    let now = match &switched {
+        Ok(placed) => placed.mode,
+        Err((now, _)) => *now,
+    };
+    config.mode = now.raw();
+    pinned.set_config(&config)?;
+    let placed = switched.map_err(|(now, source)| AttachError::Switch {
+        iface: request.iface.to_owned(),
+        from: mode.name(),
+        requested: wanted.name(),
+        now: now.name(),
+        source: Box::new(source),
+    })?;
+    Ok(Outcome {
+        iface: request.iface.to_owned(),
+        mode: placed.mode,
+        replaced: true,
+        switched_from: Some(mode),
+        fallback: placed.fallback,
+    })
+}

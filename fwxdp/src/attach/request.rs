@@ -1,0 +1,85 @@
+//! What an attach is asked to do, what it did, and why it failed.
+
+use std::{io, path::PathBuf};
+
+use fwxdp_common::{CONFIG_MONITOR, CONFIG_VERSION, Proto};
+
+use super::{object::ObjectError, switch::SwitchError};
+use crate::{
+    iface::IfaceError,
+    mode::AttachMode,
+    policy::Policy,
+    state::{MapsError, PinError},
+};
+
+/// What to attach where.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    pub iface: &'a str,
+    pub policy: &'a Policy,
+    pub monitor: bool,
+    /// The mode asked for; `None` keeps the mode in force (`auto` on a fresh attach).
+    pub mode: Option<AttachMode>,
+}
+
+/// What an attach did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub iface: String,
+    /// The mode in force.
+    pub mode: AttachMode,
+    /// True when an attached interface got its policy replaced in place.
+    pub replaced: bool,
+    /// The mode the interface left, when the request moved it to another.
+    pub switched_from: Option<AttachMode>,
+    /// Why `auto` fell back to generic XDP, when it did.
+    pub fallback: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    #[error(transparent)]
+    Iface(#[from] IfaceError),
+    #[error(transparent)]
+    Pins(#[from] PinError),
+    #[error(transparent)]
+    Maps(#[from] MapsError),
+    #[error(transparent)]
+    Object(#[from] ObjectError),
+    #[error(transparent)]
+    Ingress(#[from] SwitchError),
+    #[error("{iface} could not move from {from} to {requested} mode; it stays in {now} mode")]
+    Switch {
+        iface: String,
+        from: &'static str,
+        requested: &'static str,
+        now: &'static str,
+        source: Box<SwitchError>,
+    },
+    #[error(
+        "fwxdp needs Linux 6.6 or later (it attaches with TCX and BPF links); this kernel is \
+         {found}"
+    )]
+    KernelTooOld { found: String },
+    #[error(
+        "cannot read the pinned state of {iface}; its filter is left as it is (run `fwxdp \
+         detach {iface}` to start over)"
+    )]
+    Unreadable { iface: String, source: MapsError },
+    #[error(
+        "{iface} was attached by an fwxdp with another pin layout ({found}, this one uses \
+         {CONFIG_VERSION}); its filter is left as it is: run `fwxdp detach {iface}` first"
+    )]
+    Incompatible { iface: String, found: u8 },
+    #[error("cannot move pins into {path}")]
+    Commit { path: PathBuf, source: io::Error },
+}
+
+/// Ports 1-65535 at most: always fits.
+pub(super) fn open_count(policy: &Policy, proto: Proto) -> u16 {
+    u16::try_from(policy.open_port_count(proto)).unwrap_or(u16::MAX)
+}
+
+pub(super) fn config_flags(monitor: bool) -> u8 {
+    if monitor { CONFIG_MONITOR } else { 0 }
+}

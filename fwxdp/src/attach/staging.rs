@@ -1,0 +1,110 @@
+//! A fresh attach: every pin is built in a staging directory, and the directory is renamed
+//! into place only when the programs are attached, so a failure leaves nothing behind.
+
+use std::{
+    fs,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use aya::{programs::TcAttachType, util::KernelVersion};
+use fwxdp_common::{CONFIG_VERSION, Config, Proto};
+
+use super::{
+    hook,
+    object::Loaded,
+    request::{AttachError, Outcome, Request, config_flags, open_count},
+    switch,
+};
+use crate::state::{LinkPin, PinDir, PinError, PinRoot, ProgramPin};
+
+/// Attaches an interface that has no pins.
+pub(super) fn fresh(
+    root: &PinRoot,
+    request: &Request<'_>,
+    ifindex: u32,
+) -> Result<Outcome, AttachError> {
+    let iface = request.iface;
+    if let Ok(kernel) = KernelVersion::current()
+        && kernel < KernelVersion::new(6, 6, 0)
+    {
+        return Err(AttachError::KernelTooOld {
+            found: kernel.to_string(),
+        });
+    }
+    let staging = Staging::create(&root.staging_dir(iface))?;
+    let mut config = Config {
+        generation: 0,
+        flags: config_flags(request.monitor),
+        mode: 0,
+        version: CONFIG_VERSION,
+        ifindex,
+        attached_at: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        open_tcp: open_count(request.policy, Proto::Tcp),
+        open_udp: open_count(request.policy, Proto::Udp),
+        _pad2: [0; 4],
+    };
+    let dir = staging.dir();
+    let mut loaded = Loaded::new(request.policy, &config, Some(dir.path()))?;
+    // Every program is loaded and pinned, so a later mode switch finds the one it needs
+    // bound to these same maps.
+    for &program in ProgramPin::ALL {
+        loaded.pin_program(program, dir)?;
+    }
+    // Egress first, so replies to flows that start meanwhile already pass.
+    let link = hook::attach_tc(dir, ProgramPin::TcEgress, iface, TcAttachType::Egress)
+        .map_err(switch::SwitchError::from)?;
+    dir.pin_link(link, LinkPin::Egress)?;
+
+    let placed = switch::place(dir, iface, request.mode.unwrap_or_default())?;
+    config.mode = placed.mode.raw();
+    loaded.policy.set_config(&config)?;
+    staging.commit(&root.iface_dir(iface))?;
+    Ok(Outcome {
+        iface: iface.to_owned(),
+        mode: placed.mode,
+        replaced: false,
+        switched_from: None,
+        fallback: placed.fallback,
+    })
+}
+
+/// A directory of pins under construction; removed, links detached, unless committed.
+struct Staging {
+    dir: PinDir,
+    committed: bool,
+}
+
+impl Staging {
+    fn create(dir: &PinDir) -> Result<Self, AttachError> {
+        // A leftover of an earlier process with this PID.
+        dir.remove_files()?;
+        Ok(Self {
+            dir: PinDir::create(dir.path())?,
+            committed: false,
+        })
+    }
+
+    fn dir(&self) -> &PinDir {
+        &self.dir
+    }
+
+    fn commit(mut self, dest: &PinDir) -> Result<(), AttachError> {
+        fs::rename(self.dir.path(), dest.path()).map_err(|source| AttachError::Commit {
+            path: dest.path().to_owned(),
+            source,
+        })?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.committed {
+            // Nothing better to do with a failure here: the next attach sweeps what is left.
+            let _: Result<(), PinError> = self.dir.remove();
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! The command line, as clap types: what each command accepts, and its help.
+
+use std::path::PathBuf;
+
+use clap::{ArgGroup, Args, Parser, Subcommand};
+
+use crate::{mode::AttachMode, state::DEFAULT_PIN_ROOT};
+
+/// Close every port a server did not mean to open, before iptables or Docker see the packet.
+#[derive(Debug, Parser)]
+#[command(
+    name = "fwxdp",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (bpf ", env!("FWXDP_BPF_DIGEST"), ")"),
+    about,
+    long_about = None
+)]
+pub struct Cli {
+    /// Directory on a bpf filesystem where attached interfaces are pinned.
+    #[arg(long, global = true, env = "FWXDP_PIN_ROOT", default_value = DEFAULT_PIN_ROOT)]
+    pub pin_root: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Attach the filter to interfaces, or replace their allow list in place.
+    Attach(AttachArgs),
+    /// Detach the filter from interfaces and remove their pins.
+    Detach(DetachArgs),
+    /// Show what is attached: mode, allow list, monitor flag, attach time, program id.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run as a service: attach what the config lists, serve metrics, reload on SIGHUP.
+    Run {
+        /// The config file.
+        #[arg(long, default_value = crate::service::config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// Validate a config file and change nothing.
+    Check {
+        /// The config file.
+        #[arg(long, default_value = crate::service::config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// Serve the drop counters for Prometheus until interrupted.
+    Metrics {
+        /// Address to listen on; keep it on loopback or a private network.
+        #[arg(long, default_value = "127.0.0.1:9814")]
+        listen: std::net::SocketAddr,
+        /// Port series per interface; further ports are summed under port="other".
+        #[arg(long, default_value_t = crate::metrics::DEFAULT_MAX_PORT_SERIES)]
+        max_port_series: usize,
+    },
+    /// Show counters per reason and drops per port.
+    Stats {
+        /// Only this interface.
+        iface: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// Interfaces to filter (never lo).
+    #[arg(required = true, value_name = "IFACE")]
+    pub ifaces: Vec<String>,
+
+    /// Ports to allow, comma-separated and repeatable:
+    /// `22,80,443`  `8000-8100/tcp`  `53/udp`  `5432@10.0.0.0/8`  `22@2001:db8::/32`
+    #[arg(long, required = true, value_name = "SPEC")]
+    pub allow: Vec<String>,
+
+    /// How to attach [default: auto; an attached interface keeps its mode unless one is
+    /// given].
+    #[arg(long, value_enum)]
+    pub mode: Option<AttachMode>,
+
+    /// Count what would be dropped, drop nothing.
+    #[arg(long)]
+    pub monitor: bool,
+
+    /// Apply even though the allow list would refuse new logins over the SSH session this
+    /// command runs in.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("target").required(true).args(["ifaces", "all"])))]
+pub struct DetachArgs {
+    /// Interfaces to detach.
+    #[arg(value_name = "IFACE")]
+    pub ifaces: Vec<String>,
+
+    /// Detach every attached interface.
+    #[arg(long, conflicts_with = "ifaces")]
+    pub all: bool,
+}

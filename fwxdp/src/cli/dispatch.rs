@@ -1,0 +1,178 @@
+//! Runs each command: validates its input before touching anything, takes the state lock
+//! where it reads or changes pins, and renders the result.
+
+use std::{net::SocketAddr, path::Path};
+
+use nix::sys::signal::{SigSet, Signal};
+use serde_json::json;
+
+use super::{
+    args::{AttachArgs, Cli, Command, DetachArgs},
+    error::{CliError, UsageError},
+    render,
+};
+use crate::{
+    attach::{self, Request},
+    iface, metrics,
+    policy::{Policy, lockout},
+    report::{self, PerInterface},
+    service::{self, logging, runtime},
+    state::{PinRoot, StateLock},
+};
+
+/// Runs the command `cli` names.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    let root = PinRoot::new(cli.pin_root);
+    match cli.command {
+        Command::Attach(args) => attach(&root, &args),
+        Command::Detach(args) => detach(&root, &args),
+        Command::Status { json } => status(&root, json),
+        Command::Stats { iface, json } => stats(&root, iface.as_deref(), json),
+        Command::Run { config } => serve(root, config),
+        Command::Check { config } => check(&config),
+        Command::Metrics {
+            listen,
+            max_port_series,
+        } => export(root, listen, max_port_series),
+    }
+}
+
+fn require_root() -> Result<(), CliError> {
+    if nix::unistd::geteuid().is_root() {
+        Ok(())
+    } else {
+        Err(CliError::NotRoot)
+    }
+}
+
+fn check_names(ifaces: &[String]) -> Result<(), UsageError> {
+    for name in ifaces {
+        iface::check_name(name).map_err(UsageError::InterfaceName)?;
+    }
+    Ok(())
+}
+
+fn attach(root: &PinRoot, args: &AttachArgs) -> Result<(), CliError> {
+    // Validate everything before touching anything.
+    let policy = Policy::parse(&args.allow).map_err(UsageError::from)?;
+    if !args.force {
+        lockout::check(&policy).map_err(UsageError::from)?;
+    }
+    check_names(&args.ifaces)?;
+    require_root()?;
+    for name in &args.ifaces {
+        iface::filterable_index(name)?;
+    }
+    // Ctrl-C or a TERM midway would leave programs attached from a staging directory that
+    // no command shows: hold those signals until the state is whole (they act on exit).
+    let mut hold = SigSet::empty();
+    for signal in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+    ] {
+        hold.add(signal);
+    }
+    hold.thread_block().map_err(CliError::BlockSignals)?;
+    let _lock = StateLock::acquire()?;
+    for name in &args.ifaces {
+        let request = Request {
+            iface: name,
+            policy: &policy,
+            monitor: args.monitor,
+            mode: args.mode,
+        };
+        let outcome = attach::attach(root, &request).map_err(|source| CliError::Attach {
+            iface: name.clone(),
+            source: Box::new(source),
+        })?;
+        render::outcome(&outcome, &policy, args.monitor);
+    }
+    Ok(())
+}
+
+fn detach(root: &PinRoot, args: &DetachArgs) -> Result<(), CliError> {
+    check_names(&args.ifaces)?;
+    require_root()?;
+    let _lock = StateLock::acquire()?;
+    if args.all {
+        let ifaces = attach::detach_all(root)?;
+        if ifaces.is_empty() {
+            println!("nothing was attached");
+        }
+        for iface in ifaces {
+            println!("{iface}: detached");
+        }
+        return Ok(());
+    }
+    for iface in &args.ifaces {
+        attach::detach(root, iface)?;
+        println!("{iface}: detached");
+    }
+    Ok(())
+}
+
+fn status(root: &PinRoot, json: bool) -> Result<(), CliError> {
+    require_root()?;
+    let _lock = StateLock::acquire()?;
+    show(report::status(root)?, json, render::status)
+}
+
+fn stats(root: &PinRoot, iface: Option<&str>, json: bool) -> Result<(), CliError> {
+    require_root()?;
+    show(report::stats(root, iface)?, json, render::stats)
+}
+
+/// Shows what each interface reported (as JSON, or with `print`), names every interface
+/// that could not be read, and fails when there was one.
+fn show<T: serde::Serialize>(
+    results: Vec<PerInterface<T>>,
+    json: bool,
+    print: fn(&T),
+) -> Result<(), CliError> {
+    let (interfaces, errors) = render::split(results);
+    if json {
+        render::json(&json!({ "interfaces": interfaces, "errors": errors }))?;
+    } else {
+        if interfaces.is_empty() && errors.is_empty() {
+            println!("no interface is attached");
+        }
+        interfaces.iter().for_each(print);
+    }
+    render::unreadable(&errors)
+}
+
+fn check(path: &Path) -> Result<(), CliError> {
+    let config = service::config::load(path).map_err(UsageError::from)?;
+    render::config(path, &config);
+    Ok(())
+}
+
+fn serve(root: PinRoot, path: std::path::PathBuf) -> Result<(), CliError> {
+    require_root()?;
+    logging::init();
+    runtime::build()?.block_on(async move {
+        let events = runtime::signal_events()?;
+        service::run(root, path, events).await?;
+        Ok(())
+    })
+}
+
+fn export(root: PinRoot, listen: SocketAddr, max_port_series: usize) -> Result<(), CliError> {
+    require_root()?;
+    root.verify()?;
+    logging::init();
+    runtime::build()?.block_on(async move {
+        let listen_error = |source| CliError::Listen { listen, source };
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(listen_error)?;
+        let local = listener.local_addr().map_err(listen_error)?;
+        eprintln!("fwxdp: serving metrics on http://{local}/metrics");
+        let options = metrics::Options { max_port_series };
+        metrics::serve(listener, root, options, runtime::shutdown_signal()?)
+            .await
+            .map_err(CliError::Serve)
+    })
+}

@@ -1,0 +1,114 @@
+//! What a command can fail with, and the exit code each failure gets.
+
+use std::{io, net::SocketAddr, process::ExitCode};
+
+use crate::{
+    attach::{AttachError, DetachError},
+    iface::IfaceError,
+    policy::{PolicyError, lockout::LockoutError},
+    report::ReportError,
+    service::{ConfigError, DaemonError, runtime::RuntimeError},
+    state::{LockError, PinError},
+};
+
+/// Bad input, named in the message: nothing was applied. Exit code 2, as clap gives its own
+/// usage errors.
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    InterfaceName(IfaceError),
+    #[error(transparent)]
+    Lockout(#[from] LockoutError),
+}
+
+impl UsageError {
+    /// The exit code of a usage error.
+    pub const EXIT_CODE: u8 = 2;
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Usage(#[from] UsageError),
+    #[error(
+        "fwxdp must run as root: loading and attaching BPF programs needs CAP_BPF and \
+         CAP_NET_ADMIN"
+    )]
+    NotRoot,
+    #[error(transparent)]
+    Interface(#[from] IfaceError),
+    #[error("block signals")]
+    BlockSignals(#[source] nix::Error),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(transparent)]
+    Pins(#[from] PinError),
+    #[error("attach {iface}")]
+    Attach {
+        iface: String,
+        source: Box<AttachError>,
+    },
+    #[error(transparent)]
+    Detach(#[from] DetachError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error("{count} attached interface(s) could not be read")]
+    Unreadable { count: usize },
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Service(DaemonError),
+    #[error("listen on {listen}")]
+    Listen {
+        listen: SocketAddr,
+        source: io::Error,
+    },
+    #[error("serve metrics")]
+    Serve(#[source] io::Error),
+    #[error("cannot write to standard output")]
+    Output(#[source] io::Error),
+}
+
+impl From<DaemonError> for CliError {
+    fn from(error: DaemonError) -> Self {
+        match error {
+            DaemonError::Config(config) => Self::Usage(UsageError::Config(config)),
+            other => Self::Service(other),
+        }
+    }
+}
+
+impl CliError {
+    /// 2 for bad input, 1 for everything else.
+    #[must_use]
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Self::Usage(_) => ExitCode::from(UsageError::EXIT_CODE),
+            _ => ExitCode::FAILURE,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_input_exits_2_and_the_rest_1() {
+        let usage = CliError::from(UsageError::Policy(
+            crate::policy::Policy::parse(&["0"]).unwrap_err(),
+        ));
+        assert_eq!(usage.exit_code(), ExitCode::from(2));
+        let config = CliError::from(DaemonError::Config(ConfigError {
+            path: "/etc/fwxdp/fwxdp.toml".into(),
+            problems: Vec::new(),
+        }));
+        assert!(matches!(config, CliError::Usage(UsageError::Config(_))));
+        assert_eq!(CliError::NotRoot.exit_code(), ExitCode::FAILURE);
+    }
+}

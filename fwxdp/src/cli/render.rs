@@ -1,0 +1,169 @@
+//! Command results for people, and (with `--json`) for machines.
+
+use std::io::Write as _;
+
+use serde_json::json;
+
+use super::error::CliError;
+use crate::{
+    attach::Outcome,
+    error,
+    mode::AttachMode,
+    policy::Policy,
+    report::{InterfaceStats, InterfaceStatus, PerInterface},
+    service::ServiceConfig,
+};
+
+fn mode_label(mode: AttachMode) -> &'static str {
+    match mode {
+        AttachMode::Auto => "auto",
+        AttachMode::Native => "native XDP",
+        AttachMode::Generic => "generic XDP",
+        AttachMode::Tc => "TC ingress",
+    }
+}
+
+fn allow_list(specs: &[String]) -> String {
+    if specs.is_empty() {
+        "nothing".to_owned()
+    } else {
+        specs.join(",")
+    }
+}
+
+/// What `attach` did to one interface.
+pub(super) fn outcome(outcome: &Outcome, policy: &Policy, monitor: bool) {
+    if let Some(reason) = &outcome.fallback {
+        println!(
+            "{}: native XDP is not available ({reason}); using generic XDP",
+            outcome.iface
+        );
+    }
+    if let Some(from) = outcome.switched_from {
+        println!(
+            "{}: moved from {} to {} with no unfiltered moment",
+            outcome.iface,
+            mode_label(from),
+            mode_label(outcome.mode)
+        );
+    }
+    let action = if outcome.replaced {
+        "policy replaced in place"
+    } else {
+        "attached"
+    };
+    let monitor = if monitor {
+        " (monitor mode: counting, not dropping)"
+    } else {
+        ""
+    };
+    println!(
+        "{}: {action} ({}), allowing {}{monitor}",
+        outcome.iface,
+        mode_label(outcome.mode),
+        allow_list(&policy.to_specs())
+    );
+}
+
+/// What could be read, and `{interface, error}` for what could not.
+pub(super) fn split<T>(results: Vec<PerInterface<T>>) -> (Vec<T>, Vec<serde_json::Value>) {
+    let mut read = Vec::new();
+    let mut errors = Vec::new();
+    for (iface, result) in results {
+        match result {
+            Ok(value) => read.push(value),
+            Err(e) => errors.push(json!({ "interface": iface, "error": error::chain(&e) })),
+        }
+    }
+    (read, errors)
+}
+
+/// Names every interface that could not be read, and fails (exit 1) when there was one.
+pub(super) fn unreadable(errors: &[serde_json::Value]) -> Result<(), CliError> {
+    for e in errors {
+        eprintln!(
+            "fwxdp: {}: {}",
+            e["interface"].as_str().unwrap_or("?"),
+            e["error"].as_str().unwrap_or("?")
+        );
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Unreadable {
+            count: errors.len(),
+        })
+    }
+}
+
+/// One interface of `status`.
+pub(super) fn status(s: &InterfaceStatus) {
+    let gone = if s.present { "" } else { "  (interface gone)" };
+    println!(
+        "{}: mode {}, monitor {}, attached {}, program id {}{gone}",
+        s.interface,
+        s.mode,
+        if s.monitor { "on" } else { "off" },
+        s.attached_at_utc,
+        s.program_id
+            .map_or_else(|| "?".to_owned(), |id| id.to_string()),
+    );
+    println!("  allow {}", allow_list(&s.allow));
+}
+
+/// One interface of `stats`.
+pub(super) fn stats(s: &InterfaceStats) {
+    let monitor = if s.monitor {
+        " (monitor mode: drops were counted, not done)"
+    } else {
+        ""
+    };
+    println!("{}{monitor}", s.interface);
+    println!("  {:<14} {:>14} {:>16}", "reason", "packets", "bytes");
+    for (reason, count) in &s.reasons {
+        println!("  {reason:<14} {:>14} {:>16}", count.packets, count.bytes);
+    }
+    if !s.ports.is_empty() {
+        println!("  {:<14} {:>14} {:>16}", "dropped port", "packets", "bytes");
+        for p in &s.ports {
+            let port = format!("{}/{}", p.port, p.proto);
+            println!("  {port:<14} {:>14} {:>16}", p.packets, p.bytes);
+        }
+    }
+    for o in s.ports_other.iter().filter(|o| o.packets > 0) {
+        let label = format!("other/{}", o.proto);
+        println!("  {label:<14} {:>14} {:>16}", o.packets, o.bytes);
+    }
+}
+
+/// A valid config, as `check` shows it.
+pub(super) fn config(path: &std::path::Path, config: &ServiceConfig) {
+    println!("{}: valid", path.display());
+    for interface in &config.interfaces {
+        println!(
+            "  {}: allow {}, mode {}, monitor {}",
+            interface.name,
+            allow_list(&interface.policy.to_specs()),
+            interface
+                .mode
+                .map_or("as attached (auto at first)", AttachMode::name),
+            if interface.monitor { "on" } else { "off" }
+        );
+    }
+    match config.metrics {
+        Some(m) => println!(
+            "  metrics on {} (at most {} port series)",
+            m.listen, m.max_port_series
+        ),
+        None => println!("  no metrics exporter"),
+    }
+}
+
+/// `value` as indented JSON on stdout.
+pub(super) fn json(value: &serde_json::Value) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(out))
+        .map_err(CliError::Output)
+}

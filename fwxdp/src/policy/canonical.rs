@@ -1,0 +1,105 @@
+//! The policy written back as allow-spec items, the form `status` and the logs show.
+
+use std::collections::BTreeMap;
+
+use fwxdp_common::Proto;
+use ipnet::IpNet;
+
+use super::{PORTS, Policy, spec::AllowRule};
+
+impl Policy {
+    /// The policy as canonical allow-spec items: ranges merged, protocols merged where both
+    /// are allowed. Parsing them gives the same policy back.
+    #[must_use]
+    pub fn to_specs(&self) -> Vec<String> {
+        let mut items = Vec::new();
+        // Open ports: runs of consecutive ports with the same protocols.
+        let mut port = 1usize;
+        while port < PORTS {
+            let flags = self.open[port];
+            if flags == 0 {
+                port += 1;
+                continue;
+            }
+            let first = port;
+            while port + 1 < PORTS && self.open[port + 1] == flags {
+                port += 1;
+            }
+            items.push(format_item(first, port, protos_of(flags), None));
+            port += 1;
+        }
+        // Source networks: group protocols per (port, net), then runs of ports.
+        let mut by_net: BTreeMap<(IpNet, u16), u8> = BTreeMap::new();
+        for &(proto, port, net) in &self.cidrs {
+            *by_net.entry((net, port)).or_default() |= proto.allow_flag();
+        }
+        let mut runs: Vec<(u16, u16, u8, IpNet)> = Vec::new();
+        for ((net, port), flags) in by_net {
+            match runs.last_mut() {
+                Some((_, last, f, n)) if *n == net && *f == flags && *last + 1 == port => {
+                    *last = port;
+                }
+                _ => runs.push((port, port, flags, net)),
+            }
+        }
+        runs.sort_by_key(|(first, _, _, net)| (*first, *net));
+        for (first, last, flags, net) in runs {
+            items.push(format_item(
+                usize::from(first),
+                usize::from(last),
+                protos_of(flags),
+                Some(net),
+            ));
+        }
+        items
+    }
+}
+
+fn protos_of(flags: u8) -> Option<Proto> {
+    match (
+        flags & Proto::Tcp.allow_flag() != 0,
+        flags & Proto::Udp.allow_flag() != 0,
+    ) {
+        (true, false) => Some(Proto::Tcp),
+        (false, true) => Some(Proto::Udp),
+        _ => None,
+    }
+}
+
+fn format_item(first: usize, last: usize, proto: Option<Proto>, source: Option<IpNet>) -> String {
+    // Ports come from a 65536-entry table, so they fit in u16.
+    let port = |p: usize| u16::try_from(p).unwrap_or(u16::MAX);
+    AllowRule {
+        first: port(first),
+        last: port(last),
+        proto,
+        source,
+    }
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Policy;
+
+    #[test]
+    fn canonical_specs_round_trip() {
+        let p = Policy::parse(&[
+            "443,22,80,8000-8100/tcp,8101/tcp,53/udp,5432@10.0.0.0/8,5433@10.0.0.0/8",
+        ])
+        .unwrap();
+        let specs = p.to_specs();
+        assert_eq!(
+            specs,
+            vec![
+                "22",
+                "53/udp",
+                "80",
+                "443",
+                "8000-8101/tcp",
+                "5432-5433@10.0.0.0/8"
+            ]
+        );
+        assert_eq!(Policy::parse(&specs).unwrap(), p);
+    }
+}

@@ -1,0 +1,97 @@
+//! The SSH lock-out guard: a policy change must not refuse new logins over the SSH session
+//! that makes it, a remote operator's most expensive mistake.
+
+use std::net::IpAddr;
+
+use fwxdp_common::Proto;
+
+use super::Policy;
+
+/// The policy would refuse new logins over the SSH session running this command.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "this SSH session came in on TCP port {port} from {client}, which the allow list does not \
+     open: new SSH logins would be refused. Add {port} to --allow, or pass --force"
+)]
+pub struct LockoutError {
+    /// The server's port the session came in on.
+    pub port: u16,
+    /// The client's address.
+    pub client: IpAddr,
+}
+
+/// Refuses a policy that would lock out new logins over the SSH session running this
+/// process (found in `SSH_CONNECTION`, or its nearest ancestor's). Outside SSH, or when the
+/// variable cannot be read, there is nothing to guard.
+pub fn check(policy: &Policy) -> Result<(), LockoutError> {
+    let Some((client, port)) = ssh_connection().as_deref().and_then(parse_connection) else {
+        return Ok(());
+    };
+    if policy.admits(Proto::Tcp, port, client) {
+        return Ok(());
+    }
+    Err(LockoutError { port, client })
+}
+
+/// The client address and server port of `SSH_CONNECTION` (`client cport server sport`).
+fn parse_connection(connection: &str) -> Option<(IpAddr, u16)> {
+    let mut fields = connection.split_whitespace();
+    let (Some(client), Some(_), Some(_), Some(port)) =
+        (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
+        return None;
+    };
+    Some((client.parse().ok()?, port.parse().ok()?))
+}
+
+/// `SSH_CONNECTION` of this process or, as sudo's `env_reset` removes it, of the nearest
+/// ancestor that has it.
+fn ssh_connection() -> Option<String> {
+    if let Ok(connection) = std::env::var("SSH_CONNECTION") {
+        return Some(connection);
+    }
+    let mut pid = std::os::unix::process::parent_id();
+    // Bounded: a process tree is never this deep, and a loop must end.
+    for _ in 0..64 {
+        if pid <= 1 {
+            return None;
+        }
+        if let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) {
+            let found = environ
+                .split(|b| *b == 0)
+                .find_map(|var| var.strip_prefix(b"SSH_CONNECTION="))
+                .map(|value| String::from_utf8_lossy(value).into_owned());
+            if found.is_some() {
+                return found;
+            }
+        }
+        pid = parent_of(pid)?;
+    }
+    None
+}
+
+/// The parent of `pid`, from `/proc/<pid>/stat` (the field after the command's closing ')').
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_connection;
+
+    #[test]
+    fn reads_client_and_server_port() {
+        assert_eq!(
+            parse_connection("203.0.113.9 51234 198.51.100.1 2222"),
+            Some(("203.0.113.9".parse().unwrap(), 2222))
+        );
+        assert_eq!(
+            parse_connection("2001:db8::9 51234 2001:db8::1 22"),
+            Some(("2001:db8::9".parse().unwrap(), 22))
+        );
+        assert_eq!(parse_connection("203.0.113.9 51234"), None);
+        assert_eq!(parse_connection("nonsense 1 2 port"), None);
+    }
+}

@@ -1,0 +1,57 @@
+//! `fwxdp status`: what is attached where, read back from the pinned maps.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use super::each::{self, PerInterface, ReportError};
+use crate::{
+    iface,
+    mode::AttachMode,
+    state::{MapsError, PinRoot, PinnedInterface},
+};
+
+/// The state of one attached interface.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct InterfaceStatus {
+    pub interface: String,
+    /// `native`, `generic` or `tc`.
+    pub mode: &'static str,
+    /// The allow list in force, as canonical spec items.
+    pub allow: Vec<String>,
+    pub monitor: bool,
+    /// First attach time, seconds since the Unix epoch.
+    pub attached_at: u64,
+    /// The same time in RFC 3339, UTC.
+    pub attached_at_utc: String,
+    /// The kernel's id of the ingress program.
+    pub program_id: Option<u32>,
+    pub ifindex: u32,
+    /// False when the interface the pins belong to no longer exists.
+    pub present: bool,
+}
+
+/// Reads the status of every interface under `root`, each on its own.
+pub fn status(root: &PinRoot) -> Result<Vec<PerInterface<InterfaceStatus>>, ReportError> {
+    Ok(each::read(PinnedInterface::all(root)?, interface_status))
+}
+
+/// Reads the status of one attached interface.
+pub fn interface_status(pinned: &mut PinnedInterface) -> Result<InterfaceStatus, MapsError> {
+    let config = pinned.config()?;
+    let policy = pinned.policy(config.generation)?;
+    Ok(InterfaceStatus {
+        interface: pinned.name().to_owned(),
+        mode: AttachMode::from_raw(config.mode).map_or("unknown", AttachMode::name),
+        allow: policy.to_specs(),
+        monitor: config.monitor(),
+        attached_at: config.attached_at,
+        attached_at_utc: humantime::format_rfc3339_seconds(
+            UNIX_EPOCH + Duration::from_secs(config.attached_at),
+        )
+        .to_string(),
+        program_id: pinned.program_id(),
+        ifindex: config.ifindex,
+        present: iface::index(pinned.name()) == Some(config.ifindex),
+    })
+}

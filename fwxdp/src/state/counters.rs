@@ -1,0 +1,180 @@
+//! The counter maps of an interface, summed over CPUs: packets and bytes per reason, drops
+//! per (proto, port) read in batches, and the per-port table's overflow.
+
+use std::os::fd::AsFd as _;
+
+use aya::maps::{Map, MapData, MapError, PerCpuArray, PerCpuHashMap};
+use fwxdp_common::{Counter, PortCounter, PortKey, Proto, Reason};
+
+use super::{
+    maps::{MapSource, MapsError},
+    names::MapPin,
+};
+
+/// The counters, summed over CPUs.
+pub struct CounterMaps {
+    reasons: PerCpuArray<MapData, Counter>,
+    /// A per-CPU hash of [`PortKey`] → [`PortCounter`], kept untyped to read it in batches.
+    port_drops: Map,
+    port_overflow: PerCpuArray<MapData, Counter>,
+}
+
+/// The drops of one (proto, port), summed over CPUs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortTotal {
+    pub proto: Proto,
+    pub port: u16,
+    pub counter: Counter,
+    /// When the port was first dropped (monotonic clock, ns): orders ports in time.
+    pub first_seen: u64,
+}
+
+/// Counter totals of one interface.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Per [`Reason`], in index order.
+    pub reasons: Vec<(Reason, Counter)>,
+    /// Drops per (proto, port), sorted by proto and port.
+    pub port_drops: Vec<PortTotal>,
+    /// Port drops that found the per-port map full, per protocol.
+    pub port_overflow: Vec<(Proto, Counter)>,
+}
+
+impl CounterMaps {
+    /// Takes (or opens) the counter maps.
+    pub fn open(source: &mut MapSource<'_>) -> Result<Self, MapsError> {
+        Ok(Self {
+            reasons: source.open(MapPin::Reasons)?,
+            port_drops: source.map(MapPin::PortDrops)?,
+            port_overflow: source.open(MapPin::PortOverflow)?,
+        })
+    }
+
+    /// Sums every counter over the CPUs.
+    pub fn totals(&self) -> Result<Totals, MapsError> {
+        let read = |map, e| MapsError::access("read", map, e);
+        let mut totals = Totals::default();
+        for reason in Reason::ALL {
+            let values = self
+                .reasons
+                .get(&(reason as u32), 0)
+                .map_err(|e| read(MapPin::Reasons, e))?;
+            totals.reasons.push((reason, sum(&values)));
+        }
+        totals.port_drops = self.port_totals().map_err(|e| read(MapPin::PortDrops, e))?;
+        totals.port_drops.sort_by_key(|t| (t.proto, t.port));
+        for proto in Proto::ALL {
+            let values = self
+                .port_overflow
+                .get(&(proto as u32), 0)
+                .map_err(|e| read(MapPin::PortOverflow, e))?;
+            totals.port_overflow.push((proto, sum(&values)));
+        }
+        Ok(totals)
+    }
+
+    /// The per-port drops, summed over CPUs: in batches of the whole table (two bpf(2)
+    /// calls rather than two per port), or entry by entry where batches are unsupported.
+    fn port_totals(&self) -> Result<Vec<PortTotal>, MapError> {
+        let Map::PerCpuHashMap(data) = &self.port_drops else {
+            return Err(MapError::InvalidMapType { map_type: 0 });
+        };
+        let cpus = aya::util::nr_cpus().map_err(|(_, error)| {
+            MapError::SyscallError(aya::sys::SyscallError {
+                call: "nr_cpus",
+                io_error: error,
+            })
+        })?;
+        let mut totals = Vec::new();
+        let mut add = |key: PortKey, per_cpu: &mut dyn Iterator<Item = PortCounter>| {
+            let Some(proto) = Proto::from_raw(key.proto) else {
+                return;
+            };
+            let mut total = PortTotal {
+                proto,
+                port: key.port,
+                counter: Counter::default(),
+                first_seen: 0,
+            };
+            for value in per_cpu {
+                total.counter.packets += value.packets;
+                total.counter.bytes += value.bytes;
+                total.first_seen = total.first_seen.max(value.first_seen);
+            }
+            totals.push(total);
+        };
+        let capacity = fwxdp_common::PORT_DROPS_MAX_ENTRIES as usize;
+        let (key_size, value_size) = (size_of::<PortKey>(), size_of::<PortCounter>() * cpus);
+        // The batch call writes entries of the map's own sizes: they must be ours.
+        let info = data.info()?;
+        if info.key_size() as usize != size_of::<PortKey>()
+            || info.value_size() as usize != size_of::<PortCounter>()
+        {
+            return Err(MapError::InvalidValueSize {
+                size: info.value_size() as usize,
+                expected: size_of::<PortCounter>(),
+            });
+        }
+        let mut keys = vec![0u8; capacity * key_size];
+        let mut values = vec![0u8; capacity * value_size];
+        let mut token = None;
+        loop {
+            // SAFETY: the sizes were checked against the map's above; PortCounter is 24
+            // bytes, already a multiple of 8, so a per-CPU value is 24 bytes per CPU.
+            let batch = unsafe {
+                super::sys::lookup_batch(
+                    data.fd().as_fd(),
+                    token,
+                    &mut keys,
+                    key_size,
+                    &mut values,
+                    value_size,
+                )
+            };
+            let (read, next) = match batch {
+                Ok(result) => result,
+                // Batches arrived in Linux 5.6 and not for every map type: read entry by
+                // entry instead (only possible before anything was added).
+                Err(e)
+                    if token.is_none() && matches!(e.raw_os_error(), Some(libc::EINVAL | 524)) =>
+                {
+                    let map: PerCpuHashMap<&MapData, PortKey, PortCounter> =
+                        PerCpuHashMap::try_from(&self.port_drops)?;
+                    for entry in &map {
+                        let (key, values) = entry?;
+                        add(key, &mut values.iter().copied());
+                    }
+                    break;
+                }
+                Err(io_error) => {
+                    return Err(MapError::SyscallError(aya::sys::SyscallError {
+                        call: "bpf_map_lookup_batch",
+                        io_error,
+                    }));
+                }
+            };
+            for i in 0..read as usize {
+                let key: PortKey = bytemuck::pod_read_unaligned(&keys[i * key_size..][..key_size]);
+                let slots = &values[i * value_size..][..value_size];
+                add(
+                    key,
+                    &mut slots
+                        .chunks_exact(size_of::<PortCounter>())
+                        .map(bytemuck::pod_read_unaligned::<PortCounter>),
+                );
+            }
+            match next {
+                Some(next) => token = Some(next),
+                None => break,
+            }
+        }
+        Ok(totals)
+    }
+}
+
+fn sum(values: &[Counter]) -> Counter {
+    values.iter().fold(Counter::default(), |acc, c| Counter {
+        packets: acc.packets + c.packets,
+        bytes: acc.bytes + c.bytes,
+    })
+}

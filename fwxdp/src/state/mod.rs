@@ -1,0 +1,26 @@
+//! What fwxdp keeps on bpffs, and the only code that touches it.
+//!
+//! - [`names`]: the one table of map, program and link pin names.
+//! - [`root`] and [`pins`]: the pin root with a directory per interface, and a directory of
+//!   pins with its links and a removal that touches only what fwxdp pinned.
+//! - [`maps`] and [`counters`]: typed map handles, the policy's reads and writes, counter
+//!   totals read in batches through [`sys`].
+//! - [`pinned`]: [`PinnedInterface`], an attached interface's state as one object.
+//! - [`lock`]: the lock that serialises fwxdp invocations.
+
+pub mod counters;
+pub mod lock;
+pub mod maps;
+pub mod names;
+pub mod pinned;
+pub mod pins;
+pub mod root;
+mod sys;
+
+pub use counters::{CounterMaps, PortTotal, Totals};
+pub use lock::{LockError, StateLock};
+pub use maps::{MapSource, MapsError, PolicyMaps};
+pub use names::{LinkPin, MapPin, ProgramPin};
+pub use pinned::PinnedInterface;
+pub use pins::{PinDir, PinError};
+pub use root::{DEFAULT_PIN_ROOT, PinRoot};

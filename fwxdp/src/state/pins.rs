@@ -1,0 +1,198 @@
+//! A directory of pins (an interface's, or a staging one): where each map, program and link
+//! is pinned, the links' lifecycle, and removal that touches only what fwxdp pins.
+
+use std::{
+    fs, io,
+    path::{Path, PathBuf},
+};
+
+use aya::{
+    programs::links::{FdLink, LinkError, PinnedLink},
+    sys::SyscallError,
+};
+
+use super::names::{self, LinkPin, MapPin, ProgramPin};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PinError {
+    #[error("pin root {path} is not on a bpf filesystem")]
+    NotBpffs { path: PathBuf },
+    #[error("{path} holds {name:?}, which fwxdp did not pin: not removing it")]
+    NotOurs { path: PathBuf, name: String },
+    #[error("cannot mount a bpf filesystem at {path}")]
+    Mount { path: PathBuf, source: nix::Error },
+    #[error("cannot {action} {path}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("cannot pin {path}")]
+    PinLink {
+        path: PathBuf,
+        source: Box<aya::pin::PinError>,
+    },
+    #[error("cannot open link {path}")]
+    OpenLink {
+        path: PathBuf,
+        source: Box<LinkError>,
+    },
+    #[error("cannot release link {path}")]
+    ReleaseLink { path: PathBuf, source: io::Error },
+}
+
+impl PinError {
+    pub(crate) fn io(action: &'static str, path: &Path, source: io::Error) -> Self {
+        Self::Io {
+            action,
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+/// A directory of pins on a bpffs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PinDir {
+    path: PathBuf,
+}
+
+impl PinDir {
+    /// The pin directory at `path`; nothing is created.
+    #[must_use]
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    /// Creates the directory, which must not exist.
+    pub fn create(path: impl Into<PathBuf>) -> Result<Self, PinError> {
+        let dir = Self::new(path);
+        fs::create_dir(&dir.path).map_err(|e| PinError::io("create", &dir.path, e))?;
+        Ok(dir)
+    }
+
+    /// The directory.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether anything is at the directory's path: for an attach, even a file there is
+    /// state it must not start afresh over.
+    #[must_use]
+    pub fn exists(&self) -> bool {
+        self.path.exists()
+    }
+
+    /// Where `map` is pinned.
+    #[must_use]
+    pub fn map(&self, map: MapPin) -> PathBuf {
+        self.path.join(map.pin_name())
+    }
+
+    /// Where `program` is pinned.
+    #[must_use]
+    pub fn program(&self, program: ProgramPin) -> PathBuf {
+        self.path.join(program.pin_name())
+    }
+
+    /// Where `link` is pinned.
+    #[must_use]
+    pub fn link(&self, link: LinkPin) -> PathBuf {
+        self.path.join(link.pin_name())
+    }
+
+    /// Whether `link` is pinned.
+    #[must_use]
+    pub fn has_link(&self, link: LinkPin) -> bool {
+        self.link(link).exists()
+    }
+
+    /// Pins `link` as `pin`, which keeps its program attached after this process exits.
+    pub fn pin_link(&self, link: FdLink, pin: LinkPin) -> Result<(), PinError> {
+        let path = self.link(pin);
+        link.pin(&path)
+            .map(drop)
+            .map_err(|source| PinError::PinLink {
+                path,
+                source: Box::new(source),
+            })
+    }
+
+    /// Renames the link pinned as `from` to `to`, replacing whatever `to` held.
+    pub fn rename_link(&self, from: LinkPin, to: LinkPin) -> Result<(), PinError> {
+        let (from, to) = (self.link(from), self.link(to));
+        fs::rename(&from, &to).map_err(|e| PinError::io("rename", &from, e))
+    }
+
+    /// Unpins `link` and drops it, which detaches its program unless something else holds
+    /// the link. A missing pin is not an error.
+    pub fn release_link(&self, link: LinkPin) -> Result<(), PinError> {
+        let path = self.link(link);
+        match PinnedLink::from_pin(&path) {
+            // Dropping the last reference to the link detaches its program.
+            Ok(pinned) => {
+                drop(
+                    pinned
+                        .unpin()
+                        .map_err(|source| PinError::ReleaseLink { path, source })?,
+                );
+                Ok(())
+            }
+            Err(LinkError::SyscallError(SyscallError { io_error, .. }))
+                if io_error.kind() == io::ErrorKind::NotFound =>
+            {
+                Ok(())
+            }
+            Err(source) => Err(PinError::OpenLink {
+                path,
+                source: Box::new(source),
+            }),
+        }
+    }
+
+    /// The kernel's id of the program that `link` runs: the truth about what filters.
+    #[must_use]
+    pub fn link_program_id(&self, link: LinkPin) -> Option<u32> {
+        PinnedLink::from_pin(self.link(link))
+            .ok()
+            .and_then(|pinned| FdLink::from(pinned).info().ok())
+            .map(|info| info.program_id())
+    }
+
+    /// Releases the links, then removes the files fwxdp pins and the directory, refusing
+    /// anything else it finds. The links go first, so a failure leaves the filter attached
+    /// rather than half-removed. Removing a pin only drops the file's reference: a link that
+    /// is still open elsewhere stays attached. A missing directory is not an error.
+    pub fn remove(&self) -> Result<(), PinError> {
+        if !self.path.exists() {
+            return Ok(());
+        }
+        for &link in LinkPin::ALL {
+            self.release_link(link)?;
+        }
+        self.remove_files()
+    }
+
+    /// Removes the files fwxdp pins, then the directory, refusing anything else.
+    pub(crate) fn remove_files(&self) -> Result<(), PinError> {
+        let dir = &self.path;
+        let entries = match fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(PinError::io("read", dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| PinError::io("read", dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !names::is_ours(&name) {
+                return Err(PinError::NotOurs {
+                    path: dir.clone(),
+                    name,
+                });
+            }
+            fs::remove_file(entry.path()).map_err(|e| PinError::io("remove", &entry.path(), e))?;
+        }
+        fs::remove_dir(dir).map_err(|e| PinError::io("remove", dir, e))
+    }
+}

@@ -1,0 +1,178 @@
+//! The pin root: the directory on a bpffs that holds one pin directory per attached
+//! interface (and, while an attach runs, its staging directory).
+
+use std::{
+    fs, io,
+    path::{Path, PathBuf},
+};
+
+use nix::{
+    mount::{MsFlags, mount},
+    sys::statfs::{BPF_FS_MAGIC, statfs},
+};
+
+use super::pins::{PinDir, PinError};
+
+/// The default pin root.
+pub const DEFAULT_PIN_ROOT: &str = "/sys/fs/bpf/fwxdp";
+/// The conventional bpffs mount point, mounted on demand.
+const BPFFS: &str = "/sys/fs/bpf";
+
+/// Prefix of staging directories; ':' cannot appear in an interface name.
+const STAGING_PREFIX: &str = "staging:";
+
+/// The directory under which each attached interface has a directory of pins.
+#[derive(Clone, Debug)]
+pub struct PinRoot {
+    root: PathBuf,
+}
+
+impl PinRoot {
+    /// A pin root at `root`; nothing is created yet.
+    #[must_use]
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The root directory.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// The directory of `iface`'s pins.
+    #[must_use]
+    pub fn iface_dir(&self, iface: &str) -> PinDir {
+        PinDir::new(self.root.join(encode(iface)))
+    }
+
+    /// A scratch directory to build `iface`'s pins in before they are renamed into place.
+    #[must_use]
+    pub fn staging_dir(&self, iface: &str) -> PinDir {
+        PinDir::new(self.root.join(format!(
+            "{STAGING_PREFIX}{}:{}",
+            std::process::id(),
+            encode(iface)
+        )))
+    }
+
+    /// Staging directories present under the root.
+    #[must_use]
+    pub fn staging_dirs(&self) -> Vec<PinDir> {
+        fs::read_dir(&self.root)
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with(STAGING_PREFIX))
+            .map(|e| PinDir::new(e.path()))
+            .collect()
+    }
+
+    /// Removes staging directories left by an attach that was killed midway. Under the
+    /// state lock no attach is in progress, so every staging directory is a leftover.
+    pub fn sweep_staging(&self) -> Result<(), PinError> {
+        for dir in self.staging_dirs() {
+            dir.remove()?;
+        }
+        Ok(())
+    }
+
+    /// Makes sure the root exists on a bpffs, mounting one at /sys/fs/bpf when the root is
+    /// below it and nothing is mounted there.
+    pub fn ensure(&self) -> Result<(), PinError> {
+        if !is_bpffs(nearest_existing(&self.root)) {
+            // A service's mounts stay in its own namespace and die with it, pins and all.
+            if std::env::var_os("INVOCATION_ID").is_some() {
+                return Err(PinError::NotBpffs {
+                    path: self.root.clone(),
+                });
+            }
+            if self.root.starts_with(BPFFS) && !is_bpffs(Path::new(BPFFS)) {
+                mount(
+                    Some("bpffs"),
+                    BPFFS,
+                    Some("bpf"),
+                    MsFlags::empty(),
+                    None::<&str>,
+                )
+                .map_err(|source| PinError::Mount {
+                    path: PathBuf::from(BPFFS),
+                    source,
+                })?;
+            } else {
+                return Err(PinError::NotBpffs {
+                    path: self.root.clone(),
+                });
+            }
+        }
+        fs::create_dir_all(&self.root).map_err(|e| PinError::io("create", &self.root, e))
+    }
+
+    /// Checks that the root, if it exists, is on a bpffs: commands that only read or remove
+    /// pins must never work on some other directory.
+    pub fn verify(&self) -> Result<(), PinError> {
+        if self.root.exists() && !is_bpffs(&self.root) {
+            return Err(PinError::NotBpffs {
+                path: self.root.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The interfaces that have pins, sorted by name. Empty when the root does not exist.
+    pub fn interfaces(&self) -> Result<Vec<String>, PinError> {
+        let entries = match fs::read_dir(&self.root) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(PinError::io("read", &self.root, e)),
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|name| !name.starts_with(STAGING_PREFIX))
+            .map(|name| decode(&name))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+}
+
+impl Default for PinRoot {
+    fn default() -> Self {
+        Self::new(DEFAULT_PIN_ROOT)
+    }
+}
+
+/// bpffs refuses names that contain '.', which interface names may (`eth0.100`).
+fn encode(iface: &str) -> String {
+    iface.replace('%', "%25").replace('.', "%2e")
+}
+
+fn decode(name: &str) -> String {
+    name.replace("%2e", ".").replace("%25", "%")
+}
+
+fn nearest_existing(path: &Path) -> &Path {
+    path.ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(Path::new("/"))
+}
+
+fn is_bpffs(path: &Path) -> bool {
+    statfs(path).is_ok_and(|s| s.filesystem_type() == BPF_FS_MAGIC)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pin_names_have_no_dots_and_round_trip() {
+        for iface in ["eth0", "eth0.100", "a%2eb", "%", "br-1.2.3"] {
+            let encoded = encode(iface);
+            assert!(!encoded.contains('.'), "{encoded}");
+            assert_eq!(decode(&encoded), iface);
+        }
+    }
+}

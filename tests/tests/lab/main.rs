@@ -1,0 +1,14 @@
+//! The filter end to end, in network-namespace labs with real listeners and clients: one
+//! test binary, a module per topic.
+#![expect(
+    unused_crate_dependencies,
+    reason = "one package serves every test binary; this one needs only part of it"
+)]
+
+mod docker;
+mod filter;
+mod metrics;
+mod modes;
+mod raw_frames;
+mod recovery;
+mod sandbox;

@@ -1,0 +1,14 @@
+//! The verdict on synthetic frames, through `BPF_PROG_TEST_RUN` on the real BPF object
+//! (`docs/DESIGN.md`, "The verdict"): one test binary, a module per topic.
+#![expect(
+    unused_crate_dependencies,
+    reason = "one package serves every test binary; this one needs only part of it"
+)]
+
+mod config;
+mod counters;
+mod flows;
+mod headers;
+mod pass;
+mod ports;
+mod truncation;

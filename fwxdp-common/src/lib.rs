@@ -28,6 +28,9 @@ pub mod map_name {
     pub const PORT_OVERFLOW: &str = "FWXDP_PORT_OVERFLOW";
     /// LRU hash of [`crate::FlowKey`] → last-seen time (ns): UDP flows this host started.
     pub const UDP_FLOWS: &str = "FWXDP_UDP_FLOWS";
+    /// [`crate::LinkRecord`] per link role: attachments that have no pinned BPF link (TC
+    /// filters made over netlink). Written and read by userspace only.
+    pub const LINKS: &str = "FWXDP_LINKS";
 }
 
 /// Program names in the BPF object.
@@ -254,6 +257,33 @@ pub struct PortKey {
 }
 const _: () = assert!(size_of::<PortKey>() == 4);
 
+/// Entries of [`map_name::LINKS`]: one per link role (ingress, bridge, egress).
+pub const LINK_ROLES: u32 = 3;
+
+/// [`LinkRecord::kind`]: the role holds no netlink attachment.
+pub const LINK_NONE: u8 = 0;
+/// [`LinkRecord::kind`]: a `cls_bpf` filter (direct action) on the interface's clsact qdisc.
+pub const LINK_TC_NETLINK: u8 = 1;
+
+/// How one link role is attached when it is not a pinned BPF link: what userspace needs to
+/// find the attachment again and remove exactly it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct LinkRecord {
+    /// `LINK_*`.
+    pub kind: u8,
+    /// 1 for clsact ingress, 2 for clsact egress.
+    pub direction: u8,
+    /// The filter's priority, as the kernel assigned it.
+    pub priority: u16,
+    /// The filter's handle, as the kernel assigned it.
+    pub handle: u32,
+    /// The interface the filter was added to.
+    pub ifindex: u32,
+    pub _pad: [u8; 4],
+}
+const _: () = assert!(size_of::<LinkRecord>() == 16);
+
 /// Address family tag used in [`CidrKey`] and [`FlowKey`].
 pub const FAMILY_V4: u8 = 4;
 /// Address family tag used in [`CidrKey`] and [`FlowKey`].
@@ -317,4 +347,6 @@ mod user {
     unsafe impl aya::Pod for super::CidrKey {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::FlowKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::LinkRecord {}
 }

@@ -5,8 +5,9 @@ use aya_ebpf::{
     maps::{Array, LpmTrie, LruHashMap, PerCpuArray, PerCpuHashMap},
 };
 use fwxdp_common::{
-    CIDRS_MAX_ENTRIES, CidrKey, Config, Counter, FlowKey, PORT_DROPS_MAX_ENTRIES, PORTS_ENTRIES,
-    PortCounter, PortKey, REASON_COUNT, UDP_FLOWS_MAX_ENTRIES,
+    CIDRS_MAX_ENTRIES, CidrKey, Config, Counter, FlowKey, LINK_ROLES, LinkRecord,
+    PORT_DROPS_MAX_ENTRIES, PORTS_ENTRIES, PortCounter, PortKey, REASON_COUNT,
+    UDP_FLOWS_MAX_ENTRIES,
 };
 
 #[map]
@@ -33,3 +34,8 @@ pub(crate) static FWXDP_PORT_OVERFLOW: PerCpuArray<Counter> = PerCpuArray::with_
 #[map]
 pub(crate) static FWXDP_UDP_FLOWS: LruHashMap<FlowKey, u64> =
     LruHashMap::with_max_entries(UDP_FLOWS_MAX_ENTRIES, 0);
+
+/// Read and written by userspace only: created with the other maps so that it is pinned
+/// beside them.
+#[map]
+pub(crate) static FWXDP_LINKS: Array<LinkRecord> = Array::with_max_entries(LINK_ROLES, 0);

@@ -67,6 +67,8 @@ impl Loaded {
         let mut policy_maps = PolicyMaps::open(&mut source)?;
         let counters = CounterMaps::open(&mut source)?;
         let flows = source.open(MapPin::UdpFlows)?;
+        // Userspace's own records; taken so that they are pinned with the rest.
+        drop(source.map(MapPin::Links)?);
         policy_maps.write_generation(config.generation, policy)?;
         policy_maps.set_config(config)?;
         Ok(Self {

@@ -20,13 +20,10 @@ pub(super) fn repair_interrupted_switch(
     config: Config,
 ) -> Result<(), AttachError> {
     let dir = pinned.dir().clone();
-    match (
-        dir.has_link(LinkPin::Ingress),
-        dir.has_link(LinkPin::Bridge),
-    ) {
-        (true, true) => dir.release_link(LinkPin::Bridge)?,
+    match (dir.holds(LinkPin::Ingress), dir.holds(LinkPin::Bridge)) {
+        (true, true) => dir.release(LinkPin::Bridge)?,
         (false, true) => {
-            dir.rename_link(LinkPin::Bridge, LinkPin::Ingress)?;
+            dir.move_role(LinkPin::Bridge, LinkPin::Ingress)?;
             pinned.set_config(&Config {
                 mode: AttachMode::Tc.raw(),
                 ..config

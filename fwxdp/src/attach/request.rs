@@ -57,11 +57,6 @@ pub enum AttachError {
         source: Box<SwitchError>,
     },
     #[error(
-        "fwxdp needs Linux 6.6 or later (it attaches with TCX and BPF links); this kernel is \
-         {found}"
-    )]
-    KernelTooOld { found: String },
-    #[error(
         "cannot read the pinned state of {iface}; its filter is left as it is (run `fwxdp \
          detach {iface}` to start over)"
     )]

@@ -6,7 +6,7 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use aya::{programs::TcAttachType, util::KernelVersion};
+use aya::programs::TcAttachType;
 use fwxdp_common::{CONFIG_VERSION, Config, Proto};
 
 use super::{
@@ -24,13 +24,6 @@ pub(super) fn fresh(
     ifindex: u32,
 ) -> Result<Outcome, AttachError> {
     let iface = request.iface;
-    if let Ok(kernel) = KernelVersion::current()
-        && kernel < KernelVersion::new(6, 6, 0)
-    {
-        return Err(AttachError::KernelTooOld {
-            found: kernel.to_string(),
-        });
-    }
     let staging = Staging::create(&root.staging_dir(iface))?;
     let mut config = Config {
         generation: 0,
@@ -55,7 +48,7 @@ pub(super) fn fresh(
     // Egress first, so replies to flows that start meanwhile already pass.
     let link = hook::attach_tc(dir, ProgramPin::TcEgress, iface, TcAttachType::Egress)
         .map_err(switch::SwitchError::from)?;
-    dir.pin_link(link, LinkPin::Egress)?;
+    dir.keep(link, LinkPin::Egress)?;
 
     let placed = switch::place(dir, iface, request.mode.unwrap_or_default())?;
     config.mode = placed.mode.raw();

@@ -5,13 +5,13 @@
 //! another mode can hold the line. The kernel refuses native and generic XDP on one device at
 //! once; the TC program bridges that gap.
 
-use aya::programs::{TcAttachType, XdpMode, links::FdLink};
+use aya::programs::{TcAttachType, XdpMode};
 
 use super::hook::{self, HookError};
 use crate::{
     error,
     mode::AttachMode,
-    state::{LinkPin, PinDir, PinError, ProgramPin},
+    state::{Attachment, LinkPin, PinDir, PinError, ProgramPin},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +35,7 @@ pub fn attach_ingress(
     dir: &PinDir,
     iface: &str,
     mode: AttachMode,
-) -> Result<(Placed, FdLink), HookError> {
+) -> Result<(Placed, Attachment), HookError> {
     let placed = |mode, fallback| Placed { mode, fallback };
     Ok(match mode {
         AttachMode::Native => (
@@ -64,7 +64,7 @@ pub fn attach_ingress(
 /// Attaches the ingress program of a new interface as `request` asks and pins its link.
 pub fn place(dir: &PinDir, iface: &str, request: AttachMode) -> Result<Placed, SwitchError> {
     let (placed, link) = attach_ingress(dir, iface, request)?;
-    dir.pin_link(link, LinkPin::Ingress)?;
+    dir.keep(link, LinkPin::Ingress)?;
     Ok(placed)
 }
 
@@ -82,26 +82,25 @@ pub fn switch(
     if current == AttachMode::Tc {
         // XDP runs before TC: attach it, then let the TC program go.
         let (placed, link) = attach_ingress(dir, iface, request).map_err(|e| keep(e.into()))?;
-        dir.pin_link(link, LinkPin::Bridge)
+        dir.keep(link, LinkPin::Bridge)
             .map_err(|e| keep(e.into()))?;
-        dir.release_link(LinkPin::Ingress)
-            .map_err(|e| keep(e.into()))?;
-        dir.rename_link(LinkPin::Bridge, LinkPin::Ingress)
+        dir.release(LinkPin::Ingress).map_err(|e| keep(e.into()))?;
+        dir.move_role(LinkPin::Bridge, LinkPin::Ingress)
             .map_err(|e| (placed.mode, e.into()))?;
         return Ok(placed);
     }
     // From XDP: the TC program holds the line while XDP moves (or for good, to tc).
     let (_, link) = attach_ingress(dir, iface, AttachMode::Tc).map_err(|e| keep(e.into()))?;
-    dir.pin_link(link, LinkPin::Bridge)
+    dir.keep(link, LinkPin::Bridge)
         .map_err(|e| keep(e.into()))?;
-    if let Err(error) = dir.release_link(LinkPin::Ingress) {
+    if let Err(error) = dir.release(LinkPin::Ingress) {
         // Both programs are attached; undo the bridge and stay as we were.
         return Err(dir
-            .release_link(LinkPin::Bridge)
+            .release(LinkPin::Bridge)
             .map_or_else(in_tc, |()| keep(error.into())));
     }
     if request == AttachMode::Tc {
-        dir.rename_link(LinkPin::Bridge, LinkPin::Ingress)
+        dir.move_role(LinkPin::Bridge, LinkPin::Ingress)
             .map_err(in_tc)?;
         return Ok(Placed {
             mode: AttachMode::Tc,
@@ -109,11 +108,11 @@ pub fn switch(
         });
     }
     let placed = match attach_ingress(dir, iface, request) {
-        Ok((placed, link)) => match dir.pin_link(link, LinkPin::Ingress) {
+        Ok((placed, link)) => match dir.keep(link, LinkPin::Ingress) {
             Ok(()) => placed,
             // The new link went with the failed pin: the TC program stays in force.
             Err(error) => {
-                dir.rename_link(LinkPin::Bridge, LinkPin::Ingress)
+                dir.move_role(LinkPin::Bridge, LinkPin::Ingress)
                     .map_err(in_tc)?;
                 return Err((AttachMode::Tc, error.into()));
             }
@@ -122,18 +121,17 @@ pub fn switch(
         Err(error) => {
             let restored = attach_ingress(dir, iface, current)
                 .map_err(SwitchError::from)
-                .and_then(|(_, link)| Ok(dir.pin_link(link, LinkPin::Ingress)?));
+                .and_then(|(_, link)| Ok(dir.keep(link, LinkPin::Ingress)?));
             if restored.is_ok() {
-                dir.release_link(LinkPin::Bridge)
-                    .map_err(|e| keep(e.into()))?;
+                dir.release(LinkPin::Bridge).map_err(|e| keep(e.into()))?;
                 return Err((current, error.into()));
             }
-            dir.rename_link(LinkPin::Bridge, LinkPin::Ingress)
+            dir.move_role(LinkPin::Bridge, LinkPin::Ingress)
                 .map_err(in_tc)?;
             return Err((AttachMode::Tc, error.into()));
         }
     };
-    dir.release_link(LinkPin::Bridge)
+    dir.release(LinkPin::Bridge)
         .map_err(|e| (placed.mode, e.into()))?;
     Ok(placed)
 }

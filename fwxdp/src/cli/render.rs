@@ -99,8 +99,13 @@ pub(super) fn unreadable(errors: &[serde_json::Value]) -> Result<(), CliError> {
 /// One interface of `status`.
 pub(super) fn status(s: &InterfaceStatus) {
     let gone = if s.present { "" } else { "  (interface gone)" };
+    let mechanism = match s.mechanism {
+        "xdp_link" => "BPF link",
+        "tcx" => "TCX",
+        other => other,
+    };
     println!(
-        "{}: mode {}, monitor {}, attached {}, program id {}{gone}",
+        "{}: mode {} ({mechanism}), monitor {}, attached {}, program id {}{gone}",
         s.interface,
         s.mode,
         if s.monitor { "on" } else { "off" },

@@ -8,7 +8,7 @@ use super::each::{self, PerInterface, ReportError};
 use crate::{
     iface,
     mode::AttachMode,
-    state::{MapsError, PinRoot, PinnedInterface},
+    state::{LinkPin, MapsError, Mechanism, PinRoot, PinnedInterface},
 };
 
 /// The state of one attached interface.
@@ -17,6 +17,10 @@ pub struct InterfaceStatus {
     pub interface: String,
     /// `native`, `generic` or `tc`.
     pub mode: &'static str,
+    /// How the verdict is hooked in: `xdp_link`, `tcx` or `clsact` (a netlink filter).
+    pub mechanism: &'static str,
+    /// How the egress UDP flow tracker is hooked in: `tcx` or `clsact`.
+    pub egress_mechanism: &'static str,
     /// The allow list in force, as canonical spec items.
     pub allow: Vec<String>,
     pub monitor: bool,
@@ -40,9 +44,23 @@ pub fn status(root: &PinRoot) -> Result<Vec<PerInterface<InterfaceStatus>>, Repo
 pub fn interface_status(pinned: &mut PinnedInterface) -> Result<InterfaceStatus, MapsError> {
     let config = pinned.config()?;
     let policy = pinned.policy(config.generation)?;
+    let mode = AttachMode::from_raw(config.mode);
+    let tc_mechanism = |role| match pinned.mechanism(role) {
+        Some(Mechanism::BpfLink) => "tcx",
+        Some(Mechanism::TcFilter) => "clsact",
+        None => "none",
+    };
+    let mechanism = match (mode, pinned.mechanism(LinkPin::Ingress)) {
+        (_, None) => "none",
+        (Some(AttachMode::Tc), _) => tc_mechanism(LinkPin::Ingress),
+        (_, Some(Mechanism::BpfLink)) => "xdp_link",
+        (_, Some(Mechanism::TcFilter)) => "clsact",
+    };
     Ok(InterfaceStatus {
         interface: pinned.name().to_owned(),
-        mode: AttachMode::from_raw(config.mode).map_or("unknown", AttachMode::name),
+        mode: mode.map_or("unknown", AttachMode::name),
+        mechanism,
+        egress_mechanism: tc_mechanism(LinkPin::Egress),
         allow: policy.to_specs(),
         monitor: config.monitor(),
         attached_at: config.attached_at,

@@ -2,13 +2,15 @@
 //!
 //! - [`names`]: the one table of map, program and link pin names.
 //! - [`root`] and [`pins`]: the pin root with a directory per interface, and a directory of
-//!   pins with its links and a removal that touches only what fwxdp pinned.
+//!   pins with a removal that touches only what fwxdp pinned; [`links`]: the roles its links
+//!   hold, as pinned BPF links or recorded TC filters.
 //! - [`maps`] and [`counters`]: typed map handles, the policy's reads and writes, counter
 //!   totals read in batches through [`sys`].
 //! - [`pinned`]: [`PinnedInterface`], an attached interface's state as one object.
 //! - [`lock`]: the lock that serialises fwxdp invocations.
 
 pub mod counters;
+pub mod links;
 pub mod lock;
 pub mod maps;
 pub mod names;
@@ -18,6 +20,7 @@ pub mod root;
 mod sys;
 
 pub use counters::{CounterMaps, PortTotal, Totals};
+pub use links::{Attachment, Mechanism};
 pub use lock::{LockError, StateLock};
 pub use maps::{MapSource, MapsError, PolicyMaps};
 pub use names::{LinkPin, MapPin, ProgramPin};

@@ -58,6 +58,8 @@ object_pins! {
         PortOverflow => (map_name::PORT_OVERFLOW, "port_overflow"),
         /// UDP flows the host started.
         UdpFlows => (map_name::UDP_FLOWS, "udp_flows"),
+        /// How each link role is attached when it is not a pinned BPF link.
+        Links => (map_name::LINKS, "links"),
     }
 }
 
@@ -89,6 +91,16 @@ pub enum LinkPin {
 impl LinkPin {
     /// Every link, in the order removal releases them.
     pub const ALL: &[Self] = &[Self::Ingress, Self::Bridge, Self::Egress];
+
+    /// The role's index in the `links` map.
+    #[must_use]
+    pub const fn index(self) -> u32 {
+        match self {
+            Self::Ingress => 0,
+            Self::Bridge => 1,
+            Self::Egress => 2,
+        }
+    }
 
     /// The file the link is pinned as.
     #[must_use]

@@ -5,6 +5,7 @@ use fwxdp_common::Config;
 
 use super::{
     counters::{CounterMaps, Totals},
+    links::Mechanism,
     maps::{MapSource, MapsError, PolicyMaps},
     names::LinkPin,
     pins::{PinDir, PinError},
@@ -93,16 +94,22 @@ impl PinnedInterface {
         CounterMaps::open(&mut MapSource::Pinned(self.dir.path()))?.totals()
     }
 
-    /// Whether `link` is pinned.
+    /// Whether something holds `link`.
     #[must_use]
     pub fn has_link(&self, link: LinkPin) -> bool {
-        self.dir.has_link(link)
+        self.dir.holds(link)
+    }
+
+    /// How `link` is attached, if it is.
+    #[must_use]
+    pub fn mechanism(&self, link: LinkPin) -> Option<Mechanism> {
+        self.dir.mechanism(link)
     }
 
     /// The kernel's id of the program the ingress link runs: the truth about what filters.
     #[must_use]
     pub fn program_id(&self) -> Option<u32> {
-        self.dir.link_program_id(LinkPin::Ingress)
+        self.dir.program_id(LinkPin::Ingress)
     }
 
     /// Releases the links (which detaches the programs) and removes every pin.

@@ -1,15 +1,12 @@
 //! A directory of pins (an interface's, or a staging one): where each map, program and link
-//! is pinned, the links' lifecycle, and removal that touches only what fwxdp pins.
+//! is pinned, and removal that touches only what fwxdp pins. Its links are in [`super::links`].
 
 use std::{
     fs, io,
     path::{Path, PathBuf},
 };
 
-use aya::{
-    programs::links::{FdLink, LinkError, PinnedLink},
-    sys::SyscallError,
-};
+use aya::programs::{links::LinkError, tc::TcError};
 
 use super::names::{self, LinkPin, MapPin, ProgramPin};
 
@@ -39,6 +36,23 @@ pub enum PinError {
     },
     #[error("cannot release link {path}")]
     ReleaseLink { path: PathBuf, source: io::Error },
+    #[error("cannot read the link records {path}")]
+    Records {
+        path: PathBuf,
+        source: Box<aya::maps::MapError>,
+    },
+    #[error(
+        "{path} does not exist: these pins predate TC filter records (run `fwxdp detach` and \
+         attach again)"
+    )]
+    NoRecords { path: PathBuf },
+    #[error("cannot remove the TC filter (priority {priority}, handle {handle:#x}) from {iface}")]
+    RemoveFilter {
+        iface: String,
+        priority: u16,
+        handle: u32,
+        source: Box<TcError>,
+    },
 }
 
 impl PinError {
@@ -102,64 +116,6 @@ impl PinDir {
         self.path.join(link.pin_name())
     }
 
-    /// Whether `link` is pinned.
-    #[must_use]
-    pub fn has_link(&self, link: LinkPin) -> bool {
-        self.link(link).exists()
-    }
-
-    /// Pins `link` as `pin`, which keeps its program attached after this process exits.
-    pub fn pin_link(&self, link: FdLink, pin: LinkPin) -> Result<(), PinError> {
-        let path = self.link(pin);
-        link.pin(&path)
-            .map(drop)
-            .map_err(|source| PinError::PinLink {
-                path,
-                source: Box::new(source),
-            })
-    }
-
-    /// Renames the link pinned as `from` to `to`, replacing whatever `to` held.
-    pub fn rename_link(&self, from: LinkPin, to: LinkPin) -> Result<(), PinError> {
-        let (from, to) = (self.link(from), self.link(to));
-        fs::rename(&from, &to).map_err(|e| PinError::io("rename", &from, e))
-    }
-
-    /// Unpins `link` and drops it, which detaches its program unless something else holds
-    /// the link. A missing pin is not an error.
-    pub fn release_link(&self, link: LinkPin) -> Result<(), PinError> {
-        let path = self.link(link);
-        match PinnedLink::from_pin(&path) {
-            // Dropping the last reference to the link detaches its program.
-            Ok(pinned) => {
-                drop(
-                    pinned
-                        .unpin()
-                        .map_err(|source| PinError::ReleaseLink { path, source })?,
-                );
-                Ok(())
-            }
-            Err(LinkError::SyscallError(SyscallError { io_error, .. }))
-                if io_error.kind() == io::ErrorKind::NotFound =>
-            {
-                Ok(())
-            }
-            Err(source) => Err(PinError::OpenLink {
-                path,
-                source: Box::new(source),
-            }),
-        }
-    }
-
-    /// The kernel's id of the program that `link` runs: the truth about what filters.
-    #[must_use]
-    pub fn link_program_id(&self, link: LinkPin) -> Option<u32> {
-        PinnedLink::from_pin(self.link(link))
-            .ok()
-            .and_then(|pinned| FdLink::from(pinned).info().ok())
-            .map(|info| info.program_id())
-    }
-
     /// Releases the links, then removes the files fwxdp pins and the directory, refusing
     /// anything else it finds. The links go first, so a failure leaves the filter attached
     /// rather than half-removed. Removing a pin only drops the file's reference: a link that
@@ -169,7 +125,7 @@ impl PinDir {
             return Ok(());
         }
         for &link in LinkPin::ALL {
-            self.release_link(link)?;
+            self.release(link)?;
         }
         self.remove_files()
     }

@@ -96,6 +96,7 @@ pub struct Lab {
     pub internet: Netns,
     pin_root: PathBuf,
     children: Mutex<Vec<Child>>,
+    fwxdp_env: Mutex<Vec<(String, String)>>,
 }
 
 impl Lab {
@@ -120,6 +121,7 @@ impl Lab {
             server,
             internet,
             children: Mutex::new(Vec::new()),
+            fwxdp_env: Mutex::new(Vec::new()),
         };
         netns::veth(&lab.server, SERVER_IF, &lab.internet, INTERNET_IF);
         let addresses: [(&Netns, &str, &[String]); 2] = [
@@ -207,7 +209,18 @@ impl Lab {
         // in its ancestors and guard it.
         cmd.env("FWXDP_PIN_ROOT", &self.pin_root)
             .env("SSH_CONNECTION", "");
+        for (key, value) in self.fwxdp_env.lock().expect("env lock").iter() {
+            cmd.env(key, value);
+        }
         cmd
+    }
+
+    /// Sets `key` to `value` in the environment of every later fwxdp command of this lab.
+    pub fn set_fwxdp_env(&self, key: &str, value: &str) {
+        self.fwxdp_env
+            .lock()
+            .expect("env lock")
+            .push((key.to_owned(), value.to_owned()));
     }
 
     /// Runs fwxdp with `args`, whatever its exit status.

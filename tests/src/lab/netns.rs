@@ -84,6 +84,20 @@ impl Netns {
         run(Command::new("ip").arg("-n").arg(&self.name).args(args))
     }
 
+    /// Runs `args` (a program and its arguments) inside the namespace, panicking with its
+    /// output when it fails.
+    ///
+    /// # Panics
+    /// When it cannot start or exits non-zero.
+    #[expect(
+        clippy::must_use_candidate,
+        reason = "callers run it for its effect too"
+    )]
+    pub fn run(&self, args: &[&str]) -> Output {
+        let (program, rest) = args.split_first().expect("a program to run");
+        run(self.command(program).args(rest))
+    }
+
     /// A command that runs inside the namespace (network only: the mount namespace, and so
     /// the bpffs, stay the caller's).
     #[must_use]

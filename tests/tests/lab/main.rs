@@ -7,6 +7,7 @@
 
 mod docker;
 mod filter;
+mod mechanisms;
 mod metrics;
 mod modes;
 mod raw_frames;

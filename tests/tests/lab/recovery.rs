@@ -2,7 +2,7 @@
 //! handled by opening ports.
 
 use aya::programs::{TcAttachType, links::PinnedLink};
-use fwxdp::state::{MapSource, PinDir, PolicyMaps, ProgramPin};
+use fwxdp::state::{LinkPin, MapSource, PinDir, PolicyMaps, ProgramPin};
 use fwxdp_common::Config;
 use fwxdp_tests::lab::{Lab, SERVER_IF, SERVER_V4, probe::Tcp, services};
 
@@ -55,7 +55,7 @@ fn a_mode_switch_killed_midway_is_repaired_without_an_open_moment() {
                 TcAttachType::Ingress,
             )
             .expect("tc");
-            link.pin(dir.join("link_bridge")).expect("pin the bridge");
+            pins.keep(link, LinkPin::Bridge).expect("pin the bridge");
             let old = PinnedLink::from_pin(dir.join("link_ingress")).expect("ingress link");
             drop(old.unpin().expect("unpin"));
         }

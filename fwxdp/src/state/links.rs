@@ -1,0 +1,236 @@
+//! The links of a pin directory. Each role ([`LinkPin`]) is held by a pinned BPF link (XDP
+//! links, TCX), or by a TC filter made over netlink on the clsact qdisc, which the kernel
+//! keeps by itself and the `links` map records so that exactly it can be removed again.
+
+use std::{io, path::Path};
+
+use aya::{
+    maps::{Array, MapData, MapError},
+    programs::{
+        Link as _, ProgramError, SchedClassifier, TcAttachType,
+        links::{FdLink, LinkError, PinnedLink},
+        tc::{SchedClassifierLink, TcError},
+    },
+    sys::SyscallError,
+};
+use fwxdp_common::{LINK_NONE, LINK_TC_NETLINK, LinkRecord};
+
+use super::{
+    names::{LinkPin, MapPin, ProgramPin},
+    pins::{PinDir, PinError},
+};
+
+/// [`LinkRecord::direction`] of a clsact ingress filter.
+pub const DIRECTION_INGRESS: u8 = 1;
+/// [`LinkRecord::direction`] of a clsact egress filter.
+pub const DIRECTION_EGRESS: u8 = 2;
+
+/// A program attached to an interface, to be kept in a role of a pin directory.
+pub enum Attachment {
+    /// A BPF link; pinned, it keeps its program attached after the process exits.
+    Link(FdLink),
+    /// A `cls_bpf` filter on clsact, which stays until it is removed; the record finds it.
+    TcFilter(LinkRecord),
+}
+
+/// How a role is attached, as `status` shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mechanism {
+    /// A pinned BPF link (XDP link or TCX).
+    BpfLink,
+    /// A netlink `cls_bpf` filter on the clsact qdisc.
+    TcFilter,
+}
+
+impl PinDir {
+    fn records(&self) -> Result<Option<Array<MapData, LinkRecord>>, PinError> {
+        let path = self.map(MapPin::Links);
+        if !path.exists() {
+            // Pins of a build that had only BPF links.
+            return Ok(None);
+        }
+        let records_error = |source| PinError::Records {
+            path: path.clone(),
+            source: Box::new(source),
+        };
+        let data = MapData::from_pin(&path).map_err(records_error)?;
+        let map = aya::maps::Map::from_map_data(data).map_err(records_error)?;
+        Array::try_from(map).map(Some).map_err(records_error)
+    }
+
+    fn record(&self, role: LinkPin) -> Result<LinkRecord, PinError> {
+        let Some(records) = self.records()? else {
+            return Ok(LinkRecord::default());
+        };
+        records
+            .get(&role.index(), 0)
+            .map_err(|source| PinError::Records {
+                path: self.map(MapPin::Links),
+                source: Box::new(source),
+            })
+    }
+
+    fn set_record(&self, role: LinkPin, record: &LinkRecord) -> Result<(), PinError> {
+        let path = self.map(MapPin::Links);
+        let records_error = |source: MapError| PinError::Records {
+            path: path.clone(),
+            source: Box::new(source),
+        };
+        let Some(mut records) = self.records()? else {
+            if record.kind == LINK_NONE {
+                return Ok(());
+            }
+            return Err(PinError::NoRecords { path });
+        };
+        records.set(role.index(), record, 0).map_err(records_error)
+    }
+
+    /// Keeps `attachment` as `role`: pins a BPF link, records a TC filter.
+    pub fn keep(&self, attachment: Attachment, role: LinkPin) -> Result<(), PinError> {
+        match attachment {
+            Attachment::Link(link) => {
+                let path = self.link(role);
+                link.pin(&path)
+                    .map(drop)
+                    .map_err(|source| PinError::PinLink {
+                        path,
+                        source: Box::new(source),
+                    })
+            }
+            Attachment::TcFilter(record) => self.set_record(role, &record).inspect_err(|_| {
+                // Unrecorded, nothing would ever find the filter again.
+                let _: Result<(), PinError> = remove_filter(&record);
+            }),
+        }
+    }
+
+    /// Whether something holds `role`.
+    #[must_use]
+    pub fn holds(&self, role: LinkPin) -> bool {
+        self.mechanism(role).is_some()
+    }
+
+    /// How `role` is held, if it is.
+    #[must_use]
+    pub fn mechanism(&self, role: LinkPin) -> Option<Mechanism> {
+        if self.link(role).exists() {
+            return Some(Mechanism::BpfLink);
+        }
+        (self.record(role).ok()?.kind == LINK_TC_NETLINK).then_some(Mechanism::TcFilter)
+    }
+
+    /// Moves what holds `from` to `to`, which must be free.
+    pub fn move_role(&self, from: LinkPin, to: LinkPin) -> Result<(), PinError> {
+        let source = self.link(from);
+        if source.exists() {
+            let dest = self.link(to);
+            return std::fs::rename(&source, &dest).map_err(|e| PinError::io("rename", &source, e));
+        }
+        let record = self.record(from)?;
+        self.set_record(to, &record)?;
+        self.set_record(from, &LinkRecord::default())
+    }
+
+    /// Detaches what holds `role` (unless something else holds a BPF link too) and frees
+    /// the role. A free role is not an error.
+    pub fn release(&self, role: LinkPin) -> Result<(), PinError> {
+        release_pin(&self.link(role))?;
+        let record = self.record(role)?;
+        if record.kind == LINK_TC_NETLINK {
+            remove_filter(&record)?;
+            self.set_record(role, &LinkRecord::default())?;
+        }
+        Ok(())
+    }
+
+    /// The kernel's id of the program that `role` runs: the truth about what filters.
+    #[must_use]
+    pub fn program_id(&self, role: LinkPin) -> Option<u32> {
+        match self.mechanism(role)? {
+            Mechanism::BpfLink => PinnedLink::from_pin(self.link(role))
+                .ok()
+                .and_then(|pinned| FdLink::from(pinned).info().ok())
+                .map(|info| info.program_id()),
+            // A filter runs the pinned program it was made with.
+            Mechanism::TcFilter => {
+                let program = if role == LinkPin::Egress {
+                    ProgramPin::TcEgress
+                } else {
+                    ProgramPin::TcIngress
+                };
+                SchedClassifier::from_pin(self.program(program))
+                    .ok()
+                    .and_then(|p| p.info().ok())
+                    .map(|info| info.id())
+            }
+        }
+    }
+}
+
+/// Unpins the link at `path` and drops it, which detaches its program unless something else
+/// holds the link. A missing pin is not an error.
+fn release_pin(path: &Path) -> Result<(), PinError> {
+    match PinnedLink::from_pin(path) {
+        // Dropping the last reference to the link detaches its program.
+        Ok(pinned) => {
+            drop(pinned.unpin().map_err(|source| PinError::ReleaseLink {
+                path: path.to_owned(),
+                source,
+            })?);
+            Ok(())
+        }
+        Err(LinkError::SyscallError(SyscallError { io_error, .. }))
+            if io_error.kind() == io::ErrorKind::NotFound =>
+        {
+            Ok(())
+        }
+        Err(source) => Err(PinError::OpenLink {
+            path: path.to_owned(),
+            source: Box::new(source),
+        }),
+    }
+}
+
+/// Removes the TC filter `record` names. A filter whose interface is gone, or was deleted
+/// and made again (its index is another), went with it.
+fn remove_filter(record: &LinkRecord) -> Result<(), PinError> {
+    let Ok(name) = nix::net::if_::if_indextoname(record.ifindex) else {
+        return Ok(());
+    };
+    let name = name.to_string_lossy().into_owned();
+    let direction = if record.direction == DIRECTION_EGRESS {
+        TcAttachType::Egress
+    } else {
+        TcAttachType::Ingress
+    };
+    let remove_error = |source| PinError::RemoveFilter {
+        iface: name.clone(),
+        priority: record.priority,
+        handle: record.handle,
+        source: Box::new(source),
+    };
+    // aya looks the name up again: it must still be the interface recorded.
+    if nix::net::if_::if_nametoindex(name.as_str()).ok() != Some(record.ifindex) {
+        return Ok(());
+    }
+    let link = SchedClassifierLink::attached(
+        &name,
+        direction,
+        record.priority,
+        record.handle.into(),
+        None,
+    )
+    .map_err(|e| remove_error(TcError::IoError(e)))?;
+    match link.detach() {
+        Ok(()) => Ok(()),
+        Err(ProgramError::TcError(TcError::NetlinkError(e)))
+            if e.raw_os_error() == Some(libc::ENOENT) =>
+        {
+            Ok(())
+        }
+        Err(ProgramError::TcError(e)) => Err(remove_error(e)),
+        Err(other) => Err(remove_error(TcError::IoError(io::Error::other(
+            other.to_string(),
+        )))),
+    }
+}

@@ -2,6 +2,7 @@
 
 mod layers;
 mod setup;
+mod vmtest;
 
 use std::{
     path::PathBuf,
@@ -24,10 +25,15 @@ enum Task {
     Setup,
     /// Set up, build, and show fwxdp closing ports in a namespace sandbox.
     Demo,
-    /// Set up, then fmt, clippy, unit tests and the privileged end-to-end suite.
+    /// Set up, then fmt, clippy, unit tests, the privileged end-to-end suite and vmtest.
     Test,
     /// Set up, then run the benchmarks.
     Bench,
+    /// Set up, then boot Debian's kernels under qemu and check every attach mode in each.
+    Vmtest {
+        /// Kernels to boot: 5.10, 6.1, 6.12 [default: all three].
+        kernels: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -36,6 +42,9 @@ fn main() -> ExitCode {
         Task::Demo => demo(),
         Task::Test => test(),
         Task::Bench => bench(),
+        Task::Vmtest { kernels } => {
+            setup::run().and_then(|()| vmtest::run(&workspace_root(), &kernels))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -122,7 +131,9 @@ fn test() -> Result<()> {
     step(
         "privileged end-to-end suite (namespaces, real packets, TestRun)",
         e2e,
-    )
+    )?;
+    // Debian's 5.10, 6.1 and 6.12 kernels under qemu, every attach mode in each.
+    vmtest::run(&workspace_root(), &[])
 }
 
 /// `systemd-analyze verify` on the unit, with `ExecStart` pointed at the binary just built

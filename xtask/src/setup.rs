@@ -16,6 +16,11 @@ const PACKAGES: &[&str] = &[
     "curl",
     "prometheus",
     "systemd",
+    // cargo xtask vmtest: Debian's kernels under qemu, booted from a busybox initramfs.
+    "qemu-system-x86",
+    "busybox-static",
+    "cpio",
+    "xz-utils",
 ];
 
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";

@@ -5,7 +5,7 @@
 
 use aya::{
     programs::{
-        LinkOrder, ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode,
+        Link as _, LinkOrder, ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode,
         links::{FdLink, LinkError},
         tc::{self, NlOptions, TcAttachOptions, TcError},
     },
@@ -68,20 +68,23 @@ pub fn attach_xdp(dir: &PinDir, iface: &str, xdp_mode: XdpMode) -> Result<Attach
     let attach_error = |source| attach_error(iface, mode, source);
     let id = xdp.attach(iface, xdp_mode).map_err(attach_error)?;
     let link = xdp.take_link(id).map_err(attach_error)?;
-    match FdLink::try_from(link) {
-        Ok(link) => Ok(Attachment::Link(link)),
-        // aya fell back to netlink, which only kernels without XDP links need: the link it
-        // hands back is dropped with the error, which detaches the program again.
-        Err(LinkError::InvalidLink) => Err(HookError::NoXdpLinks {
+    // aya falls back to netlink XDP where `BPF_LINK_CREATE` refuses XDP, which only kernels
+    // older than fwxdp supports need; nothing could find that attachment again, so it is
+    // undone. aya 0.14 shows which kind of link it made only in its Debug form.
+    if format!("{link:?}").contains("NlLink") {
+        link.detach().map_err(attach_error)?;
+        return Err(HookError::NoXdpLinks {
             iface: iface.to_owned(),
             mode,
-        }),
-        Err(source) => Err(HookError::Link {
+        });
+    }
+    FdLink::try_from(link)
+        .map(Attachment::Link)
+        .map_err(|source| HookError::Link {
             iface: iface.to_owned(),
             mode,
             source: Box::new(source),
-        }),
-    }
+        })
 }
 
 /// Attaches the TC program pinned in `dir` as `program` to `iface`, ingress or egress: with

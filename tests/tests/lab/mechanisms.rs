@@ -99,3 +99,30 @@ fn status_names_the_mechanism_of_an_xdp_attach() {
     let text = lab.fwxdp_ok(&["status"]);
     assert!(text.contains("fwx0: mode native (BPF link)"), "{text}");
 }
+
+#[test]
+fn clsact_filters_left_by_a_killed_attach_are_swept_not_leaked() {
+    let lab = Lab::new();
+    lab.set_fwxdp_env("FWXDP_TC_MECHANISM", "clsact");
+    lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22", "--mode", "tc"]);
+    // What an attach killed before its final rename leaves: a staging directory whose
+    // recorded filters are attached.
+    let pins = lab.pin_root();
+    std::fs::rename(
+        pins.join(SERVER_IF),
+        pins.join(format!("staging:99999:{SERVER_IF}")),
+    )
+    .expect("make it a staging directory");
+    lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22", "--mode", "tc"]);
+    for direction in ["ingress", "egress"] {
+        let ours = filters(&lab, direction)
+            .lines()
+            .filter(|line| line.contains("fwxdp_tc_"))
+            .count();
+        assert_eq!(ours, 1, "{direction}: {}", filters(&lab, direction));
+    }
+    lab.fwxdp_ok(&["detach", SERVER_IF]);
+    for direction in ["ingress", "egress"] {
+        assert!(!filters(&lab, direction).contains("fwxdp"), "{direction}");
+    }
+}

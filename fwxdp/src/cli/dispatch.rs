@@ -99,23 +99,24 @@ fn detach(root: &PinRoot, args: &DetachArgs) -> Result<(), CliError> {
     if args.all {
         let ifaces = attach::detach_all(root)?;
         if ifaces.is_empty() {
-            println!("nothing was attached");
+            say!("nothing was attached");
         }
         for iface in ifaces {
-            println!("{iface}: detached");
+            say!("{iface}: detached");
         }
         return Ok(());
     }
     for iface in &args.ifaces {
         attach::detach(root, iface)?;
-        println!("{iface}: detached");
+        say!("{iface}: detached");
     }
     Ok(())
 }
 
 fn status(root: &PinRoot, json: bool) -> Result<(), CliError> {
     require_root()?;
-    let _lock = StateLock::acquire()?;
+    // No lock: a reader never waits for a writer. Pins appear whole (staging is renamed
+    // into place) and a policy switch is one config write.
     show(report::status(root)?, json, render::status)
 }
 
@@ -136,7 +137,7 @@ fn show<T: serde::Serialize>(
         render::json(&json!({ "interfaces": interfaces, "errors": errors }))?;
     } else {
         if interfaces.is_empty() && errors.is_empty() {
-            println!("no interface is attached");
+            say!("no interface is attached");
         }
         interfaces.iter().for_each(print);
     }

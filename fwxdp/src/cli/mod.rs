@@ -1,6 +1,15 @@
 //! The command line: clap's types ([`args`]), one function per command ([`dispatch`]),
 //! their output ([`render`]), and failures with their exit codes ([`error`]).
 
+/// `println!` that a closed stdout (`fwxdp stats | head -1`) cannot turn into a panic: what
+/// nobody reads is dropped.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _: std::io::Result<()> = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 pub mod args;
 pub mod dispatch;
 pub mod error;
@@ -20,7 +29,15 @@ pub fn main() -> ExitCode {
     match dispatch::run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("fwxdp: {}", crate::error::chain(&error));
+            // Under journald every line needs its priority, or it is logged as info.
+            let priority = if std::env::var_os("JOURNAL_STREAM").is_some() {
+                "<3>"
+            } else {
+                ""
+            };
+            for line in format!("fwxdp: {}", crate::error::chain(&error)).lines() {
+                eprintln!("{priority}{line}");
+            }
             error.exit_code()
         }
     }

@@ -34,13 +34,13 @@ fn allow_list(specs: &[String]) -> String {
 /// What `attach` did to one interface.
 pub(super) fn outcome(outcome: &Outcome, policy: &Policy, monitor: bool) {
     if let Some(reason) = &outcome.fallback {
-        println!(
+        say!(
             "{}: native XDP is not available ({reason}); using generic XDP",
             outcome.iface
         );
     }
     if let Some(from) = outcome.switched_from {
-        println!(
+        say!(
             "{}: moved from {} to {} with no unfiltered moment",
             outcome.iface,
             mode_label(from),
@@ -57,7 +57,7 @@ pub(super) fn outcome(outcome: &Outcome, policy: &Policy, monitor: bool) {
     } else {
         ""
     };
-    println!(
+    say!(
         "{}: {action} ({}), allowing {}{monitor}",
         outcome.iface,
         mode_label(outcome.mode),
@@ -104,7 +104,7 @@ pub(super) fn status(s: &InterfaceStatus) {
         "tcx" => "TCX",
         other => other,
     };
-    println!(
+    say!(
         "{}: mode {} ({mechanism}), monitor {}, attached {}, program id {}{gone}",
         s.interface,
         s.mode,
@@ -113,7 +113,7 @@ pub(super) fn status(s: &InterfaceStatus) {
         s.program_id
             .map_or_else(|| "?".to_owned(), |id| id.to_string()),
     );
-    println!("  allow {}", allow_list(&s.allow));
+    say!("  allow {}", allow_list(&s.allow));
 }
 
 /// One interface of `stats`.
@@ -123,29 +123,29 @@ pub(super) fn stats(s: &InterfaceStats) {
     } else {
         ""
     };
-    println!("{}{monitor}", s.interface);
-    println!("  {:<14} {:>14} {:>16}", "reason", "packets", "bytes");
+    say!("{}{monitor}", s.interface);
+    say!("  {:<14} {:>14} {:>16}", "reason", "packets", "bytes");
     for (reason, count) in &s.reasons {
-        println!("  {reason:<14} {:>14} {:>16}", count.packets, count.bytes);
+        say!("  {reason:<14} {:>14} {:>16}", count.packets, count.bytes);
     }
     if !s.ports.is_empty() {
-        println!("  {:<14} {:>14} {:>16}", "dropped port", "packets", "bytes");
+        say!("  {:<14} {:>14} {:>16}", "dropped port", "packets", "bytes");
         for p in &s.ports {
             let port = format!("{}/{}", p.port, p.proto);
-            println!("  {port:<14} {:>14} {:>16}", p.packets, p.bytes);
+            say!("  {port:<14} {:>14} {:>16}", p.packets, p.bytes);
         }
     }
     for o in s.ports_other.iter().filter(|o| o.packets > 0) {
         let label = format!("other/{}", o.proto);
-        println!("  {label:<14} {:>14} {:>16}", o.packets, o.bytes);
+        say!("  {label:<14} {:>14} {:>16}", o.packets, o.bytes);
     }
 }
 
 /// A valid config, as `check` shows it.
 pub(super) fn config(path: &std::path::Path, config: &ServiceConfig) {
-    println!("{}: valid", path.display());
+    say!("{}: valid", path.display());
     for interface in &config.interfaces {
-        println!(
+        say!(
             "  {}: allow {}, mode {}, monitor {}",
             interface.name,
             allow_list(&interface.policy.to_specs()),
@@ -155,20 +155,26 @@ pub(super) fn config(path: &std::path::Path, config: &ServiceConfig) {
             if interface.monitor { "on" } else { "off" }
         );
     }
-    match config.metrics {
-        Some(m) => println!(
+    if let Some(m) = config.metrics {
+        say!(
             "  metrics on {} (at most {} port series)",
-            m.listen, m.max_port_series
-        ),
-        None => println!("  no metrics exporter"),
+            m.listen,
+            m.max_port_series
+        );
+    } else {
+        say!("  no metrics exporter");
     }
 }
 
 /// `value` as indented JSON on stdout.
 pub(super) fn json(value: &serde_json::Value) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)
+    match serde_json::to_writer_pretty(&mut out, value)
         .map_err(std::io::Error::from)
         .and_then(|()| writeln!(out))
-        .map_err(CliError::Output)
+    {
+        // Nobody reads the rest: not a failure of the command.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(CliError::Output),
+    }
 }

@@ -6,4 +6,5 @@
 )]
 
 mod commands;
+mod output;
 mod service;

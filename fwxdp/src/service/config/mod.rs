@@ -15,6 +15,7 @@
 use std::{
     collections::BTreeSet,
     fmt,
+    io::Read as _,
     net::SocketAddr,
     ops::Range,
     path::{Path, PathBuf},
@@ -28,6 +29,11 @@ use crate::{
     mode::AttachMode,
     policy::{Policy, PolicyError},
 };
+
+/// The largest config file read; a real one is a few hundred bytes.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+/// The most `[[interface]]` tables a config may have.
+pub const MAX_INTERFACES: usize = 1024;
 
 /// Where the service looks for its config unless told otherwise.
 pub const DEFAULT_PATH: &str = "/etc/fwxdp/fwxdp.toml";
@@ -122,13 +128,24 @@ struct RawMetrics {
 /// # Errors
 /// Every problem found, each with its line.
 pub fn load(path: &Path) -> Result<ServiceConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+    let whole = |message: String| ConfigError {
         path: path.to_owned(),
         problems: vec![Problem {
             line: None,
-            message: format!("cannot read: {e}"),
+            message,
         }],
-    })?;
+    };
+    let mut bytes = Vec::new();
+    // Bounded, so that a device or a runaway file cannot exhaust memory.
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| whole(format!("cannot read: {e}")))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(whole(format!(
+            "larger than {MAX_FILE_BYTES} bytes: not a config file"
+        )));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| whole(format!("not UTF-8 text: {e}")))?;
     parse(&text).map_err(|problems| ConfigError {
         path: path.to_owned(),
         problems,
@@ -140,7 +157,7 @@ pub fn load(path: &Path) -> Result<ServiceConfig, ConfigError> {
 /// # Errors
 /// Every problem found, each with its line.
 pub fn parse(text: &str) -> Result<ServiceConfig, Vec<Problem>> {
-    let lines = Lines(text);
+    let lines = Lines::new(text);
     let raw: RawFile = toml::from_str(text).map_err(|e| {
         vec![Problem {
             line: e.span().map(|span| lines.of(&span)),
@@ -148,10 +165,23 @@ pub fn parse(text: &str) -> Result<ServiceConfig, Vec<Problem>> {
         }]
     })?;
     let mut problems = Vec::new();
+    if raw.interfaces.len() > MAX_INTERFACES {
+        // Each compiled policy is a 64 KiB port table: refuse before building them.
+        return Err(vec![Problem {
+            line: raw
+                .interfaces
+                .get(MAX_INTERFACES)
+                .map(|i| lines.of(&i.name.span())),
+            message: format!(
+                "{} [[interface]] tables; at most {MAX_INTERFACES} are allowed",
+                raw.interfaces.len()
+            ),
+        }]);
+    }
     let mut seen = BTreeSet::new();
     let mut interfaces = Vec::new();
     for entry in raw.interfaces {
-        let interface = interface(&entry, lines, &mut problems);
+        let interface = interface(&entry, &lines, &mut problems);
         if !seen.insert(interface.name.clone()) {
             problems.push(Problem {
                 line: Some(interface.line),
@@ -160,7 +190,7 @@ pub fn parse(text: &str) -> Result<ServiceConfig, Vec<Problem>> {
         }
         interfaces.push(interface.value);
     }
-    let metrics = raw.metrics.map(|m| metrics(&m, lines, &mut problems));
+    let metrics = raw.metrics.map(|m| metrics(&m, &lines, &mut problems));
     if problems.is_empty() {
         Ok(ServiceConfig {
             interfaces,
@@ -171,17 +201,22 @@ pub fn parse(text: &str) -> Result<ServiceConfig, Vec<Problem>> {
     }
 }
 
-/// Turns byte offsets into line numbers.
-#[derive(Clone, Copy)]
-struct Lines<'a>(&'a str);
+/// Turns byte offsets into line numbers: the newlines are found once, and each lookup is a
+/// binary search, so a file of many entries is numbered in linear time.
+struct Lines {
+    /// Offsets of every newline, in order.
+    newlines: Vec<usize>,
+}
 
-impl Lines<'_> {
-    fn of(self, span: &Range<usize>) -> usize {
-        let end = span.start.min(self.0.len());
-        self.0
-            .get(..end)
-            .map_or(0, |before| before.matches('\n').count())
-            + 1
+impl Lines {
+    fn new(text: &str) -> Self {
+        Self {
+            newlines: text.match_indices('\n').map(|(at, _)| at).collect(),
+        }
+    }
+
+    fn of(&self, span: &Range<usize>) -> usize {
+        self.newlines.partition_point(|&at| at < span.start) + 1
     }
 }
 
@@ -194,7 +229,7 @@ struct Located<T> {
 
 fn interface(
     entry: &RawInterface,
-    lines: Lines<'_>,
+    lines: &Lines,
     problems: &mut Vec<Problem>,
 ) -> Located<InterfaceConfig> {
     let name = entry.name.get_ref().clone();
@@ -250,7 +285,7 @@ fn interface(
     }
 }
 
-fn metrics(raw: &RawMetrics, lines: Lines<'_>, problems: &mut Vec<Problem>) -> MetricsConfig {
+fn metrics(raw: &RawMetrics, lines: &Lines, problems: &mut Vec<Problem>) -> MetricsConfig {
     let listen = raw.listen.as_ref().map_or(DEFAULT_LISTEN_ADDR, |listen| {
         listen.get_ref().parse().unwrap_or_else(|_| {
             problems.push(Problem {
@@ -272,112 +307,4 @@ fn metrics(raw: &RawMetrics, lines: Lines<'_>, problems: &mut Vec<Problem>) -> M
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const GOOD: &str = r#"
-[[interface]]
-name = "eth0"
-allow = ["22", "80", "443", "53/udp", "5432@10.0.0.0/8"]
-mode = "auto"
-monitor = false
-
-[[interface]]
-name = "eth1"
-allow = ["22,8000-8100/tcp"]
-
-[metrics]
-listen = "127.0.0.1:9814"
-"#;
-
-    fn problems(text: &str) -> Vec<Problem> {
-        parse(text).expect_err("should be rejected")
-    }
-
-    #[test]
-    fn parses_the_documented_example() {
-        let config = parse(GOOD).expect("valid");
-        assert_eq!(config.interfaces.len(), 2);
-        let eth0 = &config.interfaces[0];
-        assert_eq!(eth0.name, "eth0");
-        assert_eq!(eth0.mode, Some(AttachMode::Auto));
-        assert!(!eth0.monitor);
-        assert_eq!(
-            eth0.policy,
-            Policy::parse(&["22,80,443,53/udp,5432@10.0.0.0/8"]).expect("policy")
-        );
-        assert_eq!(config.interfaces[1].mode, None);
-        assert_eq!(
-            config.metrics.map(|m| m.listen.to_string()),
-            Some("127.0.0.1:9814".into())
-        );
-    }
-
-    #[test]
-    fn no_metrics_table_means_no_exporter() {
-        let config = parse("[[interface]]\nname = \"eth0\"\nallow = [\"22\"]\n").expect("valid");
-        assert_eq!(config.metrics, None);
-        let config = parse("[metrics]\n").expect("valid");
-        assert_eq!(
-            config.metrics.map(|m| m.listen.to_string()),
-            Some(DEFAULT_LISTEN.into())
-        );
-    }
-
-    #[test]
-    fn an_unknown_key_is_an_error_with_its_line() {
-        let p = problems("[[interface]]\nname = \"eth0\"\nallow = [\"22\"]\nalow = [\"80\"]\n");
-        assert_eq!(p[0].line, Some(4), "{p:?}");
-        assert!(p[0].message.contains("alow"), "{p:?}");
-        let p = problems("[metric]\nlisten = \"127.0.0.1:1\"\n");
-        assert_eq!(p[0].line, Some(1), "{p:?}");
-        assert!(p[0].message.contains("metric"), "{p:?}");
-    }
-
-    #[test]
-    fn a_bad_port_names_the_item_and_its_line() {
-        let p = problems("[[interface]]\nname = \"eth0\"\nallow = [\n  \"22\",\n  \"70000\",\n]\n");
-        assert_eq!(p.len(), 1, "{p:?}");
-        assert_eq!(p[0].line, Some(5));
-        assert!(p[0].message.contains("\"70000\""), "{p:?}");
-        assert!(p[0].message.contains("eth0"), "{p:?}");
-    }
-
-    #[test]
-    fn a_bad_cidr_names_the_item_and_its_line() {
-        let p = problems("[[interface]]\nname = \"eth0\"\nallow = [\"5432@10.0.0.0/33\"]\n");
-        assert_eq!(p[0].line, Some(3), "{p:?}");
-        assert!(p[0].message.contains("10.0.0.0/33"), "{p:?}");
-    }
-
-    #[test]
-    fn a_syntax_error_is_reported_with_its_line() {
-        let p = problems("[[interface]]\nname = \"eth0\"\nallow = [\"22\"\n\n[metrics]\n");
-        assert!(p[0].line.is_some_and(|l| l >= 3), "{p:?}");
-        let p = problems("[[interface]]\nname = eth0\n");
-        assert_eq!(p[0].line, Some(2), "{p:?}");
-    }
-
-    #[test]
-    fn every_problem_is_reported_at_once() {
-        let p = problems(
-            "[[interface]]\nname = \"eth0\"\nallow = [\"0\"]\nmode = \"fast\"\n\n\
-             [[interface]]\nname = \"eth0\"\nallow = [\"22\"]\n\n\
-             [metrics]\nlisten = \"localhost\"\n",
-        );
-        let lines: Vec<_> = p.iter().map(|p| p.line).collect();
-        assert_eq!(lines, vec![Some(3), Some(4), Some(7), Some(11)], "{p:?}");
-    }
-
-    #[test]
-    fn the_error_names_the_file() {
-        let error = ConfigError {
-            path: PathBuf::from("/etc/fwxdp/fwxdp.toml"),
-            problems: vec![Problem {
-                line: Some(3),
-                message: "bad".into(),
-            }],
-        };
-        assert_eq!(error.to_string(), "/etc/fwxdp/fwxdp.toml:3: bad");
-    }
-}
+mod tests;

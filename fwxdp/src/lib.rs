@@ -16,8 +16,8 @@
 //!   [`state::PinnedInterface`], one attached interface's state as one object.
 //! - [`policy`]: the allow-spec grammar, the policy, its map entries, and the SSH lock-out
 //!   guard.
-//! - [`mode`], [`iface`] and [`error`]: the attach-mode enum, interface names, and the
-//!   error-chain formatter.
+//! - [`mode`], [`iface`], [`process`] and [`error`]: the attach-mode enum, interface
+//!   names, this process's ancestors, and the error-chain formatter.
 
 pub mod attach;
 pub mod cli;
@@ -26,6 +26,7 @@ pub mod iface;
 pub mod metrics;
 pub mod mode;
 pub mod policy;
+pub mod process;
 pub mod report;
 pub mod service;
 pub mod state;

@@ -50,31 +50,13 @@ fn ssh_connection() -> Option<String> {
     if let Ok(connection) = std::env::var("SSH_CONNECTION") {
         return Some(connection);
     }
-    let mut pid = std::os::unix::process::parent_id();
-    // Bounded: a process tree is never this deep, and a loop must end.
-    for _ in 0..64 {
-        if pid <= 1 {
-            return None;
-        }
-        if let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) {
-            let found = environ
-                .split(|b| *b == 0)
-                .find_map(|var| var.strip_prefix(b"SSH_CONNECTION="))
-                .map(|value| String::from_utf8_lossy(value).into_owned());
-            if found.is_some() {
-                return found;
-            }
-        }
-        pid = parent_of(pid)?;
-    }
-    None
-}
-
-/// The parent of `pid`, from `/proc/<pid>/stat` (the field after the command's closing ')').
-fn parent_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(')')?;
-    rest.split_whitespace().nth(1)?.parse().ok()
+    crate::process::ancestors().find_map(|pid| {
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+        environ
+            .split(|b| *b == 0)
+            .find_map(|var| var.strip_prefix(b"SSH_CONNECTION="))
+            .map(|value| String::from_utf8_lossy(value).into_owned())
+    })
 }
 
 #[cfg(test)]

@@ -16,6 +16,12 @@ pub enum PinError {
     NotBpffs { path: PathBuf },
     #[error("{path} holds {name:?}, which fwxdp did not pin: not removing it")]
     NotOurs { path: PathBuf, name: String },
+    #[error(
+        "{path} has no bpf filesystem in this command's own mount namespace (`ip netns exec` \
+         makes one): pins made here would vanish, filter and all, when the command exits; \
+         run it as `nsenter --net=/run/netns/NAME fwxdp ...` instead"
+    )]
+    PrivateMounts { path: PathBuf },
     #[error("cannot mount a bpf filesystem at {path}")]
     Mount { path: PathBuf, source: nix::Error },
     #[error("cannot {action} {path}")]

@@ -88,6 +88,13 @@ impl PinRoot {
                 });
             }
             if self.root.starts_with(BPFFS) && !is_bpffs(Path::new(BPFFS)) {
+                // `ip netns exec` runs commands in a mount namespace of their own (with a
+                // fresh /sys): a bpffs mounted there dies with the command, filter and all.
+                if private_mount_namespace() {
+                    return Err(PinError::PrivateMounts {
+                        path: PathBuf::from(BPFFS),
+                    });
+                }
                 mount(
                     Some("bpffs"),
                     BPFFS,
@@ -157,6 +164,19 @@ fn nearest_existing(path: &Path) -> &Path {
     path.ancestors()
         .find(|p| p.exists())
         .unwrap_or(Path::new("/"))
+}
+
+/// Whether this process's mount namespace is one of its own: not PID 1's (the host's, or
+/// the container's), or, where PID 1's cannot be read, not that of some ancestor.
+fn private_mount_namespace() -> bool {
+    let Ok(own) = fs::read_link("/proc/self/ns/mnt") else {
+        return false;
+    };
+    if let Ok(init) = fs::read_link("/proc/1/ns/mnt") {
+        return own != init;
+    }
+    crate::process::ancestors()
+        .any(|pid| fs::read_link(format!("/proc/{pid}/ns/mnt")).is_ok_and(|theirs| theirs != own))
 }
 
 fn is_bpffs(path: &Path) -> bool {

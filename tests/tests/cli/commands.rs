@@ -243,16 +243,16 @@ fn detach_all_detaches_everything() {
 }
 
 #[test]
-fn bpffs_is_mounted_when_missing() {
+fn a_bpffs_that_would_vanish_with_the_command_is_refused() {
     let lab = Lab::new();
+    let _db = services::tcp(&lab.server, 5432);
     let bin = fwxdp_tests::lab::fwxdp_bin();
     // A private mount namespace without /sys/fs/bpf: the host's mounts are untouched.
     let script = format!(
         "umount /sys/fs/bpf 2>/dev/null; \
          if findmnt -n -t bpf /sys/fs/bpf >/dev/null; then echo still-mounted; exit 3; fi; \
-         FWXDP_PIN_ROOT=/sys/fs/bpf/fwxdp nsenter --net=/run/netns/{ns} {bin} attach {SERVER_IF} --allow 22 && \
-         findmnt -n -t bpf /sys/fs/bpf && \
-         nsenter --net=/run/netns/{ns} {bin} status",
+         FWXDP_PIN_ROOT=/sys/fs/bpf/fwxdp nsenter --net=/run/netns/{ns} {bin} attach {SERVER_IF} --allow 22; \
+         echo exit=$?; findmnt -n -t bpf /sys/fs/bpf || echo no-bpffs",
         ns = lab.server.name(),
         bin = bin.display(),
     );
@@ -262,10 +262,27 @@ fn bpffs_is_mounted_when_missing() {
         .output()
         .expect("unshare");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", stderr(&out));
-    assert!(stdout.contains("attached (native XDP)"), "{stdout}");
-    assert!(stdout.contains("bpf"), "no bpffs mounted: {stdout}");
-    assert!(stdout.contains("allow 22"), "{stdout}");
+    assert!(
+        stdout.contains("exit=1") && stdout.contains("no-bpffs"),
+        "{stdout}"
+    );
+    assert!(stderr(&out).contains("nsenter --net="), "{}", stderr(&out));
+    // What a user types: ip netns exec makes the same kind of namespace.
+    let out = std::process::Command::new("ip")
+        .env("SSH_CONNECTION", "")
+        .env("FWXDP_PIN_ROOT", "/sys/fs/bpf/fwxdp")
+        .args(["netns", "exec", lab.server.name()])
+        .arg(&bin)
+        .args(["attach", SERVER_IF, "--allow", "22"])
+        .output()
+        .expect("ip netns exec");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("ip netns exec"), "{}", stderr(&out));
+    assert_eq!(
+        lab.connect(SERVER_V4.into(), 5432),
+        Tcp::Open,
+        "nothing was left attached"
+    );
 }
 
 #[test]

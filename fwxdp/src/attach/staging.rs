@@ -50,9 +50,13 @@ pub(super) fn fresh(
         .map_err(switch::SwitchError::from)?;
     dir.keep(link, LinkPin::Egress)?;
 
-    let placed = switch::place(dir, iface, request.mode.unwrap_or_default())?;
+    let (placed, link) = switch::attach_ingress(dir, iface, request.mode.unwrap_or_default())
+        .map_err(switch::SwitchError::from)?;
+    // The mode first: once the link is kept, a kill leaves a filter the next attach takes
+    // over as it is, and it must say its mode.
     config.mode = placed.mode.raw();
     loaded.policy.set_config(&config)?;
+    dir.keep(link, LinkPin::Ingress)?;
     staging.commit(&root.iface_dir(iface))?;
     Ok(Outcome {
         iface: iface.to_owned(),

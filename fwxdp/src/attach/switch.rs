@@ -61,13 +61,6 @@ pub fn attach_ingress(
     })
 }
 
-/// Attaches the ingress program of a new interface as `request` asks and pins its link.
-pub fn place(dir: &PinDir, iface: &str, request: AttachMode) -> Result<Placed, SwitchError> {
-    let (placed, link) = attach_ingress(dir, iface, request)?;
-    dir.keep(link, LinkPin::Ingress)?;
-    Ok(placed)
-}
-
 /// Moves the ingress program of an attached interface from `current` to what `request` asks,
 /// never leaving the interface unfiltered. On failure the interface keeps a working mode,
 /// which the result's `Err` also names.

@@ -35,10 +35,12 @@ impl PinnedInterface {
     }
 
     /// Every interface pinned under `root`, sorted by name, after checking that the root
-    /// is on a bpffs. Empty when the root does not exist.
+    /// is on a bpffs. Empty when the root does not exist. An attach killed just before its
+    /// final rename left a whole filter in a staging directory: it filters, so it is listed
+    /// (from there) until the next attach takes it over.
     pub fn all(root: &PinRoot) -> Result<Vec<Self>, PinError> {
         root.verify()?;
-        Ok(root
+        let mut all: Vec<Self> = root
             .interfaces()?
             .into_iter()
             .map(|name| Self {
@@ -46,7 +48,39 @@ impl PinnedInterface {
                 name,
                 policy: None,
             })
-            .collect())
+            .collect();
+        for (name, dir) in root.staging_dirs() {
+            if dir.holds(LinkPin::Ingress) && !all.iter().any(|p| p.name == name) {
+                all.push(Self {
+                    name,
+                    dir,
+                    policy: None,
+                });
+            }
+        }
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(all)
+    }
+
+    /// Takes over what an attach of `iface` killed just before its final rename left: a
+    /// staging directory whose ingress link filters. It is renamed into place, where the
+    /// next step finds it as attached; no moment without the filter, and nothing left
+    /// invisible. Returns whether there was one.
+    pub fn adopt_interrupted(root: &PinRoot, iface: &str) -> Result<bool, PinError> {
+        let dest = root.iface_dir(iface);
+        if dest.exists() {
+            return Ok(false);
+        }
+        let Some((_, dir)) = root
+            .staging_dirs()
+            .into_iter()
+            .find(|(name, dir)| name == iface && dir.holds(LinkPin::Ingress))
+        else {
+            return Ok(false);
+        };
+        std::fs::rename(dir.path(), dest.path())
+            .map_err(|e| PinError::io("rename", dir.path(), e))?;
+        Ok(true)
     }
 
     /// The interface's name.

@@ -56,22 +56,26 @@ impl PinRoot {
         )))
     }
 
-    /// Staging directories present under the root.
+    /// Staging directories present under the root, with the interface each was for.
     #[must_use]
-    pub fn staging_dirs(&self) -> Vec<PinDir> {
+    pub fn staging_dirs(&self) -> Vec<(String, PinDir)> {
         fs::read_dir(&self.root)
             .into_iter()
             .flatten()
             .filter_map(Result::ok)
-            .filter(|e| e.file_name().to_string_lossy().starts_with(STAGING_PREFIX))
-            .map(|e| PinDir::new(e.path()))
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let rest = name.strip_prefix(STAGING_PREFIX)?;
+                let (_, iface) = rest.split_once(':')?;
+                Some((decode(iface), PinDir::new(e.path())))
+            })
             .collect()
     }
 
     /// Removes staging directories left by an attach that was killed midway. Under the
     /// state lock no attach is in progress, so every staging directory is a leftover.
     pub fn sweep_staging(&self) -> Result<(), PinError> {
-        for dir in self.staging_dirs() {
+        for (_, dir) in self.staging_dirs() {
             dir.remove()?;
         }
         Ok(())

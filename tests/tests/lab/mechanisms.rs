@@ -101,7 +101,7 @@ fn status_names_the_mechanism_of_an_xdp_attach() {
 }
 
 #[test]
-fn clsact_filters_left_by_a_killed_attach_are_swept_not_leaked() {
+fn clsact_filters_left_by_a_killed_attach_are_taken_over_not_leaked() {
     let lab = Lab::new();
     lab.set_fwxdp_env("FWXDP_TC_MECHANISM", "clsact");
     lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22", "--mode", "tc"]);

@@ -4,7 +4,7 @@
 use aya::programs::{TcAttachType, links::PinnedLink};
 use fwxdp::state::{LinkPin, MapSource, PinDir, PolicyMaps, ProgramPin};
 use fwxdp_common::Config;
-use fwxdp_tests::lab::{Lab, SERVER_IF, SERVER_V4, probe::Tcp, services};
+use fwxdp_tests::lab::{Lab, SERVER_IF, SERVER_V4, probe::Tcp, services, watch};
 
 #[test]
 fn pins_of_another_layout_leave_the_filter_in_force() {
@@ -79,4 +79,32 @@ fn a_mode_switch_killed_midway_is_repaired_without_an_open_moment() {
     lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22", "--mode", "native"]);
     assert_eq!(lab.status_json()["interfaces"][0]["mode"], "native");
     assert_eq!(lab.connect(SERVER_V4.into(), 5432), Tcp::Filtered);
+}
+
+#[test]
+fn a_filter_an_attach_left_unrenamed_is_shown_and_taken_over_without_a_gap() {
+    let lab = Lab::new();
+    let _services = services::tcp_ports(&lab.server, &[80, 8000, 8001]);
+    lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22,80"]);
+    // What an attach killed just before its final rename leaves: the whole filter, pinned
+    // in its staging directory.
+    let pins = lab.pin_root();
+    let staging = pins.join(format!("staging:99999:{SERVER_IF}"));
+    std::fs::rename(pins.join(SERVER_IF), &staging).expect("make it a staging directory");
+    let status = lab.status_json();
+    assert_eq!(status["interfaces"][0]["interface"], SERVER_IF, "{status}");
+    assert_eq!(status["interfaces"][0]["mode"], "native", "{status}");
+    assert_eq!(lab.connect(SERVER_V4.into(), 8000), Tcp::Filtered);
+
+    let report = watch::while_changing(&lab, 80, 8000, 8001, || {
+        let out = lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22,80"]);
+        assert!(
+            out.contains("policy replaced in place (native XDP)"),
+            "{out}"
+        );
+        // Long enough a window for the watchers to mean something.
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    });
+    report.assert_held("the next attach after a killed one");
+    assert!(!staging.exists() && pins.join(SERVER_IF).exists());
 }

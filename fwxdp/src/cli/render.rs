@@ -164,6 +164,9 @@ pub(super) fn config(path: &std::path::Path, config: &ServiceConfig) {
     } else {
         say!("  no metrics exporter");
     }
+    for problem in &config.warnings {
+        say!("  warning: {}", problem.at(path));
+    }
 }
 
 /// `value` as indented JSON on stdout.

@@ -39,6 +39,7 @@ pub async fn run(
     mut events: mpsc::Receiver<Event>,
 ) -> Result<(), DaemonError> {
     let config = config::load(&path)?;
+    warn_config(&path, &config);
     root.ensure()?;
     // A stop while waiting for interfaces must not wait for them.
     {
@@ -70,7 +71,10 @@ pub async fn run(
     while let Some(Event::Reload) = events.recv().await {
         info!(config = %path.display(), "reloading");
         let next = match config::load(&path) {
-            Ok(next) => next,
+            Ok(next) => {
+                warn_config(&path, &next);
+                next
+            }
             Err(errors) => {
                 for line in errors.to_string().lines() {
                     error!("{line}");
@@ -109,6 +113,13 @@ pub async fn run(
     info!("stopping; the filters stay attached (fwxdp detach --all removes them)");
     exporter.stop().await;
     Ok(())
+}
+
+/// Logs what the config says that is valid but probably not meant.
+fn warn_config(path: &std::path::Path, config: &ServiceConfig) {
+    for problem in &config.warnings {
+        warn!("{}", problem.at(path));
+    }
 }
 
 /// How long the service waits at start for configured interfaces that do not exist yet

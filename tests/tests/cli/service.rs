@@ -322,3 +322,35 @@ fn a_stop_while_waiting_for_interfaces_ends_the_service_at_once() {
         .expect("the service should stop at once");
     assert!(status.success(), "exit status {status}");
 }
+
+#[test]
+fn a_reload_that_would_filter_nothing_or_allow_nothing_must_say_so() {
+    let lab = Lab::new();
+    let _db = services::tcp(&lab.server, 5432);
+    let service = Service::start(&lab, &interface("22"));
+    service.wait_ready();
+    for (config, said) in [
+        ("# emptied by mistake\n", "filter_nothing = true"),
+        (
+            "[[interface]]\nname = \"fwx0\"\nallow = []\n",
+            "allow_nothing = true",
+        ),
+    ] {
+        let refusals = service.log().matches("reload refused").count();
+        service.rewrite(config);
+        lab.signal(service.pid, Signal::SIGHUP);
+        service.until("the reload refused", || {
+            service.log().matches("reload refused").count() > refusals
+        });
+        assert!(service.log().contains(said), "{}", service.log());
+        assert_eq!(allow_list(&lab), serde_json::json!(["22"]));
+        assert_eq!(lab.connect(SERVER_V4.into(), 5432), Tcp::Filtered);
+    }
+    // Said explicitly, it is applied: the interface is detached.
+    service.rewrite("filter_nothing = true\n");
+    lab.signal(service.pid, Signal::SIGHUP);
+    service.until("the interface detached", || {
+        service.log().contains("detached: no longer in the config")
+    });
+    assert_eq!(lab.connect(SERVER_V4.into(), 5432), Tcp::Open);
+}

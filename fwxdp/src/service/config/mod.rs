@@ -50,6 +50,8 @@ pub struct ServiceConfig {
     pub interfaces: Vec<InterfaceConfig>,
     /// The exporter, when the file has a `[metrics]` table.
     pub metrics: Option<MetricsConfig>,
+    /// What is valid but probably not meant: `check` prints it, the service logs it.
+    pub warnings: Vec<Problem>,
 }
 
 /// One `[[interface]]`.
@@ -83,18 +85,21 @@ pub struct ConfigError {
     pub problems: Vec<Problem>,
 }
 
+impl Problem {
+    /// The problem as `path:line: message` (or `path: message` when it has no line).
+    #[must_use]
+    pub fn at(&self, path: &Path) -> String {
+        match self.line {
+            Some(line) => format!("{}:{line}: {}", path.display(), self.message),
+            None => format!("{}: {}", path.display(), self.message),
+        }
+    }
+}
+
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, problem) in self.problems.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            match problem.line {
-                Some(line) => write!(f, "{}:{line}: {}", self.path.display(), problem.message)?,
-                None => write!(f, "{}: {}", self.path.display(), problem.message)?,
-            }
-        }
-        Ok(())
+        let lines: Vec<String> = self.problems.iter().map(|p| p.at(&self.path)).collect();
+        f.write_str(&lines.join("\n"))
     }
 }
 
@@ -104,6 +109,9 @@ struct RawFile {
     #[serde(default, rename = "interface")]
     interfaces: Vec<RawInterface>,
     metrics: Option<RawMetrics>,
+    /// Says that a file without interfaces is meant (a reload with it detaches them all).
+    #[serde(default)]
+    filter_nothing: bool,
 }
 
 #[derive(Deserialize)]
@@ -114,6 +122,9 @@ struct RawInterface {
     mode: Option<Spanned<String>>,
     #[serde(default)]
     monitor: bool,
+    /// Says that an empty allow list (every new connection dropped, SSH too) is meant.
+    #[serde(default)]
+    allow_nothing: bool,
 }
 
 #[derive(Deserialize)]
@@ -190,11 +201,24 @@ pub fn parse(text: &str) -> Result<ServiceConfig, Vec<Problem>> {
         }
         interfaces.push(interface.value);
     }
-    let metrics = raw.metrics.map(|m| metrics(&m, &lines, &mut problems));
+    if interfaces.is_empty() && !raw.filter_nothing {
+        problems.push(Problem {
+            line: None,
+            message: "no [[interface]]: the service would filter nothing, and a reload with \
+                      this file would detach every interface it attached (write \
+                      `filter_nothing = true` at the top to mean it)"
+                .to_owned(),
+        });
+    }
+    let mut warnings = Vec::new();
+    let metrics = raw
+        .metrics
+        .map(|m| metrics(&m, &lines, &mut problems, &mut warnings));
     if problems.is_empty() {
         Ok(ServiceConfig {
             interfaces,
             metrics,
+            warnings,
         })
     } else {
         Err(problems)
@@ -262,6 +286,14 @@ fn interface(
         problem(&entry.name.span(), e.to_string());
         Policy::deny_all()
     });
+    if entry.allow.is_empty() && !entry.allow_nothing {
+        problem(
+            &entry.name.span(),
+            "allow is empty: every new connection, SSH included, would be dropped (write \
+             `allow_nothing = true` in this [[interface]] to mean it)"
+                .to_owned(),
+        );
+    }
     let mode = entry.mode.as_ref().and_then(|mode| {
         let parsed = <AttachMode as clap::ValueEnum>::from_str(mode.get_ref(), false).ok();
         if parsed.is_none() {
@@ -285,7 +317,12 @@ fn interface(
     }
 }
 
-fn metrics(raw: &RawMetrics, lines: &Lines, problems: &mut Vec<Problem>) -> MetricsConfig {
+fn metrics(
+    raw: &RawMetrics,
+    lines: &Lines,
+    problems: &mut Vec<Problem>,
+    warnings: &mut Vec<Problem>,
+) -> MetricsConfig {
     let listen = raw.listen.as_ref().map_or(DEFAULT_LISTEN_ADDR, |listen| {
         listen.get_ref().parse().unwrap_or_else(|_| {
             problems.push(Problem {
@@ -298,6 +335,17 @@ fn metrics(raw: &RawMetrics, lines: &Lines, problems: &mut Vec<Problem>) -> Metr
             DEFAULT_LISTEN_ADDR
         })
     });
+    if !listen.ip().is_loopback() {
+        warnings.push(Problem {
+            line: raw.listen.as_ref().map(|l| lines.of(&l.span())),
+            message: format!(
+                "metrics: listen {listen} is not a loopback address: whoever reaches port {} \
+                 of this host reads the counters, and fwxdp does not protect that port unless \
+                 the allow list leaves it out",
+                listen.port()
+            ),
+        });
+    }
     MetricsConfig {
         listen,
         max_port_series: raw

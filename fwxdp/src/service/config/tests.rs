@@ -44,7 +44,7 @@ fn parses_the_documented_example() {
 fn no_metrics_table_means_no_exporter() {
     let config = parse("[[interface]]\nname = \"eth0\"\nallow = [\"22\"]\n").expect("valid");
     assert_eq!(config.metrics, None);
-    let config = parse("[metrics]\n").expect("valid");
+    let config = parse("filter_nothing = true\n[metrics]\n").expect("valid");
     assert_eq!(
         config.metrics.map(|m| m.listen.to_string()),
         Some(DEFAULT_LISTEN.into())
@@ -156,4 +156,32 @@ fn lines_are_numbered_right_in_a_long_file() {
         vec![Some(base + 3), Some(base + 2)],
         "{p:?}"
     );
+}
+
+#[test]
+fn filtering_nothing_or_allowing_nothing_must_be_said() {
+    let p = problems("[metrics]\n");
+    assert!(p[0].message.contains("filter_nothing = true"), "{p:?}");
+    let p = problems("");
+    assert!(p[0].message.contains("no [[interface]]"), "{p:?}");
+    let p = problems("[[interface]]\nname = \"eth0\"\nallow = []\n");
+    assert_eq!(p[0].line, Some(2), "{p:?}");
+    assert!(p[0].message.contains("allow_nothing = true"), "{p:?}");
+    let config = parse("filter_nothing = true\n").expect("said");
+    assert!(config.interfaces.is_empty());
+    let config =
+        parse("[[interface]]\nname = \"eth0\"\nallow = []\nallow_nothing = true\n").expect("said");
+    assert_eq!(config.interfaces[0].policy, Policy::deny_all());
+}
+
+#[test]
+fn an_exporter_off_loopback_is_a_warning() {
+    let config = parse(
+        "[[interface]]\nname = \"eth0\"\nallow = [\"22\"]\n[metrics]\nlisten = \"0.0.0.0:9814\"\n",
+    )
+    .expect("valid");
+    assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
+    assert_eq!(config.warnings[0].line, Some(5));
+    assert!(config.warnings[0].message.contains("not a loopback"));
+    assert!(parse(GOOD).expect("valid").warnings.is_empty());
 }

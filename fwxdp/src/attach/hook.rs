@@ -158,20 +158,25 @@ fn attach_clsact(
     }
     let attach_error = |source| attach_error(iface, mode, source);
     // Priority 1 runs before every other filter, so none can pass a packet the verdict has
-    // not seen. Where a filter of another kind holds it, the kernel picks a priority.
+    // not seen. Only where a filter of another kind holds priority 1 (the kernel answers
+    // EINVAL) does the kernel pick one, behind that filter.
     let first = TcAttachOptions::Netlink(NlOptions {
         priority: 1,
         ..NlOptions::default()
     });
     let id = match tc.attach_with_options(iface, direction, first) {
         Ok(id) => id,
-        Err(_) => tc
-            .attach_with_options(
+        Err(ProgramError::TcError(TcError::NetlinkError(e)))
+            if e.raw_os_error() == Some(libc::EINVAL) =>
+        {
+            tc.attach_with_options(
                 iface,
                 direction,
                 TcAttachOptions::Netlink(NlOptions::default()),
             )
-            .map_err(attach_error)?,
+            .map_err(attach_error)?
+        }
+        Err(error) => return Err(attach_error(error)),
     };
     let link = tc.take_link(id).map_err(attach_error)?;
     let record = LinkRecord {

@@ -63,18 +63,7 @@ fn attach(root: &PinRoot, args: &AttachArgs) -> Result<(), CliError> {
     for name in &args.ifaces {
         iface::filterable_index(name)?;
     }
-    // Ctrl-C or a TERM midway would leave programs attached from a staging directory that
-    // no command shows: hold those signals until the state is whole (they act on exit).
-    let mut hold = SigSet::empty();
-    for signal in [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-    ] {
-        hold.add(signal);
-    }
-    hold.thread_block().map_err(CliError::BlockSignals)?;
+    hold_signals()?;
     let _lock = StateLock::acquire()?;
     for name in &args.ifaces {
         let request = Request {
@@ -92,9 +81,26 @@ fn attach(root: &PinRoot, args: &AttachArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Holds SIGINT, SIGTERM, SIGHUP and SIGQUIT until the process exits: Ctrl-C midway through
+/// an attach or detach would leave programs attached from a staging directory, or a record
+/// that names a filter already removed. They act on exit.
+fn hold_signals() -> Result<(), CliError> {
+    let mut hold = SigSet::empty();
+    for signal in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+    ] {
+        hold.add(signal);
+    }
+    hold.thread_block().map_err(CliError::BlockSignals)
+}
+
 fn detach(root: &PinRoot, args: &DetachArgs) -> Result<(), CliError> {
     check_names(&args.ifaces)?;
     require_root()?;
+    hold_signals()?;
     let _lock = StateLock::acquire()?;
     if args.all {
         let ifaces = attach::detach_all(root)?;

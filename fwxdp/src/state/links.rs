@@ -223,11 +223,14 @@ fn remove_filter(record: &LinkRecord) -> Result<(), PinError> {
     .map_err(|e| remove_error(TcError::IoError(e)))?;
     match link.detach() {
         Ok(()) => Ok(()),
-        Err(ProgramError::TcError(TcError::NetlinkError(e)))
-            if e.raw_os_error() == Some(libc::ENOENT) =>
+        // Removed behind fwxdp's back (the filter, or the whole clsact qdisc): gone is what
+        // was wanted.
+        Err(ProgramError::NetlinkError(e))
+            if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EINVAL)) =>
         {
             Ok(())
         }
+        Err(ProgramError::NetlinkError(e)) => Err(remove_error(TcError::NetlinkError(e))),
         Err(ProgramError::TcError(e)) => Err(remove_error(e)),
         Err(other) => Err(remove_error(TcError::IoError(io::Error::other(
             other.to_string(),

@@ -62,10 +62,24 @@ impl PinnedInterface {
         Ok(all)
     }
 
-    /// Takes over what an attach of `iface` killed just before its final rename left: a
-    /// staging directory whose ingress link filters. It is renamed into place, where the
-    /// next step finds it as attached; no moment without the filter, and nothing left
-    /// invisible. Returns whether there was one.
+    /// Takes over what attaches killed just before their final rename left: staging
+    /// directories whose ingress link filters, of any interface that has no pins in place.
+    /// Each is renamed into place, where the next step finds it as attached: no moment
+    /// without the filter, and nothing left invisible. Call it before sweeping staging.
+    pub fn adopt_all_interrupted(root: &PinRoot) -> Result<(), PinError> {
+        let names: std::collections::BTreeSet<String> = root
+            .staging_dirs()
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        for name in names {
+            Self::adopt_interrupted(root, &name)?;
+        }
+        Ok(())
+    }
+
+    /// Takes over what an attach of `iface` killed just before its final rename left (see
+    /// [`Self::adopt_all_interrupted`]). Returns whether there was one.
     pub fn adopt_interrupted(root: &PinRoot, iface: &str) -> Result<bool, PinError> {
         let dest = root.iface_dir(iface);
         if dest.exists() {

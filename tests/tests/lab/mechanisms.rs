@@ -126,3 +126,17 @@ fn clsact_filters_left_by_a_killed_attach_are_taken_over_not_leaked() {
         assert!(!filters(&lab, direction).contains("fwxdp"), "{direction}");
     }
 }
+
+#[test]
+fn filters_removed_behind_fwxdps_back_do_not_block_detach() {
+    let lab = Lab::new();
+    lab.set_fwxdp_env("FWXDP_TC_MECHANISM", "clsact");
+    lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22", "--mode", "tc"]);
+    // Someone flushes the egress chain, then removes the whole clsact qdisc.
+    lab.server
+        .run(&["tc", "filter", "del", "dev", SERVER_IF, "egress"]);
+    lab.server
+        .run(&["tc", "qdisc", "del", "dev", SERVER_IF, "clsact"]);
+    lab.fwxdp_ok(&["detach", SERVER_IF]);
+    assert!(!lab.pin_root().join(SERVER_IF).exists());
+}

@@ -108,3 +108,32 @@ fn a_filter_an_attach_left_unrenamed_is_shown_and_taken_over_without_a_gap() {
     report.assert_held("the next attach after a killed one");
     assert!(!staging.exists() && pins.join(SERVER_IF).exists());
 }
+
+#[test]
+fn attaching_another_interface_takes_over_a_killed_attach_instead_of_sweeping_it() {
+    let lab = Lab::new();
+    let _db = services::tcp(&lab.server, 5432);
+    // A second interface in the server namespace.
+    lab.server.ip(&[
+        "link", "add", "fwxa", "type", "veth", "peer", "name", "fwxb",
+    ]);
+    lab.server.ip(&["link", "set", "fwxa", "up"]);
+    lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22"]);
+    let pins = lab.pin_root();
+    std::fs::rename(
+        pins.join(SERVER_IF),
+        pins.join(format!("staging:99999:{SERVER_IF}")),
+    )
+    .expect("make it a staging directory");
+    lab.fwxdp_ok(&["attach", "fwxa", "--allow", "22"]);
+    let status = lab.status_json();
+    let names: Vec<&str> = status["interfaces"]
+        .as_array()
+        .expect("interfaces")
+        .iter()
+        .filter_map(|i| i["interface"].as_str())
+        .collect();
+    assert_eq!(names, ["fwx0", "fwxa"], "{status}");
+    assert!(pins.join(SERVER_IF).exists(), "taken over into place");
+    assert_eq!(lab.connect(SERVER_V4.into(), 5432), Tcp::Filtered);
+}

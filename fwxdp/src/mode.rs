@@ -23,9 +23,6 @@ pub enum AttachMode {
 }
 
 impl AttachMode {
-    /// Every mode, in the order the help lists them.
-    pub const ALL: [Self; 4] = [Self::Auto, Self::Native, Self::Generic, Self::Tc];
-
     /// The mode in force that the pinned config stores as `raw`; `None` for anything else
     /// (`auto` is never in force).
     #[must_use]
@@ -73,7 +70,7 @@ mod tests {
 
     #[test]
     fn names_agree_everywhere() {
-        for mode in AttachMode::ALL {
+        for &mode in AttachMode::value_variants() {
             assert_eq!(AttachMode::from_str(mode.name(), false), Ok(mode));
             let value = mode.to_possible_value().expect("every mode is a value");
             assert_eq!(value.get_name(), mode.name());

@@ -42,9 +42,7 @@ fn main() -> ExitCode {
         Task::Demo => demo(),
         Task::Test => test(),
         Task::Bench => bench(),
-        Task::Vmtest { kernels } => {
-            setup::run().and_then(|()| vmtest::run(&workspace_root(), &kernels))
-        }
+        Task::Vmtest { kernels } => setup::run().and_then(|()| vmtest::run(&kernels)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -133,7 +131,7 @@ fn test() -> Result<()> {
         e2e,
     )?;
     // Debian's 5.10, 6.1 and 6.12 kernels under qemu, every attach mode in each.
-    vmtest::run(&workspace_root(), &[])
+    vmtest::run(&[])
 }
 
 /// `systemd-analyze verify` on the unit, with `ExecStart` pointed at the binary just built
@@ -156,8 +154,9 @@ fn verify_unit() -> Result<()> {
     result
 }
 
-fn demo() -> Result<()> {
-    setup::run()?;
+/// Builds `fwxdp` and the `fwxdp-tests` binary `tool` in release mode; returns where they
+/// are.
+fn build_release(tool: &str) -> Result<PathBuf> {
     let mut build = cargo();
     build.args([
         "build",
@@ -169,10 +168,15 @@ fn demo() -> Result<()> {
         "--bin",
         "fwxdp",
         "--bin",
-        "fwxdp-demo",
+        tool,
     ]);
-    step("cargo build --release", build)?;
-    let target = workspace_root().join("target/release");
+    step(&format!("cargo build --release (fwxdp, {tool})"), build)?;
+    Ok(workspace_root().join("target/release"))
+}
+
+fn demo() -> Result<()> {
+    setup::run()?;
+    let target = build_release("fwxdp-demo")?;
     let mut demo = Command::new(target.join("fwxdp-demo"));
     demo.env("FWXDP_BIN", target.join("fwxdp"));
     step("demo", demo)

@@ -48,7 +48,7 @@ const VM_TIMEOUT: Duration = Duration::from_mins(5);
 /// Modules the checks need that Debian builds as modules: veth pairs, clsact and `cls_bpf`.
 const MODULES: [&str; 3] = ["veth", "sch_ingress", "cls_bpf"];
 
-pub(crate) fn run(root: &Path, names: &[String]) -> Result<()> {
+pub(crate) fn run(names: &[String]) -> Result<()> {
     let kernels: Vec<&Kernel> = if names.is_empty() {
         KERNELS.iter().collect()
     } else {
@@ -62,7 +62,7 @@ pub(crate) fn run(root: &Path, names: &[String]) -> Result<()> {
             })
             .collect::<Result<_>>()?
     };
-    let binaries = build(root)?;
+    let binaries = build()?;
     let cache = Path::new(CACHE);
     let apt = Apt::new(cache)?;
     let mut failures = Vec::new();
@@ -100,24 +100,8 @@ struct Binaries {
     vmcheck: PathBuf,
 }
 
-fn build(root: &Path) -> Result<Binaries> {
-    crate::step("cargo build --release (fwxdp, fwxdp-vmcheck)", {
-        let mut cmd = crate::cargo();
-        cmd.args([
-            "build",
-            "--release",
-            "--package",
-            "fwxdp",
-            "--package",
-            "fwxdp-tests",
-            "--bin",
-            "fwxdp",
-            "--bin",
-            "fwxdp-vmcheck",
-        ]);
-        cmd
-    })?;
-    let target = root.join("target/release");
+fn build() -> Result<Binaries> {
+    let target = crate::build_release("fwxdp-vmcheck")?;
     Ok(Binaries {
         fwxdp: target.join("fwxdp"),
         vmcheck: target.join("fwxdp-vmcheck"),
@@ -216,23 +200,26 @@ impl Apt {
             .with_context(|| format!("no linux-image-amd64 in {}", kernel.suite))?
             .to_owned();
         let show = self.query(&["show", &format!("linux-image-amd64={version}")])?;
-        let package = show
+        // `Depends: linux-image-6.1.0-50-amd64 (= 6.1.176-1)`
+        let depends = show
             .lines()
             .find_map(|l| l.strip_prefix("Depends: "))
-            .and_then(|deps| deps.split([' ', ',']).next())
-            .with_context(|| format!("linux-image-amd64={version} names no image"))?
+            .with_context(|| format!("linux-image-amd64={version} names no image"))?;
+        let package = depends
+            .split([' ', ','])
+            .next()
+            .unwrap_or_default()
             .to_owned();
-        let image_version = show
-            .lines()
-            .find_map(|l| l.strip_prefix("Depends: "))
-            .and_then(|deps| deps.split("(= ").nth(1))
+        let image_version = depends
+            .split("(= ")
+            .nth(1)
             .and_then(|v| v.split(')').next())
             .unwrap_or(&version)
             .to_owned();
         let extracted = self.debs.join(format!("{package}_{image_version}"));
         if !extracted.join("boot").exists() {
             let deb = self.download(&package, &image_version)?;
-            let staging = extracted.with_extension("partial");
+            let staging = self.debs.join(format!("{package}_{image_version}.partial"));
             drop(fs::remove_dir_all(&staging));
             crate::step(&format!("dpkg -x {}", deb.display()), {
                 let mut cmd = Command::new("dpkg");
@@ -476,12 +463,6 @@ impl Boot {
 impl From<anyhow::Error> for Boot {
     fn from(error: anyhow::Error) -> Self {
         Self::Failed(error)
-    }
-}
-
-impl From<std::io::Error> for Boot {
-    fn from(error: std::io::Error) -> Self {
-        Self::Failed(error.into())
     }
 }
 

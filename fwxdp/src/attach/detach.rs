@@ -21,7 +21,7 @@ pub fn detach(root: &PinRoot, iface: &str) -> Result<(), DetachError> {
     iface::check_name(iface)?;
     root.verify()?;
     // A filter a killed attach left in staging is attached too (status lists it).
-    PinnedInterface::adopt_interrupted(root, iface)?;
+    root.sweep_staging()?;
     let pinned = PinnedInterface::find(root, iface).ok_or_else(|| DetachError::NotAttached {
         iface: iface.to_owned(),
         root: root.path().display().to_string(),

@@ -36,9 +36,7 @@ use crate::{
 pub fn attach(root: &PinRoot, request: &Request<'_>) -> Result<Outcome, AttachError> {
     let ifindex = iface::filterable_index(request.iface)?;
     root.ensure()?;
-    // Before the sweep: a filter a killed attach left whole (of this interface or another)
-    // must keep filtering.
-    PinnedInterface::adopt_all_interrupted(root)?;
+    // First: a filter a killed attach left whole is taken over, the rest removed.
     root.sweep_staging()?;
     if let Some(mut pinned) = PinnedInterface::find(root, request.iface) {
         let unreadable = |source| AttachError::Unreadable {

@@ -37,7 +37,7 @@ impl PinnedInterface {
     /// Every interface pinned under `root`, sorted by name, after checking that the root
     /// is on a bpffs. Empty when the root does not exist. An attach killed just before its
     /// final rename left a whole filter in a staging directory: it filters, so it is listed
-    /// (from there) until the next attach takes it over.
+    /// (from there) until the next sweep ([`PinRoot::sweep_staging`]) takes it over.
     pub fn all(root: &PinRoot) -> Result<Vec<Self>, PinError> {
         root.verify()?;
         let mut all: Vec<Self> = root
@@ -60,41 +60,6 @@ impl PinnedInterface {
         }
         all.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(all)
-    }
-
-    /// Takes over what attaches killed just before their final rename left: staging
-    /// directories whose ingress link filters, of any interface that has no pins in place.
-    /// Each is renamed into place, where the next step finds it as attached: no moment
-    /// without the filter, and nothing left invisible. Call it before sweeping staging.
-    pub fn adopt_all_interrupted(root: &PinRoot) -> Result<(), PinError> {
-        let names: std::collections::BTreeSet<String> = root
-            .staging_dirs()
-            .into_iter()
-            .map(|(name, _)| name)
-            .collect();
-        for name in names {
-            Self::adopt_interrupted(root, &name)?;
-        }
-        Ok(())
-    }
-
-    /// Takes over what an attach of `iface` killed just before its final rename left (see
-    /// [`Self::adopt_all_interrupted`]). Returns whether there was one.
-    pub fn adopt_interrupted(root: &PinRoot, iface: &str) -> Result<bool, PinError> {
-        let dest = root.iface_dir(iface);
-        if dest.exists() {
-            return Ok(false);
-        }
-        let Some((_, dir)) = root
-            .staging_dirs()
-            .into_iter()
-            .find(|(name, dir)| name == iface && dir.holds(LinkPin::Ingress))
-        else {
-            return Ok(false);
-        };
-        std::fs::rename(dir.path(), dest.path())
-            .map_err(|e| PinError::io("rename", dir.path(), e))?;
-        Ok(true)
     }
 
     /// The interface's name.

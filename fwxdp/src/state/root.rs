@@ -11,7 +11,10 @@ use nix::{
     sys::statfs::{BPF_FS_MAGIC, statfs},
 };
 
-use super::pins::{PinDir, PinError};
+use super::{
+    names::LinkPin,
+    pins::{PinDir, PinError},
+};
 
 /// The default pin root.
 pub const DEFAULT_PIN_ROOT: &str = "/sys/fs/bpf/fwxdp";
@@ -72,11 +75,20 @@ impl PinRoot {
             .collect()
     }
 
-    /// Removes staging directories left by an attach that was killed midway. Under the
-    /// state lock no attach is in progress, so every staging directory is a leftover.
+    /// Settles what attaches killed midway left in staging directories (under the state
+    /// lock no attach is in progress, so every one is a leftover). One that holds an
+    /// ingress link is a whole filter, mode included: it is renamed into place, where the
+    /// next step finds it as attached, so nothing that filters is removed or left
+    /// invisible. Every other one is removed, links detached.
     pub fn sweep_staging(&self) -> Result<(), PinError> {
-        for (_, dir) in self.staging_dirs() {
-            dir.remove()?;
+        for (iface, dir) in self.staging_dirs() {
+            let dest = self.iface_dir(&iface);
+            if dir.holds(LinkPin::Ingress) && !dest.exists() {
+                fs::rename(dir.path(), dest.path())
+                    .map_err(|e| PinError::io("rename", dir.path(), e))?;
+            } else {
+                dir.remove()?;
+            }
         }
         Ok(())
     }

@@ -16,6 +16,7 @@ use aya::{
 use fwxdp_common::{LINK_NONE, LINK_TC_NETLINK, LinkRecord};
 
 use super::{
+    maps::{MapSource, MapsError},
     names::{LinkPin, MapPin, ProgramPin},
     pins::{PinDir, PinError},
 };
@@ -44,18 +45,16 @@ pub enum Mechanism {
 
 impl PinDir {
     fn records(&self) -> Result<Option<Array<MapData, LinkRecord>>, PinError> {
-        let path = self.map(MapPin::Links);
-        if !path.exists() {
+        if !self.map(MapPin::Links).exists() {
             // Pins of a build that had only BPF links.
             return Ok(None);
         }
-        let records_error = |source| PinError::Records {
-            path: path.clone(),
-            source: Box::new(source),
-        };
-        let data = MapData::from_pin(&path).map_err(records_error)?;
-        let map = aya::maps::Map::from_map_data(data).map_err(records_error)?;
-        Array::try_from(map).map(Some).map_err(records_error)
+        MapSource::Pinned(self.path())
+            .open(MapPin::Links)
+            .map(Some)
+            .map_err(|source| PinError::Records {
+                source: Box::new(source),
+            })
     }
 
     fn record(&self, role: LinkPin) -> Result<LinkRecord, PinError> {
@@ -64,25 +63,21 @@ impl PinDir {
         };
         records
             .get(&role.index(), 0)
-            .map_err(|source| PinError::Records {
-                path: self.map(MapPin::Links),
-                source: Box::new(source),
-            })
+            .map_err(|e| records_error("read", e))
     }
 
     fn set_record(&self, role: LinkPin, record: &LinkRecord) -> Result<(), PinError> {
-        let path = self.map(MapPin::Links);
-        let records_error = |source: MapError| PinError::Records {
-            path: path.clone(),
-            source: Box::new(source),
-        };
         let Some(mut records) = self.records()? else {
             if record.kind == LINK_NONE {
                 return Ok(());
             }
-            return Err(PinError::NoRecords { path });
+            return Err(PinError::NoRecords {
+                path: self.map(MapPin::Links),
+            });
         };
-        records.set(role.index(), record, 0).map_err(records_error)
+        records
+            .set(role.index(), record, 0)
+            .map_err(|e| records_error("write", e))
     }
 
     /// Keeps `attachment` as `role`: pins a BPF link, records a TC filter.
@@ -164,6 +159,12 @@ impl PinDir {
                     .map(|info| info.id())
             }
         }
+    }
+}
+
+fn records_error(action: &'static str, source: MapError) -> PinError {
+    PinError::Records {
+        source: Box::new(MapsError::access(action, MapPin::Links, source)),
     }
 }
 

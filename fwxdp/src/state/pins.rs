@@ -42,11 +42,8 @@ pub enum PinError {
     },
     #[error("cannot release link {path}")]
     ReleaseLink { path: PathBuf, source: io::Error },
-    #[error("cannot read the link records {path}")]
-    Records {
-        path: PathBuf,
-        source: Box<aya::maps::MapError>,
-    },
+    #[error("cannot use the link records")]
+    Records { source: Box<super::maps::MapsError> },
     #[error(
         "{path} does not exist: these pins predate TC filter records (run `fwxdp detach` and \
          attach again)"

@@ -2,7 +2,7 @@
 
 use std::{path::Path, process::Command};
 
-use fwxdp_tests::lab::{self, Lab, PREFIX, SERVER_IF, probe, services};
+use fwxdp_tests::lab::{self, Lab, PREFIX, SERVER_IF, probe, services, watch};
 
 fn netns_exists(name: &str) -> bool {
     Path::new("/run/netns").join(name).exists()
@@ -69,4 +69,19 @@ fn lab_hosts_reach_each_other_without_a_filter() {
             probe::Udp::Reply
         );
     }
+}
+
+#[test]
+fn the_watch_sees_every_raw_syn_a_listener_answers() {
+    // The watchers must be able to fail: with the raw port allowed, every raw SYN is answered.
+    let lab = Lab::new();
+    let _services = services::tcp_ports(&lab.server, &[80, 8000, 8001]);
+    lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22,80,8001"]);
+    let report = watch::while_changing(&lab, 80, 8000, 8001, || {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    });
+    assert!(report.raw_sent > 100, "{report:?}");
+    assert_eq!(report.raw_dropped, 0, "{report:?}");
+    assert_eq!(report.raw_answered, report.raw_sent, "{report:?}");
+    assert_eq!(report.leaks, 0, "{report:?}");
 }

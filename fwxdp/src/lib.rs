@@ -16,8 +16,9 @@
 //!   [`state::PinnedInterface`], one attached interface's state as one object.
 //! - [`policy`]: the allow-spec grammar, the policy, its map entries, and the SSH lock-out
 //!   guard.
-//! - [`mode`], [`iface`], [`process`] and [`error`]: the attach-mode enum, interface
-//!   names, this process's ancestors, and the error-chain formatter.
+//! - [`mode`], [`iface`], [`netlink`], [`process`] and [`error`]: the attach-mode enum,
+//!   interface names, the kernel's interface list and events and its TC filters, this
+//!   process's ancestors, and the error-chain formatter.
 
 pub mod attach;
 pub mod cli;
@@ -25,6 +26,7 @@ pub mod error;
 pub mod iface;
 pub mod metrics;
 pub mod mode;
+pub mod netlink;
 pub mod policy;
 pub mod process;
 pub mod report;

@@ -19,7 +19,7 @@ const LAYERS: &[&[&str]] = &[
     &["attach"],
     &["state"],
     &["policy"],
-    &["mode", "iface", "process", "error"],
+    &["mode", "iface", "netlink", "process", "error"],
 ];
 
 /// A module path below the crate root, such as `["attach", "switch"]`.

@@ -27,7 +27,7 @@ pub use switch::SwitchError;
 
 use crate::{
     iface,
-    state::{LinkPin, PinRoot, PinnedInterface},
+    state::{Filtering, PinRoot, PinnedInterface},
 };
 
 /// Attaches `request.iface`, or replaces its policy if it is attached already.
@@ -52,11 +52,18 @@ pub fn attach(root: &PinRoot, request: &Request<'_>) -> Result<Outcome, AttachEr
             });
         }
         replace::repair_interrupted_switch(&mut pinned, config)?;
-        if config.ifindex == ifindex && pinned.has_link(LinkPin::Ingress) {
-            return replace::replace(&mut pinned, request);
+        match pinned.filtering() {
+            Filtering::Yes => return replace::replace(&mut pinned, request),
+            Filtering::Unknown(why) => {
+                return Err(AttachError::Unverifiable {
+                    iface: request.iface.to_owned(),
+                    why,
+                });
+            }
+            // The pins belong to an interface that was deleted (this one has another index),
+            // or their program was detached behind fwxdp's back: nothing filters with them.
+            Filtering::InterfaceGone | Filtering::Recreated { .. } | Filtering::Detached => {}
         }
-        // The pins belong to an interface that was deleted (this one has another index), or
-        // hold no link: nothing filters with them.
         pinned.remove()?;
     }
     staging::fresh(root, request, ifindex)

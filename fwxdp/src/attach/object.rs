@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use aya::{
-    Ebpf, EbpfError,
+    Ebpf, EbpfError, EbpfLoader,
     maps::{HashMap, MapData},
     programs::{ProgramError, SchedClassifier, Xdp},
 };
@@ -40,6 +40,18 @@ pub enum ObjectError {
     },
 }
 
+/// Loads [`OBJECT`] with the one loader of this process: aya parses the kernel's BTF
+/// (megabytes of it) whenever a loader is made, which would otherwise be half of each
+/// attach the service makes for an interface that just appeared.
+fn load_object() -> Result<Ebpf, EbpfError> {
+    static LOADER: std::sync::LazyLock<std::sync::Mutex<EbpfLoader<'static>>> =
+        std::sync::LazyLock::new(|| std::sync::Mutex::new(EbpfLoader::new()));
+    LOADER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .load(OBJECT)
+}
+
 /// One instance of the object: maps created and filled, programs loaded on demand.
 pub struct Loaded {
     ebpf: Ebpf,
@@ -59,7 +71,7 @@ impl Loaded {
         config: &Config,
         pin_dir: Option<&Path>,
     ) -> Result<Self, ObjectError> {
-        let mut ebpf = Ebpf::load(OBJECT).map_err(ObjectError::Load)?;
+        let mut ebpf = load_object().map_err(ObjectError::Load)?;
         let mut source = MapSource::Loaded {
             ebpf: &mut ebpf,
             pin_dir,

@@ -66,6 +66,8 @@ pub enum AttachError {
          {CONFIG_VERSION}); its filter is left as it is: run `fwxdp detach {iface}` first"
     )]
     Incompatible { iface: String, found: u8 },
+    #[error("cannot tell whether {iface}'s filter is still attached ({why}); it is left as it is")]
+    Unverifiable { iface: String, why: String },
     #[error("cannot move pins into {path}")]
     Commit { path: PathBuf, source: io::Error },
 }

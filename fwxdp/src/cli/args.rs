@@ -40,6 +40,22 @@ pub enum Command {
         /// The config file.
         #[arg(long, default_value = crate::service::config::DEFAULT_PATH)]
         config: PathBuf,
+        /// Where the last config applied successfully is kept, for a boot with a broken one.
+        #[arg(long, env = "FWXDP_STATE_DIR", default_value = crate::service::last_good::DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
+        /// Where the outcome of each reload is written, for `fwxdp reload`.
+        #[arg(long, env = "FWXDP_RUN_DIR", default_value = crate::service::control::DEFAULT_RUN_DIR)]
+        run_dir: PathBuf,
+    },
+    /// Ask the running service to reload its config, and wait for its answer: exits
+    /// non-zero when the reload is refused (the unit's reload command).
+    Reload {
+        /// The service's process (systemd's $MAINPID); by default, the one that runs.
+        #[arg(long)]
+        pid: Option<i32>,
+        /// The service's run directory.
+        #[arg(long, env = "FWXDP_RUN_DIR", default_value = crate::service::control::DEFAULT_RUN_DIR)]
+        run_dir: PathBuf,
     },
     /// Validate a config file and change nothing.
     Check {

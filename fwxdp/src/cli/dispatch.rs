@@ -28,7 +28,17 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Detach(args) => detach(&root, &args),
         Command::Status { json } => status(&root, json),
         Command::Stats { iface, json } => stats(&root, iface.as_deref(), json),
-        Command::Run { config } => serve(root, config),
+        Command::Run {
+            config,
+            state_dir,
+            run_dir,
+        } => serve(service::Settings {
+            root,
+            config,
+            state_dir,
+            run_dir,
+        }),
+        Command::Reload { pid, run_dir } => reload(&run_dir, pid),
         Command::Check { config } => check(&config),
         Command::Metrics {
             listen,
@@ -123,7 +133,21 @@ fn status(root: &PinRoot, json: bool) -> Result<(), CliError> {
     require_root()?;
     // No lock: a reader never waits for a writer. Pins appear whole (staging is renamed
     // into place) and a policy switch is one config write.
-    show(report::status(root)?, json, render::status)
+    let results = report::status(root)?;
+    let unfiltered: Vec<String> = results
+        .iter()
+        .filter_map(|(_, result)| result.as_ref().ok())
+        .filter(|s| !s.filtering)
+        .map(|s| s.interface.clone())
+        .collect();
+    show(results, json, render::status)?;
+    if unfiltered.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Unfiltered {
+            names: unfiltered.join(", "),
+        })
+    }
 }
 
 fn stats(root: &PinRoot, iface: Option<&str>, json: bool) -> Result<(), CliError> {
@@ -152,24 +176,34 @@ fn show<T: serde::Serialize>(
 
 fn check(path: &Path) -> Result<(), CliError> {
     let config = service::config::load(path).map_err(UsageError::from)?;
-    render::config(path, &config);
+    // What each table covers on this host now; the list is only a help, so not fatal.
+    let links = crate::netlink::links::list().unwrap_or_default();
+    render::config(path, &config, &links);
     Ok(())
 }
 
-fn serve(root: PinRoot, path: std::path::PathBuf) -> Result<(), CliError> {
+fn serve(settings: service::Settings) -> Result<(), CliError> {
     require_root()?;
     logging::init();
+    runtime::raise_descriptor_limit();
     runtime::build()?.block_on(async move {
         let events = runtime::signal_events()?;
-        service::run(root, path, events).await?;
+        service::run(settings, events).await?;
         Ok(())
     })
+}
+
+fn reload(run_dir: &Path, pid: Option<i32>) -> Result<(), CliError> {
+    let message = service::control::reload(run_dir, pid)?;
+    say!("{message}");
+    Ok(())
 }
 
 fn export(root: PinRoot, listen: SocketAddr, max_port_series: usize) -> Result<(), CliError> {
     require_root()?;
     root.verify()?;
     logging::init();
+    runtime::raise_descriptor_limit();
     runtime::build()?.block_on(async move {
         let listen_error = |source| CliError::Listen { listen, source };
         let listener = tokio::net::TcpListener::bind(listen)
@@ -177,7 +211,10 @@ fn export(root: PinRoot, listen: SocketAddr, max_port_series: usize) -> Result<(
             .map_err(listen_error)?;
         let local = listener.local_addr().map_err(listen_error)?;
         eprintln!("fwxdp: serving metrics on http://{local}/metrics");
-        let options = metrics::Options { max_port_series };
+        let options = metrics::Options {
+            max_port_series,
+            ..metrics::Options::default()
+        };
         metrics::serve(listener, root, options, runtime::shutdown_signal()?)
             .await
             .map_err(CliError::Serve)

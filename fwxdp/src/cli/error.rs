@@ -59,6 +59,8 @@ pub enum CliError {
     Report(#[from] ReportError),
     #[error("{count} attached interface(s) could not be read")]
     Unreadable { count: usize },
+    #[error("not filtered, though pinned: {names}")]
+    Unfiltered { names: String },
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
     #[error(transparent)]
@@ -70,6 +72,8 @@ pub enum CliError {
     },
     #[error("serve metrics")]
     Serve(#[source] io::Error),
+    #[error(transparent)]
+    Control(#[from] crate::service::control::ControlError),
     #[error("cannot write to standard output")]
     Output(#[source] io::Error),
 }
@@ -84,11 +88,15 @@ impl From<DaemonError> for CliError {
 }
 
 impl CliError {
-    /// 2 for bad input, 1 for everything else.
+    /// 2 for bad input, 3 for a service that can filter nothing as things are, 1 for
+    /// everything else.
     #[must_use]
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Self::Usage(_) => ExitCode::from(UsageError::EXIT_CODE),
+            Self::Service(DaemonError::NothingFiltered { .. }) => {
+                ExitCode::from(crate::service::EXIT_CANNOT_FILTER)
+            }
             _ => ExitCode::FAILURE,
         }
     }
@@ -110,5 +118,9 @@ mod tests {
         }));
         assert!(matches!(config, CliError::Usage(UsageError::Config(_))));
         assert_eq!(CliError::NotRoot.exit_code(), ExitCode::FAILURE);
+        let nothing = CliError::from(DaemonError::NothingFiltered {
+            failed: "eth0".into(),
+        });
+        assert_eq!(nothing.exit_code(), ExitCode::from(3));
     }
 }

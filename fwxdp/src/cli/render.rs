@@ -98,14 +98,13 @@ pub(super) fn unreadable(errors: &[serde_json::Value]) -> Result<(), CliError> {
 
 /// One interface of `status`.
 pub(super) fn status(s: &InterfaceStatus) {
-    let gone = if s.present { "" } else { "  (interface gone)" };
     let mechanism = match s.mechanism {
         "xdp_link" => "BPF link",
         "tcx" => "TCX",
         other => other,
     };
     say!(
-        "{}: mode {} ({mechanism}), monitor {}, attached {}, program id {}{gone}",
+        "{}: mode {} ({mechanism}), monitor {}, attached {}, program id {}",
         s.interface,
         s.mode,
         if s.monitor { "on" } else { "off" },
@@ -114,6 +113,9 @@ pub(super) fn status(s: &InterfaceStatus) {
             .map_or_else(|| "?".to_owned(), |id| id.to_string()),
     );
     say!("  allow {}", allow_list(&s.allow));
+    if let Some(why) = &s.unfiltered {
+        say!("  NOT FILTERED: {why}");
+    }
 }
 
 /// One interface of `stats`.
@@ -142,18 +144,38 @@ pub(super) fn stats(s: &InterfaceStats) {
 }
 
 /// A valid config, as `check` shows it.
-pub(super) fn config(path: &std::path::Path, config: &ServiceConfig) {
+pub(super) fn config(
+    path: &std::path::Path,
+    config: &ServiceConfig,
+    links: &[crate::netlink::Link],
+) {
     say!("{}: valid", path.display());
     for interface in &config.interfaces {
         say!(
             "  {}: allow {}, mode {}, monitor {}",
-            interface.name,
+            interface.label(),
             allow_list(&interface.policy.to_specs()),
             interface
                 .mode
                 .map_or("as attached (auto at first)", AttachMode::name),
             if interface.monitor { "on" } else { "off" }
         );
+        // The first table that matches an interface is the one that filters it.
+        let covered: Vec<&str> = links
+            .iter()
+            .filter(|l| !l.loopback)
+            .filter(|l| {
+                config
+                    .rule_for(&l.name)
+                    .is_some_and(|rule| std::ptr::eq(rule, interface))
+            })
+            .map(|l| l.name.as_str())
+            .collect();
+        if covered.is_empty() {
+            say!("    covers no interface of this host now (attached when one appears)");
+        } else {
+            say!("    covers now: {}", covered.join(", "));
+        }
     }
     if let Some(m) = config.metrics {
         say!(

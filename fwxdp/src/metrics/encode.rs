@@ -13,6 +13,8 @@ use super::series::Interface;
 #[derive(Debug)]
 struct Scrape {
     interfaces: Vec<Interface>,
+    /// Interfaces the service should filter but could not attach.
+    unattached: Vec<String>,
     errors: usize,
 }
 
@@ -39,13 +41,35 @@ impl Collector for Scrape {
         }
         let mut attached = encoder.encode_descriptor(
             "fwxdp_attached",
-            "1 for each interface fwxdp filters, labelled with the mode in force",
+            "1 for each interface fwxdp filters, labelled with the mode in force; 0 where its \
+             pins remain but the kernel no longer filters the interface",
             None,
             MetricType::Gauge,
         )?;
         for i in &self.interfaces {
             let labels = [("interface", i.name.as_str()), ("mode", i.mode)];
-            ConstGauge::new(1i64).encode(attached.encode_family(&labels)?)?;
+            ConstGauge::new(i64::from(i.filtering.is_yes()))
+                .encode(attached.encode_family(&labels)?)?;
+        }
+        let mut unfiltered = encoder.encode_descriptor(
+            "fwxdp_interface_unfiltered",
+            "1 where an interface fwxdp should filter is not filtered, with the reason \
+             (interface_gone, recreated, detached, unknown, attach_failed); 0 with \
+             reason=\"filtered\" where it is",
+            None,
+            MetricType::Gauge,
+        )?;
+        for i in &self.interfaces {
+            let labels = [
+                ("interface", i.name.as_str()),
+                ("reason", i.filtering.label()),
+            ];
+            ConstGauge::new(i64::from(!i.filtering.is_yes()))
+                .encode(unfiltered.encode_family(&labels)?)?;
+        }
+        for name in &self.unattached {
+            let labels = [("interface", name.as_str()), ("reason", "attach_failed")];
+            ConstGauge::new(1i64).encode(unfiltered.encode_family(&labels)?)?;
         }
         let mut monitor = encoder.encode_descriptor(
             "fwxdp_monitor",
@@ -94,9 +118,17 @@ impl Collector for Scrape {
 }
 
 /// The exposition text of `interfaces`, and of `errors` interfaces that could not be read.
-pub(crate) fn text(interfaces: Vec<Interface>, errors: usize) -> Result<String, std::fmt::Error> {
+pub(crate) fn text(
+    interfaces: Vec<Interface>,
+    unattached: &[String],
+    errors: usize,
+) -> Result<String, std::fmt::Error> {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(Scrape { interfaces, errors }));
+    registry.register_collector(Box::new(Scrape {
+        interfaces,
+        unattached: unattached.to_vec(),
+        errors,
+    }));
     let mut body = String::new();
     prometheus_client::encoding::text::encode(&mut body, &registry)?;
     Ok(body)

@@ -7,5 +7,5 @@ mod encode;
 mod series;
 mod server;
 
-pub use series::{DEFAULT_MAX_PORT_SERIES, Options};
+pub use series::{DEFAULT_MAX_PORT_SERIES, Options, Unattached};
 pub use server::{render, serve};

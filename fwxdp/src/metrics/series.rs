@@ -5,24 +5,31 @@ use fwxdp_common::{Proto, Reason};
 
 use crate::{
     mode::AttachMode,
-    state::{MapsError, PinRoot, PinnedInterface, Totals},
+    state::{Filtering, MapsError, PinRoot, PinnedInterface, Totals},
 };
 
 /// Port series per interface unless told otherwise.
 pub const DEFAULT_MAX_PORT_SERIES: usize = 1000;
 
+/// Interfaces the service should filter but could not attach: name → why. The service
+/// keeps it current; each scrape reports what it holds.
+pub type Unattached = std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, String>>>;
+
 /// How the exporter shapes its series.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Options {
     /// At most this many (proto, port) series per interface; the rest are summed under
     /// `port="other"`.
     pub max_port_series: usize,
+    /// What the service could not attach, reported as unfiltered.
+    pub unattached: Unattached,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
             max_port_series: DEFAULT_MAX_PORT_SERIES,
+            unattached: Unattached::default(),
         }
     }
 }
@@ -44,11 +51,13 @@ pub(crate) struct Interface {
     pub(crate) open_tcp: u16,
     pub(crate) open_udp: u16,
     pub(crate) dropped: Vec<Dropped>,
+    /// Whether the kernel has the filter on the live interface.
+    pub(crate) filtering: Filtering,
 }
 
 /// Reads every attached interface. One that cannot be read (say, detached mid-scrape) is
 /// left out of this scrape, logged, and counted in the second value.
-pub(crate) fn interfaces(root: &PinRoot, options: Options) -> (Vec<Interface>, usize) {
+pub(crate) fn interfaces(root: &PinRoot, options: &Options) -> (Vec<Interface>, usize) {
     let pinned = match PinnedInterface::all(root) {
         Ok(pinned) => pinned,
         Err(error) => {
@@ -71,7 +80,7 @@ pub(crate) fn interfaces(root: &PinRoot, options: Options) -> (Vec<Interface>, u
     (interfaces, errors)
 }
 
-fn interface(pinned: &mut PinnedInterface, options: Options) -> Result<Interface, MapsError> {
+fn interface(pinned: &mut PinnedInterface, options: &Options) -> Result<Interface, MapsError> {
     let config = pinned.config()?;
     let totals = pinned.counters()?;
     Ok(Interface {
@@ -81,6 +90,7 @@ fn interface(pinned: &mut PinnedInterface, options: Options) -> Result<Interface
         open_tcp: config.open_tcp,
         open_udp: config.open_udp,
         name: pinned.name().to_owned(),
+        filtering: pinned.filtering(),
     })
 }
 

@@ -1,6 +1,6 @@
 //! The HTTP side: `GET /metrics`, `GET /` with a link to it, 404 and 405 for the rest.
 
-use std::{future::Future, io, sync::Arc};
+use std::{future::Future, io, sync::Arc, time::Duration};
 
 use axum::{
     Router,
@@ -9,7 +9,12 @@ use axum::{
     response::{Html, IntoResponse, Response},
     routing::get,
 };
-use tokio::net::TcpListener;
+use hyper::server::conn::http1;
+use hyper_util::{
+    rt::{TokioIo, TokioTimer},
+    service::TowerToHyperService,
+};
+use tokio::{net::TcpListener, sync::Semaphore};
 
 use super::{encode, series};
 use crate::state::PinRoot;
@@ -28,13 +33,49 @@ struct ScrapeState {
 ///
 /// # Errors
 /// When the encoder fails, which should never happen (it writes into a `String`).
-pub fn render(root: &PinRoot, options: series::Options) -> Result<String, std::fmt::Error> {
+pub fn render(root: &PinRoot, options: &series::Options) -> Result<String, std::fmt::Error> {
     let (interfaces, errors) = series::interfaces(root, options);
-    encode::text(interfaces, errors)
+    let unattached: Vec<String> = options
+        .unattached
+        .lock()
+        .map(|failed| {
+            failed
+                .keys()
+                .filter(|name| !interfaces.iter().any(|i| i.name == **name))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    encode::text(interfaces, &unattached, errors)
+}
+
+/// How long a client may take to send a request's headers, from when it connects (or its
+/// last answer): a scraper sends them at once.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest a connection lives, requests and all; a scraper that keeps its connection
+/// open makes another.
+const CONNECTION_LIFETIME: Duration = Duration::from_mins(2);
+/// The most connections served at once. Beyond it, new ones are closed at accept.
+const MAX_CONNECTIONS: usize = 4096;
+/// Descriptors kept out of the exporter's reach: a reload attaches with a few dozen.
+const RESERVED_DESCRIPTORS: usize = 256;
+
+/// The connection cap for this process: [`MAX_CONNECTIONS`], or fewer when its descriptor
+/// limit would not leave [`RESERVED_DESCRIPTORS`] for everything else.
+fn connection_cap() -> usize {
+    let limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(1024, |(soft, _)| {
+            usize::try_from(soft).unwrap_or(usize::MAX)
+        });
+    MAX_CONNECTIONS
+        .min(limit.saturating_sub(RESERVED_DESCRIPTORS))
+        .max(1)
 }
 
 /// Serves the metrics of every interface under `root` on `listener` until `shutdown`
-/// completes.
+/// completes. Each connection must send its headers within [`HEADER_TIMEOUT`] and lives
+/// at most [`CONNECTION_LIFETIME`]; at most [`connection_cap`] are served at once, so idle
+/// or slow clients can neither hold the exporter nor use up the process's descriptors.
 pub async fn serve(
     listener: TcpListener,
     root: PinRoot,
@@ -47,9 +88,39 @@ pub async fn serve(
         .route("/", get(index))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found: try /metrics\n") })
         .with_state(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let slots = Arc::new(Semaphore::new(connection_cap()));
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors (or a connection reset before accept): wait a
+                    // moment rather than spin.
+                    tracing::warn!("metrics: accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            // Over the cap: closed at once, so it holds nothing.
+            drop(stream);
+            continue;
+        };
+        let service = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
+            // The connection's own error (a reset, a timeout) concerns only that client.
+            let _: Result<Result<(), hyper::Error>, _> =
+                tokio::time::timeout(CONNECTION_LIFETIME, connection).await;
+            drop(slot);
+        });
+    }
 }
 
 async fn metrics(State(state): State<Arc<ScrapeState>>, headers: HeaderMap) -> Response {
@@ -60,7 +131,7 @@ async fn metrics(State(state): State<Arc<ScrapeState>>, headers: HeaderMap) -> R
         .any(|value| value.contains("application/openmetrics-text"));
     // Reading the maps is a few thousand bpf(2) calls: keep them off the async workers.
     let Ok(Ok(body)) =
-        tokio::task::spawn_blocking(move || render(&state.root, state.options)).await
+        tokio::task::spawn_blocking(move || render(&state.root, &state.options)).await
     else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "scrape failed\n").into_response();
     };

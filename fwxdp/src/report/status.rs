@@ -33,6 +33,12 @@ pub struct InterfaceStatus {
     pub ifindex: u32,
     /// False when the interface the pins belong to no longer exists.
     pub present: bool,
+    /// Whether the kernel has the ingress program attached to the live interface: false
+    /// when the interface was deleted (or made again), or the program detached behind
+    /// fwxdp's back.
+    pub filtering: bool,
+    /// Why not, when `filtering` is false.
+    pub unfiltered: Option<String>,
 }
 
 /// Reads the status of every interface under `root`, each on its own.
@@ -45,6 +51,7 @@ pub fn interface_status(pinned: &mut PinnedInterface) -> Result<InterfaceStatus,
     let config = pinned.config()?;
     let policy = pinned.policy(config.generation)?;
     let mode = AttachMode::from_raw(config.mode);
+    let filtering = pinned.filtering();
     let tc_mechanism = |role| match pinned.mechanism(role) {
         Some(Mechanism::BpfLink) => "tcx",
         Some(Mechanism::TcFilter) => "clsact",
@@ -57,6 +64,8 @@ pub fn interface_status(pinned: &mut PinnedInterface) -> Result<InterfaceStatus,
         (_, Some(Mechanism::TcFilter)) => "clsact",
     };
     Ok(InterfaceStatus {
+        filtering: filtering.is_yes(),
+        unfiltered: (!filtering.is_yes()).then(|| filtering.to_string()),
         interface: pinned.name().to_owned(),
         mode: mode.map_or("unknown", AttachMode::name),
         mechanism,

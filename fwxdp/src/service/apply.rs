@@ -1,110 +1,223 @@
-//! Applying a config under the state lock, all or nothing: every interface is attached (in
-//! place where attached), what the service attached before and the config no longer lists
-//! is detached, and a failure midway puts back what had changed.
+//! Applying a config under the state lock: every interface it covers that exists is
+//! attached (in place where attached), and what the service attached that no table covers
+//! any more is detached. A reload is all or nothing; the start attaches what it can.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use tracing::{error, info, warn};
 
-use super::{config::ServiceConfig, error::DaemonError};
+use super::{
+    config::{InterfaceConfig, ServiceConfig},
+    error::DaemonError,
+};
 use crate::{
-    attach::{self, DetachError, Request},
-    error, iface,
-    state::{PinRoot, StateLock},
+    attach::{self, DetachError, Outcome, Request},
+    error,
+    netlink::Link,
+    state::{PinRoot, PinnedInterface, StateLock},
 };
 
-/// Applies `config` under the state lock, all or nothing: every interface is checked first,
-/// so a config naming a missing interface changes nothing; then each is attached (in place
-/// where attached), and what this service attached before and the config no longer lists is
-/// detached. When an interface fails midway, the ones already changed go back to `previous`.
+/// The interfaces this service attached: name → the index it had.
+pub(super) type Managed = BTreeMap<String, u32>;
+
+/// Interfaces the config covers that could not be attached: name → why.
+pub(super) type Failed = BTreeMap<String, String>;
+
+/// What [`apply`] left in force.
+#[derive(Debug, Default)]
+pub(super) struct Applied {
+    pub(super) managed: Managed,
+    pub(super) failed: Failed,
+}
+
+/// Applies `config` to `links` (the interfaces there are now) under the state lock. With
+/// `previous` (a reload), it is all or nothing: when one interface fails, the ones already
+/// changed go back to `previous` and the error is returned. Without (the start), an
+/// interface that fails is logged and listed in [`Applied::failed`], and the rest go on.
 pub(super) fn apply(
     root: &PinRoot,
     config: &ServiceConfig,
     previous: Option<&ServiceConfig>,
-    before: &BTreeSet<String>,
-) -> Result<BTreeSet<String>, DaemonError> {
-    for interface in &config.interfaces {
-        iface::filterable_index(&interface.name)?;
-    }
+    before: &Managed,
+    links: &[Link],
+) -> Result<Applied, DaemonError> {
     let _lock = StateLock::acquire()?;
+    let mut applied = Applied::default();
     let mut done: Vec<&str> = Vec::new();
-    let result = apply_locked(root, config, before, &mut done);
-    if let (Err(error), Some(previous)) = (&result, previous) {
-        error!(
-            "{}; putting back the interfaces already changed",
-            error::chain(error)
-        );
-        roll_back(root, previous, &done);
-    }
-    result
-}
-
-fn apply_locked<'a>(
-    root: &PinRoot,
-    config: &'a ServiceConfig,
-    before: &BTreeSet<String>,
-    done: &mut Vec<&'a str>,
-) -> Result<BTreeSet<String>, DaemonError> {
-    let mut now = BTreeSet::new();
-    for interface in &config.interfaces {
-        let request = Request {
-            iface: &interface.name,
-            policy: &interface.policy,
-            monitor: interface.monitor,
-            mode: interface.mode,
+    for link in links.iter().filter(|l| !l.loopback) {
+        let Some(rule) = config.rule_for(&link.name) else {
+            continue;
         };
-        let outcome = attach::attach(root, &request).map_err(|source| DaemonError::Attach {
-            iface: interface.name.clone(),
-            source: Box::new(source),
-        })?;
-        if let Some(reason) = &outcome.fallback {
-            warn!(interface = %outcome.iface, "native XDP is not available ({reason}); using generic XDP");
+        match attach_one(root, &link.name, rule) {
+            Ok(_) => {
+                applied.managed.insert(link.name.clone(), link.index);
+                done.push(&link.name);
+            }
+            Err(e) => {
+                let Some(previous) = previous else {
+                    error!(interface = %link.name, "not filtered: {}", error::chain(&e));
+                    applied.failed.insert(link.name.clone(), error::chain(&e));
+                    continue;
+                };
+                error!(
+                    "{}; putting back the interfaces already changed",
+                    error::chain(&e)
+                );
+                roll_back(root, previous, &done);
+                return Err(e);
+            }
         }
-        if let Some(from) = outcome.switched_from {
-            info!(interface = %outcome.iface, from = from.name(), to = outcome.mode.name(), "mode changed");
-        }
-        info!(
-            interface = %outcome.iface,
-            mode = outcome.mode.name(),
-            allow = %interface.policy.to_specs().join(","),
-            monitor = interface.monitor,
-            "{}",
-            if outcome.replaced { "policy replaced in place" } else { "attached" }
-        );
-        now.insert(interface.name.clone());
-        done.push(&interface.name);
     }
-    for gone in before.difference(&now) {
-        match attach::detach(root, gone) {
-            Ok(()) => info!(interface = %gone, "detached: no longer in the config"),
+    for (name, &index) in before {
+        if applied.managed.contains_key(name) {
+            continue;
+        }
+        if config.rule_for(name).is_some() {
+            // Covered still, but gone for now: attached again when it comes back.
+            applied.managed.insert(name.clone(), index);
+            continue;
+        }
+        match attach::detach(root, name) {
+            Ok(()) => info!(interface = %name, "detached: no longer in the config"),
             Err(DetachError::NotAttached { .. }) => {}
             Err(source) => {
                 return Err(DaemonError::Detach {
-                    iface: gone.clone(),
+                    iface: name.clone(),
                     source: Box::new(source),
                 });
             }
         }
     }
-    Ok(now)
+    Ok(applied)
+}
+
+/// What [`ensure`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Ensured {
+    /// It was filtered as the config says already.
+    Unchanged,
+    /// It is filtered now.
+    Attached,
+    /// No table covers it.
+    NotCovered,
+}
+
+/// Makes sure the interface `link` (just created, renamed or changed) is filtered as
+/// `config` says, under the state lock. A renamed interface takes its pins along: its
+/// links filter by index, not by name.
+pub(super) fn ensure(
+    root: &PinRoot,
+    config: &ServiceConfig,
+    managed: &mut Managed,
+    link: &Link,
+) -> Result<Ensured, DaemonError> {
+    if link.loopback {
+        return Ok(Ensured::NotCovered);
+    }
+    let _lock = StateLock::acquire()?;
+    let renamed = follow_rename(root, managed, link)?;
+    let Some(rule) = config.rule_for(&link.name) else {
+        if renamed {
+            warn!(
+                interface = %link.name,
+                "renamed to a name no [[interface]] covers; its filter stays (fwxdp detach {} \
+                 removes it)",
+                link.name
+            );
+        }
+        return Ok(Ensured::NotCovered);
+    };
+    if managed.get(&link.name) == Some(&link.index)
+        && PinnedInterface::find(root, &link.name).is_some_and(|mut p| p.filtering().is_yes())
+        && !renamed
+    {
+        return Ok(Ensured::Unchanged);
+    }
+    attach_one(root, &link.name, rule)?;
+    managed.insert(link.name.clone(), link.index);
+    Ok(Ensured::Attached)
+}
+
+/// When `link` has no pins under its name but the pins of one of the service's interfaces
+/// filter its index, the interface was renamed: the pins move to the new name.
+fn follow_rename(root: &PinRoot, managed: &mut Managed, link: &Link) -> Result<bool, DaemonError> {
+    if PinnedInterface::find(root, &link.name).is_some() {
+        return Ok(false);
+    }
+    let Some(old) = managed
+        .iter()
+        .find(|&(name, &index)| index == link.index && *name != link.name)
+        .map(|(name, _)| name.clone())
+    else {
+        return Ok(false);
+    };
+    managed.remove(&old);
+    let Some(pinned) = PinnedInterface::find(root, &old) else {
+        return Ok(false);
+    };
+    pinned.rename(root, &link.name)?;
+    info!(interface = %link.name, from = %old, "renamed; its pins follow it");
+    managed.insert(link.name.clone(), link.index);
+    Ok(true)
+}
+
+/// Forgets an interface of the service that was deleted: its links went with it, its pins
+/// are removed (an interface made again under the name is attached afresh).
+pub(super) fn forget(
+    root: &PinRoot,
+    managed: &mut Managed,
+    link: &Link,
+) -> Result<(), DaemonError> {
+    if managed.get(&link.name) != Some(&link.index) {
+        return Ok(());
+    }
+    let _lock = StateLock::acquire()?;
+    managed.remove(&link.name);
+    if let Some(mut pinned) = PinnedInterface::find(root, &link.name)
+        && pinned.config().is_ok_and(|c| c.ifindex == link.index)
+    {
+        pinned.remove()?;
+        info!(interface = %link.name, "deleted: its filter went with it; attached again if it comes back");
+    }
+    Ok(())
+}
+
+fn attach_one(root: &PinRoot, name: &str, rule: &InterfaceConfig) -> Result<Outcome, DaemonError> {
+    let request = Request {
+        iface: name,
+        policy: &rule.policy,
+        monitor: rule.monitor,
+        mode: rule.mode,
+    };
+    let outcome = attach::attach(root, &request).map_err(|source| DaemonError::Attach {
+        iface: name.to_owned(),
+        source: Box::new(source),
+    })?;
+    if let Some(reason) = &outcome.fallback {
+        warn!(interface = %outcome.iface, "native XDP is not available ({reason}); using generic XDP");
+    }
+    if let Some(from) = outcome.switched_from {
+        info!(interface = %outcome.iface, from = from.name(), to = outcome.mode.name(), "mode changed");
+    }
+    info!(
+        interface = %outcome.iface,
+        mode = outcome.mode.name(),
+        allow = %rule.policy.to_specs().join(","),
+        monitor = rule.monitor,
+        "{}",
+        if outcome.replaced { "policy replaced in place" } else { "attached" }
+    );
+    Ok(outcome)
 }
 
 /// Puts the interfaces in `done` back as `previous` had them (or detaches them, when it did
-/// not list them). Failures are logged: there is nothing better to do with them.
+/// not cover them). Failures are logged: there is nothing better to do with them.
 fn roll_back(root: &PinRoot, previous: &ServiceConfig, done: &[&str]) {
     for name in done {
-        let result = match previous.interfaces.iter().find(|i| i.name == *name) {
-            Some(old) => attach::attach(
-                root,
-                &Request {
-                    iface: &old.name,
-                    policy: &old.policy,
-                    monitor: old.monitor,
-                    mode: old.mode,
-                },
-            )
-            .map(drop)
-            .map_err(|e| error::chain(&e)),
+        let result = match previous.rule_for(name) {
+            Some(old) => attach_one(root, name, old)
+                .map(drop)
+                .map_err(|e| error::chain(&e)),
             None => attach::detach(root, name).map_err(|e| error::chain(&e)),
         };
         match result {
@@ -114,11 +227,11 @@ fn roll_back(root: &PinRoot, previous: &ServiceConfig, done: &[&str]) {
     }
 }
 
-/// Interfaces attached under the pin root that the config does not name: attached by hand,
-/// so left alone, but worth a line in the log.
-pub(super) fn warn_about_others(root: &PinRoot, managed: &BTreeSet<String>) {
+/// Interfaces attached under the pin root that the service does not manage: attached by
+/// hand, so left alone, but worth a line in the log.
+pub(super) fn warn_about_others(root: &PinRoot, managed: &Managed) {
     for other in root.interfaces().unwrap_or_default() {
-        if !managed.contains(&other) {
+        if !managed.contains_key(&other) {
             warn!(interface = %other, "attached outside this config; left as it is");
         }
     }

@@ -1,23 +1,33 @@
 //! `fwxdp run`: the long-running service.
 //!
-//! It attaches every configured interface (replacing in place what an earlier run pinned),
-//! starts the exporter when configured, and only then tells systemd it is ready. A reload
+//! It attaches every interface its config covers, starts the exporter when configured, and
+//! only then tells systemd it is ready. It then watches the kernel's interface events and
+//! attaches every covered interface that appears, is renamed or is made again. A reload
 //! re-reads the config and applies it when valid, keeping the running policy when not. On
 //! stop it exits and leaves the filters attached: the filter fails closed, and
 //! `fwxdp detach --all` is the explicit off switch.
 
-use std::{collections::BTreeSet, path::PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
 use super::{
-    apply::{apply, warn_about_others},
-    config::{self, ServiceConfig},
+    apply::{self, Applied, Ensured, Managed, warn_about_others},
+    config::{self, ConfigError, ServiceConfig},
+    control,
     error::DaemonError,
     exporter::ExporterTask,
+    last_good::LastGood,
 };
-use crate::{error, iface, state::PinRoot};
+use crate::{
+    error, metrics,
+    netlink::{self, LinkEvent, LinkEvents, NetlinkError},
+    state::PinRoot,
+};
 
 /// What the service is asked to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,78 +38,246 @@ pub enum Event {
     Stop,
 }
 
+/// Where the service finds and keeps things.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub root: PinRoot,
+    /// The config file.
+    pub config: PathBuf,
+    /// Where the last good config is kept.
+    pub state_dir: PathBuf,
+    /// Where the outcome of each reload is written for `fwxdp reload`.
+    pub run_dir: PathBuf,
+}
+
+/// The running service's state.
+struct Service {
+    settings: Settings,
+    last_good: LastGood,
+    current: Arc<ServiceConfig>,
+    managed: Managed,
+    unattached: metrics::Unattached,
+    exporter: ExporterTask,
+    reloads: u64,
+}
+
 /// The service: runs until `events` says stop (or is closed).
 ///
 /// # Errors
-/// At start: a bad config, an interface that cannot be attached, an exporter that cannot
+/// At start: no usable config (neither the file nor a last good one), nothing attached
+/// where something should be ([`DaemonError::NothingFiltered`]), an exporter that cannot
 /// listen. Later failures are logged and the service keeps running.
-pub async fn run(
-    root: PinRoot,
-    path: PathBuf,
-    mut events: mpsc::Receiver<Event>,
-) -> Result<(), DaemonError> {
-    let config = config::load(&path)?;
-    warn_config(&path, &config);
-    root.ensure()?;
-    // A stop while waiting for interfaces must not wait for them.
-    {
-        let wait = wait_for_interfaces(&config);
-        tokio::pin!(wait);
-        loop {
-            tokio::select! {
-                () = &mut wait => break,
-                event = events.recv() => match event {
-                    Some(Event::Reload) => info!("reload ignored: still waiting for interfaces"),
-                    Some(Event::Stop) | None => {
-                        info!("stopped while waiting for interfaces");
-                        return Ok(());
-                    }
-                },
-            }
+pub async fn run(settings: Settings, mut events: mpsc::Receiver<Event>) -> Result<(), DaemonError> {
+    let last_good = LastGood::new(&settings.state_dir);
+    let (text, config, from_file) = start_config(&settings.config, &last_good)?;
+    settings.root.ensure()?;
+    // Subscribed before the interfaces are listed: nothing falls between the two.
+    let mut link_events = LinkEvents::open()?;
+    let links = netlink::links::list()?;
+    let config = Arc::new(config);
+    let applied = {
+        let (root, config) = (settings.root.clone(), config.clone());
+        tokio::task::spawn_blocking(move || {
+            apply::apply(&root, &config, None, &Managed::new(), &links)
+        })
+        .await??
+    };
+    if applied.managed.is_empty() && !applied.failed.is_empty() {
+        return Err(DaemonError::NothingFiltered {
+            failed: applied
+                .failed
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    if from_file {
+        keep_as_last_good(&last_good, &text);
+    }
+    warn_about_others(&settings.root, &applied.managed);
+    let unattached = metrics::Unattached::default();
+    let exporter = ExporterTask::start(&settings.root, &config, unattached.clone()).await?;
+    let mut service = Service {
+        settings,
+        last_good,
+        current: config,
+        managed: Managed::new(),
+        unattached,
+        exporter,
+        reloads: 0,
+    };
+    service.settle(applied);
+    service.publish(true, "started");
+    notify(&[sd_notify::NotifyState::Ready]);
+    service.report_status();
+    info!(config = %service.settings.config.display(), "ready");
+
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(Event::Reload) => service.reload().await,
+                Some(Event::Stop) | None => break,
+            },
+            batch = link_events.next() => match batch {
+                Ok(batch) => service.on_links(batch).await,
+                Err(NetlinkError::Overrun) => {
+                    warn!("interface events were lost; reading every interface again");
+                    service.resync().await;
+                }
+                Err(e) => {
+                    error!("interface events: {}; reading every interface again", error::chain(&e));
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    service.resync().await;
+                }
+            },
         }
     }
-    let mut managed = {
-        let (root, config) = (root.clone(), config.clone());
-        tokio::task::spawn_blocking(move || apply(&root, &config, None, &BTreeSet::new())).await??
-    };
-    warn_about_others(&root, &managed);
-    let mut exporter = ExporterTask::start(&root, &config).await?;
-    notify(&format!("filtering {}", names(&managed)), true);
-    info!(config = %path.display(), "ready");
+    info!("stopping; the filters stay attached (fwxdp detach --all removes them)");
+    service.exporter.stop().await;
+    Ok(())
+}
 
-    let mut current = config;
-    while let Some(Event::Reload) = events.recv().await {
-        info!(config = %path.display(), "reloading");
-        let next = match config::load(&path) {
-            Ok(next) => {
-                warn_config(&path, &next);
-                next
-            }
-            Err(errors) => {
-                for line in errors.to_string().lines() {
-                    error!("{line}");
-                }
-                error!("reload refused: the running policy stays in force");
-                notify("reload refused: config invalid, running policy kept", false);
-                continue;
-            }
+/// The config to start with: the file, or when it is unusable the last config applied
+/// successfully. The flag says whether it is the file's.
+fn start_config(
+    path: &Path,
+    last_good: &LastGood,
+) -> Result<(String, ServiceConfig, bool), DaemonError> {
+    let error = match config::load_text(path) {
+        Ok((text, config)) => {
+            warn_config(path, &config);
+            return Ok((text, config, true));
+        }
+        Err(error) => error,
+    };
+    log_problems(&error);
+    match last_good.load() {
+        Ok((text, config)) => {
+            error!(
+                "{} is unusable: applying the last config applied successfully ({}); fix \
+                 the file and reload",
+                path.display(),
+                last_good.path().display()
+            );
+            Ok((text, config, false))
+        }
+        Err(_) => Err(DaemonError::Config(error)),
+    }
+}
+
+fn log_problems(error: &ConfigError) {
+    for line in error.to_string().lines() {
+        error!("{line}");
+    }
+}
+
+fn keep_as_last_good(last_good: &LastGood, text: &str) {
+    if let Err(e) = last_good.save(text) {
+        warn!(
+            "cannot keep the config as the last good one in {}: {e}",
+            last_good.path().display()
+        );
+    }
+}
+
+impl Service {
+    /// Takes `applied` as the state in force.
+    fn settle(&mut self, applied: Applied) {
+        self.managed = applied.managed;
+        if let Ok(mut unattached) = self.unattached.lock() {
+            *unattached = applied.failed;
+        }
+    }
+
+    fn unattached(&self) -> Vec<String> {
+        self.unattached
+            .lock()
+            .map(|u| u.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn report_status(&self) {
+        let filtering = names(self.managed.keys());
+        let failed = self.unattached();
+        let text = if failed.is_empty() {
+            format!("filtering {filtering}")
+        } else {
+            format!("filtering {filtering}; NOT filtering {}", failed.join(", "))
         };
-        let (task_root, task_config, before) = (root.clone(), next.clone(), managed.clone());
-        let previous = current.clone();
-        let applied = tokio::task::spawn_blocking(move || {
-            apply(&task_root, &task_config, Some(&previous), &before)
-        });
-        match applied.await? {
-            Ok(now) => managed = now,
-            Err(e) => {
-                error!("reload failed: {}", error::chain(&e));
-                notify("reload failed, see the log", false);
-                continue;
+        notify(&[sd_notify::NotifyState::Status(&text)]);
+    }
+
+    /// Writes the outcome of the latest reload for `fwxdp reload`.
+    fn publish(&self, ok: bool, message: &str) {
+        let outcome = control::Outcome {
+            pid: i32::try_from(std::process::id()).unwrap_or(i32::MAX),
+            sequence: self.reloads,
+            ok,
+            message: message.to_owned(),
+        };
+        if let Err(e) = outcome.publish(&self.settings.run_dir) {
+            warn!(
+                "cannot write the reload outcome into {}: {e}",
+                self.settings.run_dir.display()
+            );
+        }
+    }
+
+    async fn reload(&mut self) {
+        self.reloads += 1;
+        notify_reloading();
+        let path = self.settings.config.clone();
+        info!(config = %path.display(), "reloading");
+        let outcome = self.try_reload(&path).await;
+        match &outcome {
+            Ok(message) => {
+                info!("{message}");
+                self.publish(true, message);
+            }
+            Err(message) => {
+                error!("reload refused: {message}; the running policy stays in force");
+                self.publish(false, message);
             }
         }
-        if next.metrics != current.metrics {
-            exporter.stop().await;
-            exporter = match ExporterTask::start(&root, &next).await {
+        notify(&[sd_notify::NotifyState::Ready]);
+        self.report_status();
+    }
+
+    async fn try_reload(&mut self, path: &Path) -> Result<String, String> {
+        let (text, next) = match config::load_text(path) {
+            Ok(loaded) => loaded,
+            Err(errors) => {
+                log_problems(&errors);
+                return Err(format!("{} is invalid", path.display()));
+            }
+        };
+        warn_config(path, &next);
+        let links = netlink::links::list().map_err(|e| error::chain(&e))?;
+        let next = Arc::new(next);
+        let (root, task_config, previous, before) = (
+            self.settings.root.clone(),
+            next.clone(),
+            self.current.clone(),
+            self.managed.clone(),
+        );
+        let applied = tokio::task::spawn_blocking(move || {
+            apply::apply(&root, &task_config, Some(&previous), &before, &links)
+        })
+        .await
+        .map_err(|e| error::chain(&e))?
+        .map_err(|e| error::chain(&e))?;
+        self.settle(applied);
+        keep_as_last_good(&self.last_good, &text);
+        if next.metrics != self.current.metrics {
+            self.exporter.stop().await;
+            self.exporter = match ExporterTask::start(
+                &self.settings.root,
+                &next,
+                self.unattached.clone(),
+            )
+            .await
+            {
                 Ok(exporter) => exporter,
                 Err(e) => {
                     error!("metrics: {}", error::chain(&e));
@@ -107,62 +285,115 @@ pub async fn run(
                 }
             };
         }
-        current = next;
-        notify(&format!("filtering {}", names(&managed)), false);
+        self.current = next;
+        Ok(format!(
+            "reloaded: filtering {}",
+            names(self.managed.keys())
+        ))
     }
-    info!("stopping; the filters stay attached (fwxdp detach --all removes them)");
-    exporter.stop().await;
-    Ok(())
+
+    /// Acts on interface changes: a covered interface that appears, is renamed or is made
+    /// again is attached; a deleted one of the service's is forgotten.
+    async fn on_links(&mut self, batch: Vec<LinkEvent>) {
+        for event in batch {
+            let began = std::time::Instant::now();
+            let (root, config) = (self.settings.root.clone(), self.current.clone());
+            let mut managed = std::mem::take(&mut self.managed);
+            let (result, managed) = tokio::task::spawn_blocking(move || {
+                let result = match &event {
+                    LinkEvent::Changed(link) => apply::ensure(&root, &config, &mut managed, link)
+                        .map(|ensured| (link.clone(), Some(ensured))),
+                    LinkEvent::Removed(link) => {
+                        apply::forget(&root, &mut managed, link).map(|()| (link.clone(), None))
+                    }
+                };
+                (result, managed)
+            })
+            .await
+            .unwrap_or_else(|e| (Err(DaemonError::Task(e)), Managed::new()));
+            self.managed = managed;
+            let mut unattached = self.unattached.lock().ok();
+            match result {
+                Ok((link, Some(Ensured::Attached))) => {
+                    let took_ms = began.elapsed().as_millis();
+                    info!(interface = %link.name, index = link.index, took_ms, "filtering an interface that appeared");
+                    if let Some(u) = unattached.as_mut() {
+                        u.remove(&link.name);
+                    }
+                }
+                Ok((link, None)) => {
+                    if let Some(u) = unattached.as_mut() {
+                        u.remove(&link.name);
+                    }
+                }
+                Ok((_, Some(Ensured::Unchanged | Ensured::NotCovered))) => continue,
+                Err(e) => {
+                    error!("{}", error::chain(&e));
+                    if let (DaemonError::Attach { iface, .. }, Some(u)) = (&e, unattached.as_mut())
+                    {
+                        u.insert(iface.clone(), error::chain(&e));
+                    }
+                }
+            }
+            drop(unattached);
+            self.report_status();
+        }
+    }
+
+    /// Reads every interface afresh, as if each had just appeared; forgets the service's
+    /// interfaces that are gone.
+    async fn resync(&mut self) {
+        let links = match netlink::links::list() {
+            Ok(links) => links,
+            Err(e) => {
+                error!("{}", error::chain(&e));
+                return;
+            }
+        };
+        let gone: Vec<LinkEvent> = self
+            .managed
+            .iter()
+            .filter(|&(name, &index)| !links.iter().any(|l| l.name == *name && l.index == index))
+            .map(|(name, &index)| {
+                LinkEvent::Removed(netlink::Link {
+                    index,
+                    name: name.clone(),
+                    loopback: false,
+                })
+            })
+            .collect();
+        let mut batch = gone;
+        batch.extend(links.into_iter().map(LinkEvent::Changed));
+        self.on_links(batch).await;
+    }
 }
 
 /// Logs what the config says that is valid but probably not meant.
-fn warn_config(path: &std::path::Path, config: &ServiceConfig) {
+fn warn_config(path: &Path, config: &ServiceConfig) {
     for problem in &config.warnings {
         warn!("{}", problem.at(path));
     }
 }
 
-/// How long the service waits at start for configured interfaces that do not exist yet
-/// (it starts before the network, and udev may still be naming devices).
-const INTERFACE_WAIT: std::time::Duration = std::time::Duration::from_mins(1);
-
-async fn wait_for_interfaces(config: &ServiceConfig) {
-    let deadline = tokio::time::Instant::now() + INTERFACE_WAIT;
-    let mut announced = BTreeSet::new();
-    loop {
-        let missing: Vec<&str> = config
-            .interfaces
-            .iter()
-            .map(|i| i.name.as_str())
-            .filter(|name| iface::index(name).is_none())
-            .collect();
-        if missing.is_empty() || tokio::time::Instant::now() >= deadline {
-            return;
-        }
-        for name in missing {
-            if announced.insert(name.to_owned()) {
-                info!(interface = %name, "waiting for the interface to appear");
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-}
-
-fn names(set: &BTreeSet<String>) -> String {
-    if set.is_empty() {
+fn names<'a>(set: impl Iterator<Item = &'a String>) -> String {
+    let all: Vec<&str> = set.map(String::as_str).collect();
+    if all.is_empty() {
         "no interface".to_owned()
     } else {
-        set.iter().cloned().collect::<Vec<_>>().join(", ")
+        all.join(", ")
     }
 }
 
-/// Tells systemd (when it is listening) the service's status, and that it is ready.
-fn notify(text: &str, ready: bool) {
-    let mut states = vec![sd_notify::NotifyState::Status(text)];
-    if ready {
-        states.insert(0, sd_notify::NotifyState::Ready);
-    }
-    if let Err(e) = sd_notify::notify(false, &states) {
+/// Tells systemd (when it is listening) `states`.
+fn notify(states: &[sd_notify::NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(false, states) {
         warn!("cannot notify systemd: {e}");
     }
+}
+
+/// Tells systemd a reload has begun, stamped as `Type=notify-reload` wants it.
+fn notify_reloading() {
+    let mut states = vec![sd_notify::NotifyState::Reloading];
+    states.extend(sd_notify::NotifyState::monotonic_usec_now().ok());
+    notify(&states);
 }

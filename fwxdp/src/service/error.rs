@@ -9,6 +9,11 @@ use crate::{
     state::{LockError, PinError},
 };
 
+/// The exit code of a start that can never succeed as things are (a bad config is exit 2,
+/// as usage errors): systemd's `RestartPreventExitStatus` lists both, so there is no
+/// restart loop.
+pub const EXIT_CANNOT_FILTER: u8 = 3;
+
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     #[error(transparent)]
@@ -36,4 +41,8 @@ pub enum DaemonError {
     },
     #[error("a blocking task of the service failed")]
     Task(#[from] tokio::task::JoinError),
+    #[error(transparent)]
+    Netlink(#[from] crate::netlink::NetlinkError),
+    #[error("no interface could be attached: {failed} stay unfiltered")]
+    NothingFiltered { failed: String },
 }

@@ -16,7 +16,11 @@ pub(super) struct ExporterTask {
 
 impl ExporterTask {
     /// Starts serving, when `config` asks for an exporter.
-    pub(super) async fn start(root: &PinRoot, config: &ServiceConfig) -> Result<Self, DaemonError> {
+    pub(super) async fn start(
+        root: &PinRoot,
+        config: &ServiceConfig,
+        unattached: metrics::Unattached,
+    ) -> Result<Self, DaemonError> {
         let Some(settings) = config.metrics else {
             return Ok(Self::default());
         };
@@ -30,6 +34,7 @@ impl ExporterTask {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let options = metrics::Options {
             max_port_series: settings.max_port_series,
+            unattached,
         };
         let task = tokio::spawn(metrics::serve(listener, root.clone(), options, async {
             // A dropped sender stops the exporter as well as a sent stop.

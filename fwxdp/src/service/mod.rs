@@ -1,16 +1,19 @@
-//! `fwxdp run`, the long-running service: its config file ([`config`]), the run loop
-//! ([`daemon`]) that applies it all or nothing ([`apply`]) and runs the exporter
-//! ([`exporter`]) and fails with [`error::DaemonError`], on a runtime that turns signals into events ([`runtime`]), logging for
-//! journald ([`logging`]).
+//! `fwxdp run`, the long-running service: its config file ([`config`]) and the last good
+//! copy of it ([`last_good`]), the run loop ([`daemon`]) that applies it ([`apply`]),
+//! follows the kernel's interface events, answers reloads ([`control`]), runs the exporter
+//! ([`exporter`]) and fails with [`error::DaemonError`]; a runtime that turns signals into
+//! events ([`runtime`]), logging for journald ([`logging`]).
 
 mod apply;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod error;
 mod exporter;
+pub mod last_good;
 pub mod logging;
 pub mod runtime;
 
 pub use config::{ConfigError, ServiceConfig};
-pub use daemon::{Event, run};
-pub use error::DaemonError;
+pub use daemon::{Event, Settings, run};
+pub use error::{DaemonError, EXIT_CANNOT_FILTER};

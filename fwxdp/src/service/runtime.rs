@@ -21,6 +21,19 @@ pub enum RuntimeError {
     },
 }
 
+/// Raises this process's descriptor limit to its hard limit (at most 65,536; the unit's
+/// `LimitNOFILE` sets both): the exporter's connection cap is sized from it, with room left
+/// for reloads. A failure leaves the limit as it was, and the cap follows it.
+pub fn raise_descriptor_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let want = hard.min(65_536);
+        if want > soft {
+            let _: nix::Result<()> = setrlimit(Resource::RLIMIT_NOFILE, want, hard);
+        }
+    }
+}
+
 /// The single-threaded runtime the long-running commands use.
 pub fn build() -> Result<tokio::runtime::Runtime, RuntimeError> {
     tokio::runtime::Builder::new_current_thread()

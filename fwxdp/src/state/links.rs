@@ -2,7 +2,7 @@
 //! links, TCX), or by a TC filter made over netlink on the clsact qdisc, which the kernel
 //! keeps by itself and the `links` map records so that exactly it can be removed again.
 
-use std::{io, path::Path};
+use std::{io, os::fd::AsFd as _, path::Path};
 
 use aya::{
     maps::{Array, MapData, MapError},
@@ -15,10 +15,13 @@ use aya::{
 };
 use fwxdp_common::{LINK_NONE, LINK_TC_NETLINK, LinkRecord};
 
+use crate::netlink::filters;
+
 use super::{
     maps::{MapSource, MapsError},
     names::{LinkPin, MapPin, ProgramPin},
     pins::{PinDir, PinError},
+    sys,
 };
 
 /// [`LinkRecord::direction`] of a clsact ingress filter.
@@ -136,6 +139,48 @@ impl PinDir {
             self.set_record(role, &LinkRecord::default())?;
         }
         Ok(())
+    }
+
+    /// Whether what holds `role` is, as the kernel has it, attached to the interface with
+    /// index `ifindex`: a deleted interface takes its links and filters with it, and a
+    /// filter can be removed behind fwxdp's back.
+    pub fn attached_to(&self, role: LinkPin, ifindex: u32) -> Result<bool, PinError> {
+        match self.mechanism(role) {
+            None => Ok(false),
+            Some(Mechanism::BpfLink) => {
+                let path = self.link(role);
+                let info = |source| PinError::LinkInfo {
+                    path: path.clone(),
+                    source,
+                };
+                let fd = match sys::obj_get(&path) {
+                    Ok(fd) => fd,
+                    // Released meanwhile.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+                    Err(e) => return Err(info(e)),
+                };
+                Ok(sys::link_ifindex(fd.as_fd()).map_err(info)? == ifindex)
+            }
+            Some(Mechanism::TcFilter) => {
+                let record = self.record(role)?;
+                if record.ifindex != ifindex {
+                    return Ok(false);
+                }
+                let Some(program) = self.program_id(role) else {
+                    return Ok(false);
+                };
+                let filters = filters::bpf_filters(ifindex, record.direction == DIRECTION_EGRESS)
+                    .map_err(|source| PinError::ListFilters {
+                    ifindex,
+                    source: Box::new(source),
+                })?;
+                Ok(filters.iter().any(|f| {
+                    f.priority == record.priority
+                        && f.handle == record.handle
+                        && f.program_id == program
+                }))
+            }
+        }
     }
 
     /// The kernel's id of the program that `role` runs: the truth about what filters.

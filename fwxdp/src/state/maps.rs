@@ -1,11 +1,14 @@
 //! Typed handles on an interface's maps, taken from a fresh load or opened from pins, and
 //! the policy maps' reads and writes.
 
-use std::path::{Path, PathBuf};
+use std::{
+    os::fd::AsFd as _,
+    path::{Path, PathBuf},
+};
 
 use aya::{
     Ebpf,
-    maps::{Array, LpmTrie, Map, MapData, MapError, lpm_trie::Key},
+    maps::{Array, IterableMap as _, LpmTrie, Map, MapData, MapError, lpm_trie::Key},
 };
 use fwxdp_common::{CidrKey, Config, port_index};
 
@@ -136,11 +139,7 @@ impl PolicyMaps {
 
     /// Writes `policy` into `generation`, which must not be the one in force.
     pub fn write_generation(&mut self, generation: u8, policy: &Policy) -> Result<(), MapsError> {
-        for port in 0..=u16::MAX {
-            self.ports
-                .set(port_index(generation, port), policy.port_flags(port), 0)
-                .map_err(|e| MapsError::access("write", MapPin::Ports, e))?;
-        }
+        self.write_ports(generation, policy)?;
         let trie = |action, e| MapsError::access(action, MapPin::Cidrs, e);
         // An entry left behind would come back into force at the next switch: fail instead.
         let mut stale: Vec<Key<CidrKey>> = Vec::new();
@@ -163,14 +162,7 @@ impl PolicyMaps {
 
     /// Reads back the policy stored in `generation`.
     pub fn read_policy(&self, generation: u8) -> Result<Policy, MapsError> {
-        let mut flags = Vec::with_capacity(1 << 16);
-        for port in 0..=u16::MAX {
-            flags.push(
-                self.ports
-                    .get(&port_index(generation, port), 0)
-                    .map_err(|e| MapsError::access("read", MapPin::Ports, e))?,
-            );
-        }
+        let flags = self.read_ports(generation)?;
         let mut cidrs = Vec::new();
         for key in self.cidrs.keys() {
             let key = key.map_err(|e| MapsError::access("read", MapPin::Cidrs, e))?;
@@ -180,4 +172,80 @@ impl PolicyMaps {
         }
         Ok(Policy::from_entries(&flags, cidrs))
     }
+
+    /// Writes the port table of `generation`: 65,536 entries in one batch, entry by entry
+    /// where the kernel has no batches for arrays.
+    fn write_ports(&mut self, generation: u8, policy: &Policy) -> Result<(), MapsError> {
+        let keys: Vec<u8> = (0..=u16::MAX)
+            .flat_map(|port| port_index(generation, port).to_ne_bytes())
+            .collect();
+        let values: Vec<u8> = (0..=u16::MAX).map(|port| policy.port_flags(port)).collect();
+        let count = u32::try_from(values.len()).unwrap_or(u32::MAX);
+        // SAFETY: the ports map has u32 keys and u8 values (its type says so, and aya checked
+        // the sizes when it opened it); both buffers hold `count` of them.
+        let batch = unsafe {
+            super::sys::update_batch(self.ports.map().fd().as_fd(), &keys, &values, count)
+        };
+        match batch {
+            Ok(()) => return Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | ENOTSUPP)) => {}
+            Err(io_error) => {
+                return Err(MapsError::access(
+                    "write",
+                    MapPin::Ports,
+                    MapError::SyscallError(aya::sys::SyscallError {
+                        call: "bpf_map_update_batch",
+                        io_error,
+                    }),
+                ));
+            }
+        }
+        for (port, flags) in (0..=u16::MAX).zip(values) {
+            self.ports
+                .set(port_index(generation, port), flags, 0)
+                .map_err(|e| MapsError::access("write", MapPin::Ports, e))?;
+        }
+        Ok(())
+    }
+
+    /// Reads the port table of `generation`, in batches where the kernel has them.
+    fn read_ports(&self, generation: u8) -> Result<Vec<u8>, MapsError> {
+        const PORTS: usize = 1 << 16;
+        let mut keys = vec![0u8; PORTS * 4];
+        let mut values = vec![0u8; PORTS];
+        let first = port_index(generation, 0);
+        let from = first
+            .checked_sub(1)
+            .map(super::sys::BatchToken::after_index);
+        let mut flags = Vec::with_capacity(PORTS);
+        // SAFETY: the ports map has u32 keys and u8 values; the buffers hold PORTS of each.
+        let batch = unsafe {
+            super::sys::lookup_batch(
+                self.ports.map().fd().as_fd(),
+                from,
+                &mut keys,
+                4,
+                &mut values,
+                1,
+            )
+        };
+        if let Ok((read, _)) = batch
+            && read as usize == PORTS
+            && keys[..4] == first.to_ne_bytes()
+        {
+            flags.extend_from_slice(&values);
+            return Ok(flags);
+        }
+        for port in 0..=u16::MAX {
+            flags.push(
+                self.ports
+                    .get(&port_index(generation, port), 0)
+                    .map_err(|e| MapsError::access("read", MapPin::Ports, e))?,
+            );
+        }
+        Ok(flags)
+    }
 }
+
+/// The kernel's ENOTSUPP (not in libc): an operation the map type does not have.
+const ENOTSUPP: i32 = 524;

@@ -24,6 +24,6 @@ pub use links::{Attachment, Mechanism};
 pub use lock::{LockError, StateLock};
 pub use maps::{MapSource, MapsError, PolicyMaps};
 pub use names::{LinkPin, MapPin, ProgramPin};
-pub use pinned::PinnedInterface;
+pub use pinned::{Filtering, PinnedInterface};
 pub use pins::{PinDir, PinError};
 pub use root::{DEFAULT_PIN_ROOT, PinRoot};

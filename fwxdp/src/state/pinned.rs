@@ -11,7 +11,61 @@ use super::{
     pins::{PinDir, PinError},
     root::PinRoot,
 };
-use crate::policy::Policy;
+use crate::{iface, policy::Policy};
+
+/// Whether an attached interface is filtered, as the kernel has it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Filtering {
+    /// The ingress program is attached to the live interface.
+    Yes,
+    /// The interface the pins were made for no longer exists.
+    InterfaceGone,
+    /// An interface of that name exists, but it is another one: the one filtered was
+    /// deleted and this one made since (index `now`).
+    Recreated { now: u32 },
+    /// The interface is there, but the program is no longer attached to it (detached
+    /// behind fwxdp's back).
+    Detached,
+    /// The kernel could not be asked.
+    Unknown(String),
+}
+
+impl Filtering {
+    /// Whether the interface is filtered.
+    #[must_use]
+    pub fn is_yes(&self) -> bool {
+        *self == Self::Yes
+    }
+
+    /// A short label for metrics: `filtered`, `interface_gone`, `recreated`, `detached`,
+    /// `unknown`.
+    #[must_use]
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Yes => "filtered",
+            Self::InterfaceGone => "interface_gone",
+            Self::Recreated { .. } => "recreated",
+            Self::Detached => "detached",
+            Self::Unknown(_) => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for Filtering {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Yes => f.write_str("filtered"),
+            Self::InterfaceGone => f.write_str("the interface no longer exists"),
+            Self::Recreated { now } => write!(
+                f,
+                "the interface was deleted and made again (now index {now}); the new one is \
+                 not filtered"
+            ),
+            Self::Detached => f.write_str("the program is no longer attached to the interface"),
+            Self::Unknown(why) => write!(f, "cannot tell: {why}"),
+        }
+    }
+}
 
 /// The pinned state of one attached interface: its directory of pins, its policy maps
 /// (opened on first use, then kept), its counters and its links.
@@ -123,6 +177,41 @@ impl PinnedInterface {
     #[must_use]
     pub fn program_id(&self) -> Option<u32> {
         self.dir.program_id(LinkPin::Ingress)
+    }
+
+    /// Whether the ingress program filters the live interface, as the kernel has it. During
+    /// a mode switch the bridge link may be the one that filters.
+    pub fn filtering(&mut self) -> Filtering {
+        let config = match self.config() {
+            Ok(config) => config,
+            Err(e) => return Filtering::Unknown(crate::error::chain(&e)),
+        };
+        match iface::index(&self.name) {
+            None => return Filtering::InterfaceGone,
+            Some(now) if now != config.ifindex => return Filtering::Recreated { now },
+            Some(_) => {}
+        }
+        for role in [LinkPin::Ingress, LinkPin::Bridge] {
+            match self.dir.attached_to(role, config.ifindex) {
+                Ok(true) => return Filtering::Yes,
+                Ok(false) => {}
+                Err(e) => return Filtering::Unknown(crate::error::chain(&e)),
+            }
+        }
+        Filtering::Detached
+    }
+
+    /// Moves the pins under `root` to the name `to`, which must have none: the interface was
+    /// renamed, and its links (bound to its index, not its name) filter on.
+    pub fn rename(self, root: &PinRoot, to: &str) -> Result<Self, PinError> {
+        let dest = root.iface_dir(to);
+        std::fs::rename(self.dir.path(), dest.path())
+            .map_err(|e| PinError::io("rename", self.dir.path(), e))?;
+        Ok(Self {
+            name: to.to_owned(),
+            dir: dest,
+            policy: None,
+        })
     }
 
     /// Releases the links (which detaches the programs) and removes every pin.

@@ -49,6 +49,13 @@ pub enum PinError {
          attach again)"
     )]
     NoRecords { path: PathBuf },
+    #[error("cannot ask the kernel what {path} is attached to")]
+    LinkInfo { path: PathBuf, source: io::Error },
+    #[error("cannot list the TC filters of interface index {ifindex}")]
+    ListFilters {
+        ifindex: u32,
+        source: Box<crate::netlink::NetlinkError>,
+    },
     #[error("cannot remove the TC filter (priority {priority}, handle {handle:#x}) from {iface}")]
     RemoveFilter {
         iface: String,

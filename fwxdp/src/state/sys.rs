@@ -7,9 +7,59 @@ use std::{
 
 use aya_obj::generated::{bpf_attr, bpf_cmd};
 
-/// The batch cursor of a hash map: opaque to userspace, a bucket index to the kernel.
+/// The batch cursor of a hash map: opaque to userspace, a bucket index to the kernel. For an
+/// array it is the last index read.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct BatchToken([u8; 8]);
+
+impl BatchToken {
+    /// Continues an array's batch after `index`.
+    pub(crate) fn after_index(index: u32) -> Self {
+        let mut token = [0; 8];
+        token[..4].copy_from_slice(&index.to_ne_bytes());
+        Self(token)
+    }
+}
+
+/// Writes `count` entries into the map `fd` in one call: `keys` and `values` hold them
+/// packed, `key_size` and `value_size` bytes each (a map that is not per-CPU).
+///
+/// # Safety
+/// `key_size` and `value_size` must be those of the map behind `fd`, and `keys` and
+/// `values` must hold `count` of them.
+///
+/// # Errors
+/// The kernel's error; `EINVAL` or `ENOTSUPP` when the map type cannot be written in
+/// batches.
+pub(crate) unsafe fn update_batch(
+    fd: BorrowedFd<'_>,
+    keys: &[u8],
+    values: &[u8],
+    count: u32,
+) -> io::Result<()> {
+    // SAFETY: bpf_attr is a union of plain integers: all-zero is valid, and what the kernel
+    // expects in every field this command does not use.
+    let mut attr: bpf_attr = unsafe { std::mem::zeroed() };
+    attr.batch.map_fd =
+        u32::try_from(fd.as_raw_fd()).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+    attr.batch.keys = keys.as_ptr() as u64;
+    attr.batch.values = values.as_ptr() as u64;
+    attr.batch.count = count;
+    // SAFETY: the kernel reads `count` entries of the map's sizes (the caller's promise)
+    // from buffers that outlive the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            bpf_cmd::BPF_MAP_UPDATE_BATCH as libc::c_long,
+            &raw mut attr,
+            size_of::<bpf_attr>(),
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    Err(io::Error::last_os_error())
+}
 
 /// Reads as many entries of the map `fd` as `keys` and `values` hold, starting after `from`
 /// (or at the beginning): `key_size` bytes a key, `value_stride` bytes a value (for a per-CPU
@@ -66,5 +116,72 @@ pub(crate) unsafe fn lookup_batch(
         Ok((read, None))
     } else {
         Err(error)
+    }
+}
+
+/// Opens the BPF object pinned at `path` (the kernel's `BPF_OBJ_GET`).
+pub(crate) fn obj_get(path: &std::path::Path) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::{fd::FromRawFd as _, unix::ffi::OsStrExt as _};
+    let path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: bpf_attr is a union of plain integers: all-zero is valid, and what the kernel
+    // expects in every field this command does not use.
+    let mut attr: bpf_attr = unsafe { std::mem::zeroed() };
+    attr.__bindgen_anon_4.pathname = path.as_ptr() as u64;
+    // SAFETY: the path is a NUL-terminated string that outlives the call.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            bpf_cmd::BPF_OBJ_GET as libc::c_long,
+            &raw mut attr,
+            size_of::<bpf_attr>(),
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let fd = i32::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+    // SAFETY: the kernel just returned this descriptor, and nothing else owns it.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// The interface index an XDP or TCX link is attached to; 0 once the kernel detached it
+/// (its interface was deleted).
+///
+/// # Errors
+/// The kernel's error; `EINVAL` when `fd` is a link of another kind.
+pub(crate) fn link_ifindex(fd: BorrowedFd<'_>) -> io::Result<u32> {
+    use aya_obj::generated::{bpf_link_info, bpf_link_type};
+    // SAFETY: bpf_link_info is plain integers and unions of them: all-zero is valid.
+    let mut info: bpf_link_info = unsafe { std::mem::zeroed() };
+    // SAFETY: as above, for bpf_attr.
+    let mut attr: bpf_attr = unsafe { std::mem::zeroed() };
+    attr.info.bpf_fd =
+        u32::try_from(fd.as_raw_fd()).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+    attr.info.info_len = u32::try_from(size_of::<bpf_link_info>()).unwrap_or(u32::MAX);
+    attr.info.info = (&raw mut info) as u64;
+    // SAFETY: the kernel writes at most `info_len` bytes into `info`, which outlives the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            bpf_cmd::BPF_OBJ_GET_INFO_BY_FD as libc::c_long,
+            &raw mut attr,
+            size_of::<bpf_attr>(),
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel filled the union member of the link's type, read for that type.
+    unsafe {
+        match info.type_ {
+            t if t == bpf_link_type::BPF_LINK_TYPE_XDP as u32 => {
+                Ok(info.__bindgen_anon_1.xdp.ifindex)
+            }
+            t if t == bpf_link_type::BPF_LINK_TYPE_TCX as u32 => {
+                Ok(info.__bindgen_anon_1.tcx.ifindex)
+            }
+            _ => Err(io::Error::from_raw_os_error(libc::EINVAL)),
+        }
     }
 }

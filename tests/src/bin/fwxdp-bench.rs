@@ -95,8 +95,9 @@ fn scrape_cost() {
     let pins = PinRoot::new(&root);
     let options = metrics::Options {
         max_port_series: usize::from(PORTS),
+        ..metrics::Options::default()
     };
-    let text = metrics::render(&pins, options).expect("render");
+    let text = metrics::render(&pins, &options).expect("render");
     let series = text
         .lines()
         .filter(|l| l.starts_with("fwxdp_dropped_packets_total{") && l.contains("port=\""))
@@ -105,7 +106,7 @@ fn scrape_cost() {
     let started = Instant::now();
     for _ in 0..SCRAPES {
         let one = Instant::now();
-        let _: Result<String, std::fmt::Error> = metrics::render(&pins, options);
+        let _: Result<String, std::fmt::Error> = metrics::render(&pins, &options);
         worst = worst.max(one.elapsed());
     }
     let mean = started.elapsed() / SCRAPES;

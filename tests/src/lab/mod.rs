@@ -6,6 +6,7 @@
 //! ends the processes it started, removes its pins and deletes its namespaces; labs left by a
 //! killed test run are swept when the next one starts.
 
+pub mod daemon;
 pub mod docker;
 pub mod exporter;
 pub mod netns;
@@ -123,15 +124,25 @@ impl Lab {
             children: Mutex::new(Vec::new()),
             fwxdp_env: Mutex::new(Vec::new()),
         };
-        netns::veth(&lab.server, SERVER_IF, &lab.internet, INTERNET_IF);
+        lab.link();
+        lab.server.wait_ipv6_ready();
+        lab.internet.wait_ipv6_ready();
+        lab.wait_reachable();
+        lab
+    }
+
+    /// Joins the server and the internet with the veth pair and gives both ends their
+    /// addresses, as a network manager would.
+    fn link(&self) {
+        netns::veth(&self.server, SERVER_IF, &self.internet, INTERNET_IF);
         let addresses: [(&Netns, &str, &[String]); 2] = [
             (
-                &lab.server,
+                &self.server,
                 SERVER_IF,
                 &[format!("{SERVER_V4}/24"), format!("{SERVER_V6}/64")],
             ),
             (
-                &lab.internet,
+                &self.internet,
                 INTERNET_IF,
                 &[
                     format!("{CLIENT_V4}/24"),
@@ -158,10 +169,14 @@ impl Lab {
             }
             ns.ip(&["link", "set", iface, "up"]);
         }
-        lab.server.wait_ipv6_ready();
-        lab.internet.wait_ipv6_ready();
-        lab.wait_reachable();
-        lab
+    }
+
+    /// Deletes the server's interface (and so its veth peer) and makes the pair again, with
+    /// new indexes, addressed and up; as a re-created device comes back. Nothing waits for
+    /// neighbours: a filter may be dropping the probes that would.
+    pub fn recreate_server_link(&self) {
+        self.server.ip(&["link", "del", SERVER_IF]);
+        self.link();
     }
 
     /// Waits until both sides answer neighbour discovery, IPv4 and IPv6, then forgets the
@@ -254,10 +269,38 @@ impl Lab {
         serde_json::from_str(&self.fwxdp_ok(&["stats", "--json"])).expect("stats JSON")
     }
 
-    /// `fwxdp status --json`, parsed.
+    /// `fwxdp status --json`, parsed. It exits 1 when an interface is pinned but not
+    /// filtered, which the JSON says too (`filtering`); any other failure panics.
+    ///
+    /// # Panics
+    /// When status fails otherwise, or its JSON disagrees with its exit code.
     #[must_use]
     pub fn status_json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.fwxdp_ok(&["status", "--json"])).expect("status JSON")
+        let output = self.fwxdp(&["status", "--json"]);
+        let status: serde_json::Value =
+            serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+                panic!(
+                    "status JSON ({}): {e}: {}",
+                    output.status,
+                    String::from_utf8_lossy(&output.stderr)
+                )
+            });
+        let unfiltered = status["interfaces"]
+            .as_array()
+            .is_some_and(|all| all.iter().any(|i| i["filtering"] == false));
+        let errors = status["errors"].as_array().is_some_and(|e| !e.is_empty());
+        let want = if unfiltered || errors {
+            Some(1)
+        } else {
+            Some(0)
+        };
+        assert_eq!(
+            output.status.code(),
+            want,
+            "status exit code disagrees with its JSON: {status}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        status
     }
 
     /// Packets dropped on (`proto`, `port`) of the server interface, per `stats --json`.

@@ -218,11 +218,21 @@ fn pins_of_a_deleted_interface_are_replaced_on_attach() {
     lab.server.ip(&["link", "del", SERVER_IF]);
     let status = lab.status_json();
     assert_eq!(status["interfaces"][0]["present"], false, "{status}");
+    assert_eq!(status["interfaces"][0]["filtering"], false, "{status}");
     fwxdp_tests::lab::netns::veth(&lab.server, SERVER_IF, &lab.internet, INTERNET_IF);
+    // Made again: a name the pins know, but nothing filters it, and status says so.
+    let out = lab.fwxdp(&["status"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("NOT FILTERED: the interface was deleted and made again"),
+        "{text}"
+    );
     let out = lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22,80"]);
     assert!(out.contains("attached (native XDP)"), "{out}");
     let status = lab.status_json();
     assert_eq!(status["interfaces"][0]["present"], true, "{status}");
+    assert_eq!(status["interfaces"][0]["filtering"], true, "{status}");
     assert_eq!(allow_list(&lab), serde_json::json!(["22", "80"]));
 }
 

@@ -6,5 +6,6 @@
 )]
 
 mod commands;
+mod interfaces;
 mod output;
 mod service;

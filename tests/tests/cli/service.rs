@@ -1,121 +1,16 @@
 //! `fwxdp run`: the service systemd starts at boot, driven by real signals and read through
 //! a real `NOTIFY_SOCKET`.
 
-use std::{
-    fs,
-    os::unix::net::UnixDatagram,
-    path::PathBuf,
-    process::Stdio,
-    thread,
-    time::{Duration, Instant},
-};
+use std::{thread, time::Duration};
 
 use fwxdp_tests::lab::{
     Lab, SERVER_IF, SERVER_V4,
+    daemon::{Service, interface},
     exporter::{LISTEN, scrape, value},
     probe::Tcp,
     services, watch,
 };
 use nix::sys::signal::Signal;
-
-/// A running `fwxdp run` with its config, log and notify socket in a directory of its own.
-struct Service<'a> {
-    lab: &'a Lab,
-    dir: PathBuf,
-    pid: u32,
-    notify: UnixDatagram,
-}
-
-fn interface(allow: &str) -> String {
-    let items: Vec<String> = allow.split(',').map(|i| format!("{i:?}")).collect();
-    format!(
-        "[[interface]]\nname = \"{SERVER_IF}\"\nallow = [{}]\n",
-        items.join(", ")
-    )
-}
-
-impl<'a> Service<'a> {
-    fn start(lab: &'a Lab, config: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("{}-service", lab.id()));
-        fs::create_dir_all(&dir).expect("service dir");
-        fs::write(dir.join("fwxdp.toml"), config).expect("write config");
-        let socket = dir.join("notify.sock");
-        let notify = UnixDatagram::bind(&socket).expect("bind the notify socket");
-        notify
-            .set_read_timeout(Some(Duration::from_millis(100)))
-            .expect("timeout");
-        let log = fs::File::create(dir.join("log")).expect("log file");
-        let mut cmd = lab.fwxdp_command();
-        cmd.arg("run")
-            .arg("--config")
-            .arg(dir.join("fwxdp.toml"))
-            .env("NOTIFY_SOCKET", &socket)
-            .stdout(Stdio::null())
-            .stderr(log);
-        let pid = lab.spawn(cmd);
-        Self {
-            lab,
-            dir,
-            pid,
-            notify,
-        }
-    }
-
-    /// The next message on the notify socket, waiting up to `timeout`.
-    fn notification(&self, timeout: Duration) -> Option<String> {
-        let deadline = Instant::now() + timeout;
-        let mut buf = [0u8; 4096];
-        while Instant::now() < deadline {
-            if let Ok(len) = self.notify.recv(&mut buf) {
-                return Some(String::from_utf8_lossy(&buf[..len]).into_owned());
-            }
-        }
-        None
-    }
-
-    /// Waits for READY=1, checking at that moment that the filter is already in place.
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            let Some(message) = self.notification(Duration::from_millis(200)) else {
-                continue;
-            };
-            if message.lines().any(|l| l == "READY=1") {
-                let link = self.lab.pin_root().join(SERVER_IF).join("link_ingress");
-                assert!(link.exists(), "READY=1 before the filter was attached");
-                return;
-            }
-        }
-        panic!("no READY=1 within 10 s; log:\n{}", self.log());
-    }
-
-    fn rewrite(&self, config: &str) {
-        fs::write(self.dir.join("fwxdp.toml"), config).expect("write config");
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(self.dir.join("log")).unwrap_or_default()
-    }
-
-    /// Polls until `check` holds (five seconds at most).
-    fn until(&self, what: &str, mut check: impl FnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !check() {
-            assert!(
-                Instant::now() < deadline,
-                "never: {what}; log:\n{}",
-                self.log()
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Service<'_> {
-    fn drop(&mut self) {
-        let _: std::io::Result<()> = fs::remove_dir_all(&self.dir);
-    }
-}
 
 fn allow_list(lab: &Lab) -> serde_json::Value {
     lab.status_json()["interfaces"][0]["allow"].clone()
@@ -185,8 +80,8 @@ fn sighup_with_a_bad_config_keeps_the_policy_and_the_process() {
         interface("22,5432")
     ));
     lab.signal(service.pid, Signal::SIGHUP);
-    service.until("the reload failed", || {
-        service.log().contains("reload failed")
+    service.until("the reload refused", || {
+        service.log().contains("reload refused")
     });
     assert_eq!(allow_list(&lab), serde_json::json!(["22"]));
 }
@@ -274,8 +169,8 @@ fn a_reload_failing_midway_puts_back_what_it_changed() {
         interface("22,5432")
     ));
     lab.signal(service.pid, Signal::SIGHUP);
-    service.until("the reload failed", || {
-        service.log().contains("reload failed")
+    service.until("the reload refused", || {
+        service.log().contains("reload refused")
     });
     let log = service.log();
     assert!(log.contains("put back as before the reload"), "{log}");
@@ -285,42 +180,6 @@ fn a_reload_failing_midway_puts_back_what_it_changed() {
         !lab.pin_root().join("brx0").exists(),
         "brx0 was left attached"
     );
-}
-
-#[test]
-fn the_service_waits_for_interfaces_that_appear_after_it_starts() {
-    let lab = Lab::new();
-    let config = format!(
-        "{}\n[[interface]]\nname = \"late0\"\nallow = [\"22\"]\n",
-        interface("22")
-    );
-    let service = Service::start(&lab, &config);
-    service.until("waiting logged", || {
-        service.log().contains("waiting for the interface")
-    });
-    assert_eq!(
-        service.notification(Duration::from_millis(300)),
-        None,
-        "ready too early"
-    );
-    lab.server.ip(&["link", "add", "late0", "type", "bridge"]);
-    lab.server.ip(&["link", "set", "late0", "up"]);
-    service.wait_ready();
-    assert!(lab.pin_root().join("late0").join("link_ingress").exists());
-}
-
-#[test]
-fn a_stop_while_waiting_for_interfaces_ends_the_service_at_once() {
-    let lab = Lab::new();
-    let service = Service::start(&lab, "[[interface]]\nname = \"late0\"\nallow = [\"22\"]\n");
-    service.until("waiting logged", || {
-        service.log().contains("waiting for the interface")
-    });
-    lab.signal(service.pid, Signal::SIGTERM);
-    let status = lab
-        .wait(service.pid, Duration::from_secs(2))
-        .expect("the service should stop at once");
-    assert!(status.success(), "exit status {status}");
 }
 
 #[test]
@@ -353,4 +212,125 @@ fn a_reload_that_would_filter_nothing_or_allow_nothing_must_say_so() {
         service.log().contains("detached: no longer in the config")
     });
     assert_eq!(lab.connect(SERVER_V4.into(), 5432), Tcp::Open);
+}
+
+/// `fwxdp reload` against the lab's service: its exit status and output.
+fn reload(lab: &Lab, service: &Service<'_>) -> std::process::Output {
+    lab.fwxdp_command()
+        .arg("reload")
+        .arg("--run-dir")
+        .arg(service.dir.join("run"))
+        .output()
+        .expect("run fwxdp reload")
+}
+
+#[test]
+fn fwxdp_reload_waits_for_the_answer_and_fails_when_refused() {
+    let lab = Lab::new();
+    let service = Service::start(&lab, &interface("22"));
+    service.wait_ready();
+    service.rewrite(&interface("22,80"));
+    let out = reload(&lab, &service);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("reloaded: filtering fwx0"));
+    // The answer came after the reload was applied, not before.
+    assert_eq!(allow_list(&lab), serde_json::json!(["22", "80"]));
+    service.rewrite("[[interface]]\nname = \"fwx0\"\nallow = [\"22\"]\nmoed = \"tc\"\n");
+    let out = reload(&lab, &service);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("reload refused"), "{stderr}");
+    assert_eq!(allow_list(&lab), serde_json::json!(["22", "80"]));
+}
+
+#[test]
+fn a_broken_config_at_start_applies_the_last_good_one() {
+    let lab = Lab::new();
+    let _db = services::tcp(&lab.server, 5432);
+    let service = Service::start(&lab, &interface("22"));
+    service.wait_ready();
+    lab.signal(service.pid, Signal::SIGTERM);
+    lab.wait(service.pid, Duration::from_secs(5))
+        .expect("stopped");
+    // Gone too, as after a reboot: only the last good copy remembers the policy.
+    lab.fwxdp_ok(&["detach", "--all"]);
+    let broken = "[[interface]]\nname = \"fwx0\"\nallow = [\"22\"\n";
+    let again = Service::restart(&lab, &service, broken);
+    again.wait_ready();
+    assert!(
+        again
+            .log()
+            .contains("applying the last config applied successfully"),
+        "{}",
+        again.log()
+    );
+    assert_eq!(allow_list(&lab), serde_json::json!(["22"]));
+    assert_eq!(lab.connect(SERVER_V4.into(), 5432), Tcp::Filtered);
+    // Until the file is fixed, reloads fail.
+    assert_eq!(reload(&lab, &again).status.code(), Some(1));
+    again.rewrite(&interface("22,5432"));
+    assert!(reload(&lab, &again).status.success());
+    assert_eq!(lab.connect(SERVER_V4.into(), 5432), Tcp::Open);
+}
+
+#[test]
+fn a_start_that_can_attach_nothing_exits_3_and_never_says_ready() {
+    let lab = Lab::new();
+    lab.server.ip(&["link", "add", "brx0", "type", "bridge"]);
+    // A bridge has no native XDP: nothing the config covers can be attached.
+    let service = Service::start(
+        &lab,
+        "[[interface]]\nname = \"brx0\"\nallow = [\"22\"]\nmode = \"native\"\n",
+    );
+    let status = lab
+        .wait(service.pid, Duration::from_secs(10))
+        .expect("the service exited");
+    assert_eq!(status.code(), Some(3), "{}", service.log());
+    assert_eq!(service.notification(Duration::from_millis(100)), None);
+}
+
+#[test]
+fn two_thousand_idle_exporter_connections_stop_neither_a_scrape_nor_a_reload() {
+    use std::net::TcpStream;
+    let lab = Lab::new();
+    let config = format!("{}\n[metrics]\nlisten = \"{LISTEN}\"\n", interface("22"));
+    let service = Service::start(&lab, &config);
+    service.wait_ready();
+    // Whatever a local user can open, held open and silent.
+    let (soft, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .expect("getrlimit");
+    if soft < 4096 {
+        nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, hard, hard)
+            .expect("raise the test's own descriptor limit");
+    }
+    let idle: Vec<TcpStream> = lab.server.enter(|| {
+        (0..2000)
+            .map(|_| TcpStream::connect(LISTEN).expect("connect"))
+            .collect()
+    });
+    let text = scrape(&lab);
+    assert!(text.contains("fwxdp_attached"), "{text}");
+    service.rewrite(&format!(
+        "{}\n[metrics]\nlisten = \"{LISTEN}\"\n",
+        interface("22,80")
+    ));
+    let out = reload(&lab, &service);
+    assert!(out.status.success(), "{out:?}\n{}", service.log());
+    assert!(scrape(&lab).contains("fwxdp_attached"));
+    // Silent clients are let go after the header timeout.
+    thread::sleep(Duration::from_secs(6));
+    let mut closed = 0;
+    for mut stream in idle {
+        stream
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("timeout");
+        let mut byte = [0u8; 1];
+        // End of stream, or a reset: the exporter let go. A timeout means it still holds it.
+        match std::io::Read::read(&mut stream, &mut byte) {
+            Ok(0) => closed += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => closed += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(closed, 2000, "idle connections still held");
 }

@@ -3,7 +3,7 @@
 //!
 //! ```toml
 //! [[interface]]
-//! name = "eth0"
+//! name = ["eth*", "en*"]   # a name, a pattern, or a list of them; never lo
 //! allow = ["22", "80", "443", "53/udp", "5432@10.0.0.0/8"]
 //! mode = "auto"      # optional
 //! monitor = false    # optional
@@ -24,8 +24,10 @@ use std::{
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use names::NamePattern;
+
 use crate::{
-    iface, metrics,
+    metrics,
     mode::AttachMode,
     policy::{Policy, PolicyError},
 };
@@ -57,11 +59,38 @@ pub struct ServiceConfig {
 /// One `[[interface]]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InterfaceConfig {
-    pub name: String,
+    /// The names and patterns it covers.
+    pub names: Vec<NamePattern>,
     pub policy: Policy,
     /// `None` keeps the mode in force (and means `auto` on a first attach).
     pub mode: Option<AttachMode>,
     pub monitor: bool,
+}
+
+impl InterfaceConfig {
+    /// Whether this table covers the interface `name`.
+    #[must_use]
+    pub fn matches(&self, name: &str) -> bool {
+        self.names.iter().any(|n| n.matches(name))
+    }
+
+    /// Its names and patterns, as written, comma-separated.
+    #[must_use]
+    pub fn label(&self) -> String {
+        self.names
+            .iter()
+            .map(NamePattern::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl ServiceConfig {
+    /// The table that covers the interface `name`: the first that matches.
+    #[must_use]
+    pub fn rule_for(&self, name: &str) -> Option<&InterfaceConfig> {
+        self.interfaces.iter().find(|i| i.matches(name))
+    }
 }
 
 /// The `[metrics]` table.
@@ -117,7 +146,7 @@ struct RawFile {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawInterface {
-    name: Spanned<String>,
+    name: Spanned<OneOrMany>,
     allow: Vec<Spanned<String>>,
     mode: Option<Spanned<String>>,
     #[serde(default)]
@@ -125,6 +154,23 @@ struct RawInterface {
     /// Says that an empty allow list (every new connection dropped, SSH too) is meant.
     #[serde(default)]
     allow_nothing: bool,
+}
+
+/// `name = "eth0"` or `name = ["eth*", "en*"]`.
+#[derive(Deserialize)]
+#[serde(untagged, expecting = "a name or pattern, or a list of them")]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn items(&self) -> &[String] {
+        match self {
+            Self::One(one) => std::slice::from_ref(one),
+            Self::Many(many) => many,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -139,6 +185,36 @@ struct RawMetrics {
 /// # Errors
 /// Every problem found, each with its line.
 pub fn load(path: &Path) -> Result<ServiceConfig, ConfigError> {
+    parse_at(path, &read(path)?)
+}
+
+/// Reads and validates the config at `path`, and returns its text too (to keep as the
+/// last good copy).
+///
+/// # Errors
+/// Every problem found, each with its line.
+pub fn load_text(path: &Path) -> Result<(String, ServiceConfig), ConfigError> {
+    let text = read(path)?;
+    let config = parse_at(path, &text)?;
+    Ok((text, config))
+}
+
+/// Validates `text`, read from `path`.
+///
+/// # Errors
+/// Every problem found, each with its line.
+pub fn parse_at(path: &Path, text: &str) -> Result<ServiceConfig, ConfigError> {
+    parse(text).map_err(|problems| ConfigError {
+        path: path.to_owned(),
+        problems,
+    })
+}
+
+/// Reads the text of the config at `path`, at most [`MAX_FILE_BYTES`] of it.
+///
+/// # Errors
+/// When it cannot be read, is too large, or is not UTF-8.
+pub fn read(path: &Path) -> Result<String, ConfigError> {
     let whole = |message: String| ConfigError {
         path: path.to_owned(),
         problems: vec![Problem {
@@ -156,11 +232,7 @@ pub fn load(path: &Path) -> Result<ServiceConfig, ConfigError> {
             "larger than {MAX_FILE_BYTES} bytes: not a config file"
         )));
     }
-    let text = String::from_utf8(bytes).map_err(|e| whole(format!("not UTF-8 text: {e}")))?;
-    parse(&text).map_err(|problems| ConfigError {
-        path: path.to_owned(),
-        problems,
-    })
+    String::from_utf8(bytes).map_err(|e| whole(format!("not UTF-8 text: {e}")))
 }
 
 /// Validates the text of a config file.
@@ -191,13 +263,17 @@ pub fn parse(text: &str) -> Result<ServiceConfig, Vec<Problem>> {
     }
     let mut seen = BTreeSet::new();
     let mut interfaces = Vec::new();
+    let mut lines_of_tables = Vec::new();
     for entry in raw.interfaces {
         let interface = interface(&entry, &lines, &mut problems);
-        if !seen.insert(interface.name.clone()) {
-            problems.push(Problem {
-                line: Some(interface.line),
-                message: format!("interface {} is listed twice", interface.value.name),
-            });
+        lines_of_tables.push(interface.line);
+        for name in &interface.value.names {
+            if !seen.insert(name.as_str().to_owned()) {
+                problems.push(Problem {
+                    line: Some(interface.line),
+                    message: format!("interface {name} is listed twice"),
+                });
+            }
         }
         interfaces.push(interface.value);
     }
@@ -211,6 +287,24 @@ pub fn parse(text: &str) -> Result<ServiceConfig, Vec<Problem>> {
         });
     }
     let mut warnings = Vec::new();
+    for (interface, line) in interfaces.iter().zip(&lines_of_tables) {
+        // Container plumbing carries the containers' own traffic: filtering it with a
+        // server's allow list cuts them off.
+        for name in interface.names.iter().filter(|n| !n.is_name()) {
+            if let Some(sample) = ["docker0", "veth1a2b3c", "br-0123abcd", "cni0", "virbr0"]
+                .into_iter()
+                .find(|sample| name.matches(sample))
+            {
+                warnings.push(Problem {
+                    line: Some(*line),
+                    message: format!(
+                        "pattern {name} also matches container and VM devices (such as \
+                         {sample}): their traffic would be filtered with this allow list"
+                    ),
+                });
+            }
+        }
+    }
     let metrics = raw
         .metrics
         .map(|m| metrics(&m, &lines, &mut problems, &mut warnings));
@@ -247,7 +341,6 @@ impl Lines {
 /// A value with the line it was declared on.
 struct Located<T> {
     value: T,
-    name: String,
     line: usize,
 }
 
@@ -256,14 +349,24 @@ fn interface(
     lines: &Lines,
     problems: &mut Vec<Problem>,
 ) -> Located<InterfaceConfig> {
-    let name = entry.name.get_ref().clone();
     let line = lines.of(&entry.name.span());
-    if let Err(e) = iface::check_name(&name) {
+    let mut names = Vec::new();
+    for text in entry.name.get_ref().items() {
+        match NamePattern::parse(text) {
+            Ok(name) => names.push(name),
+            Err(message) => problems.push(Problem {
+                line: Some(line),
+                message,
+            }),
+        }
+    }
+    if entry.name.get_ref().items().is_empty() {
         problems.push(Problem {
             line: Some(line),
-            message: e.to_string(),
+            message: "name lists no interface".to_owned(),
         });
     }
+    let name = entry.name.get_ref().items().join(", ");
     let mut problem = |span: &Range<usize>, message: String| {
         problems.push(Problem {
             line: Some(lines.of(span)),
@@ -306,10 +409,9 @@ fn interface(
         parsed
     });
     Located {
-        name: name.clone(),
         line,
         value: InterfaceConfig {
-            name,
+            names,
             policy,
             mode,
             monitor: entry.monitor,
@@ -354,5 +456,6 @@ fn metrics(
     }
 }
 
+mod names;
 #[cfg(test)]
 mod tests;

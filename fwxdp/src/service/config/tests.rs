@@ -26,7 +26,7 @@ fn parses_the_documented_example() {
     let config = parse(GOOD).expect("valid");
     assert_eq!(config.interfaces.len(), 2);
     let eth0 = &config.interfaces[0];
-    assert_eq!(eth0.name, "eth0");
+    assert_eq!(eth0.label(), "eth0");
     assert_eq!(eth0.mode, Some(AttachMode::Auto));
     assert!(!eth0.monitor);
     assert_eq!(
@@ -184,4 +184,58 @@ fn an_exporter_off_loopback_is_a_warning() {
     assert_eq!(config.warnings[0].line, Some(5));
     assert!(config.warnings[0].message.contains("not a loopback"));
     assert!(parse(GOOD).expect("valid").warnings.is_empty());
+}
+
+#[test]
+fn names_may_be_patterns_and_lists_and_the_first_table_that_matches_wins() {
+    let config = parse(
+        "[[interface]]\nname = \"eth1\"\nallow = [\"22,5432\"]\n\
+         [[interface]]\nname = [\"eth*\", \"en*\"]\nallow = [\"22\"]\n",
+    )
+    .expect("valid");
+    let rule = |name| config.rule_for(name).map(InterfaceConfig::label);
+    assert_eq!(rule("eth1").as_deref(), Some("eth1"));
+    assert_eq!(rule("eth0").as_deref(), Some("eth*, en*"));
+    assert_eq!(rule("enp1s0").as_deref(), Some("eth*, en*"));
+    assert_eq!(rule("docker0"), None);
+    assert_eq!(rule("lo"), None);
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+}
+
+#[test]
+fn bad_names_and_patterns_are_refused_and_broad_ones_warned_about() {
+    let p = problems("[[interface]]\nname = [\"eth0\", \"lo\"]\nallow = [\"22\"]\n");
+    assert!(p.iter().any(|p| p.message.contains("loopback")), "{p:?}");
+    let p = problems("[[interface]]\nname = []\nallow = [\"22\"]\n");
+    assert!(
+        p.iter().any(|p| p.message.contains("no interface")),
+        "{p:?}"
+    );
+    let p = problems(
+        "[[interface]]\nname = \"en*\"\nallow = [\"22\"]\n[[interface]]\nname = \"en*\"\nallow = [\"22\"]\n",
+    );
+    assert!(
+        p.iter().any(|p| p.message.contains("listed twice")),
+        "{p:?}"
+    );
+    let config = parse("[[interface]]\nname = \"*\"\nallow = [\"22\"]\n").expect("valid");
+    assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
+    assert!(
+        config.warnings[0].message.contains("docker0"),
+        "{:?}",
+        config.warnings
+    );
+}
+
+#[test]
+fn the_shipped_example_is_valid_and_covers_both_naming_schemes() {
+    let text = include_str!("../../../../dist/fwxdp.toml");
+    let config = parse(text).expect("dist/fwxdp.toml is valid");
+    for name in ["eth0", "enp1s0", "ens3", "eno1"] {
+        assert!(config.rule_for(name).is_some(), "{name}");
+    }
+    for name in ["lo", "docker0", "veth1234", "br-1234", "wg0"] {
+        assert!(config.rule_for(name).is_none(), "{name}");
+    }
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
 }

@@ -1,0 +1,36 @@
+//! How a netlink request or event read fails.
+
+use std::io;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetlinkError {
+    #[error("open a netlink socket")]
+    Open(#[source] io::Error),
+    #[error("netlink {what}")]
+    Io {
+        what: &'static str,
+        source: io::Error,
+    },
+    #[error("netlink {what}: the kernel refused")]
+    Kernel {
+        what: &'static str,
+        source: io::Error,
+    },
+    #[error("netlink {what}: cannot parse the kernel's answer: {message}")]
+    Decode { what: &'static str, message: String },
+    /// The kernel dropped events because they came faster than they were read: what
+    /// happened meanwhile must be read afresh.
+    #[error("netlink events were lost (the socket's buffer overflowed)")]
+    Overrun,
+}
+
+impl NetlinkError {
+    /// The errno the kernel answered, if it was a refusal.
+    #[must_use]
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            Self::Kernel { source, .. } => source.raw_os_error(),
+            _ => None,
+        }
+    }
+}

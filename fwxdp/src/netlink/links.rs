@@ -1,0 +1,139 @@
+//! Interfaces as the kernel lists them, and the events that change them.
+
+use std::io;
+
+use netlink_packet_core::NetlinkPayload;
+use netlink_packet_route::{
+    RouteNetlinkMessage,
+    link::{LinkAttribute, LinkFlags, LinkMessage},
+};
+use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+use tokio::io::unix::AsyncFd;
+
+use super::{error::NetlinkError, socket};
+
+/// One interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    pub index: u32,
+    pub name: String,
+    pub loopback: bool,
+}
+
+impl Link {
+    fn from_message(message: &LinkMessage) -> Option<Self> {
+        let name = message.attributes.iter().find_map(|a| match a {
+            LinkAttribute::IfName(name) => Some(name.clone()),
+            _ => None,
+        })?;
+        Some(Self {
+            index: message.header.index,
+            loopback: message.header.flags.contains(LinkFlags::Loopback),
+            name,
+        })
+    }
+}
+
+/// Every interface of this network namespace.
+pub fn list() -> Result<Vec<Link>, NetlinkError> {
+    let answer = socket::dump(
+        RouteNetlinkMessage::GetLink(LinkMessage::default()),
+        "list interfaces",
+    )?;
+    Ok(answer
+        .iter()
+        .filter_map(|message| match message {
+            RouteNetlinkMessage::NewLink(link) => Link::from_message(link),
+            _ => None,
+        })
+        .collect())
+}
+
+/// A change the kernel announced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LinkEvent {
+    /// The interface was created, renamed, or changed otherwise (state, flags, address).
+    Changed(Link),
+    /// The interface was deleted.
+    Removed(Link),
+}
+
+/// The kernel's announcements of interface changes, read as they come.
+pub struct LinkEvents {
+    socket: AsyncFd<Socket>,
+}
+
+/// Room for bursts: a container start announces several changes at once.
+const RECEIVE_BUFFER: usize = 4 << 20;
+
+impl LinkEvents {
+    /// Subscribes to the interface changes of this network namespace. Subscribe before
+    /// listing the interfaces, so that no change falls between the list and the events.
+    /// Call it inside the tokio runtime.
+    pub fn open() -> Result<Self, NetlinkError> {
+        let mut socket = Socket::new(NETLINK_ROUTE).map_err(NetlinkError::Open)?;
+        let groups = u32::try_from(libc::RTMGRP_LINK).unwrap_or(1);
+        socket
+            .bind(&SocketAddr::new(0, groups))
+            .map_err(NetlinkError::Open)?;
+        // Larger than the default, so that a burst overflows it less often; an overflow is
+        // reported ([`NetlinkError::Overrun`]), never silent.
+        socket
+            .set_rx_buf_sz(RECEIVE_BUFFER)
+            .map_err(NetlinkError::Open)?;
+        socket.set_non_blocking(true).map_err(NetlinkError::Open)?;
+        // SAFETY: the socket owns its descriptor, which stays open and the same until the
+        // socket is dropped with the AsyncFd.
+        let socket = unsafe { AsyncFd::register(socket) }
+            .map_err(|e| NetlinkError::Open(io::Error::from(e)))?;
+        Ok(Self { socket })
+    }
+
+    /// Waits for the next changes and returns every one that has arrived.
+    ///
+    /// # Errors
+    /// [`NetlinkError::Overrun`] when the kernel dropped events: list the interfaces again.
+    pub async fn next(&mut self) -> Result<Vec<LinkEvent>, NetlinkError> {
+        let what = "read interface events";
+        let mut events = Vec::new();
+        loop {
+            let mut guard = self
+                .socket
+                .readable()
+                .await
+                .map_err(|source| NetlinkError::Io { what, source })?;
+            loop {
+                match guard.get_inner().recv_from_full() {
+                    Ok((datagram, _)) => events.extend(parse_events(&datagram)?),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        guard.clear_ready();
+                        break;
+                    }
+                    Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                        return Err(NetlinkError::Overrun);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(source) => return Err(NetlinkError::Io { what, source }),
+                }
+            }
+            if !events.is_empty() {
+                return Ok(events);
+            }
+        }
+    }
+}
+
+fn parse_events(datagram: &[u8]) -> Result<Vec<LinkEvent>, NetlinkError> {
+    Ok(socket::parse(datagram, "read interface events")?
+        .into_iter()
+        .filter_map(|message| match message.payload {
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) => {
+                Link::from_message(&link).map(LinkEvent::Changed)
+            }
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) => {
+                Link::from_message(&link).map(LinkEvent::Removed)
+            }
+            _ => None,
+        })
+        .collect())
+}

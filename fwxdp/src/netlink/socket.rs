@@ -1,0 +1,86 @@
+//! One request and its (possibly multi-part) answer over a routing netlink socket.
+
+use std::io;
+
+use netlink_packet_core::{
+    NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+};
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+
+use super::error::NetlinkError;
+
+/// A socket bound to the kernel, for requests.
+pub(super) fn open() -> Result<Socket, NetlinkError> {
+    let mut socket = Socket::new(NETLINK_ROUTE).map_err(NetlinkError::Open)?;
+    socket.bind_auto().map_err(NetlinkError::Open)?;
+    socket
+        .connect(&SocketAddr::new(0, 0))
+        .map_err(NetlinkError::Open)?;
+    Ok(socket)
+}
+
+/// Sends `request` as a dump and returns every message of the answer.
+pub(super) fn dump(
+    request: RouteNetlinkMessage,
+    what: &'static str,
+) -> Result<Vec<RouteNetlinkMessage>, NetlinkError> {
+    let socket = open()?;
+    let mut packet = NetlinkMessage::new(NetlinkHeader::default(), NetlinkPayload::from(request));
+    packet.header.flags = NLM_F_DUMP | NLM_F_REQUEST;
+    packet.header.sequence_number = 1;
+    packet.finalize();
+    let mut buffer = vec![0; packet.buffer_len()];
+    packet.serialize(&mut buffer);
+    socket
+        .send(&buffer, 0)
+        .map_err(|source| NetlinkError::Io { what, source })?;
+    let mut answer = Vec::new();
+    loop {
+        let (datagram, _) = socket
+            .recv_from_full()
+            .map_err(|source| NetlinkError::Io { what, source })?;
+        for message in parse(&datagram, what)? {
+            match message.payload {
+                NetlinkPayload::Done(_) => return Ok(answer),
+                NetlinkPayload::Error(error) => {
+                    let Some(code) = error.code else {
+                        continue;
+                    };
+                    return Err(NetlinkError::Kernel {
+                        what,
+                        source: io::Error::from_raw_os_error(-code.get()),
+                    });
+                }
+                NetlinkPayload::InnerMessage(inner) => answer.push(inner),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The messages of one datagram.
+pub(super) fn parse(
+    mut datagram: &[u8],
+    what: &'static str,
+) -> Result<Vec<NetlinkMessage<RouteNetlinkMessage>>, NetlinkError> {
+    let mut messages = Vec::new();
+    while !datagram.is_empty() {
+        let message =
+            NetlinkMessage::<RouteNetlinkMessage>::deserialize(datagram).map_err(|e| {
+                NetlinkError::Decode {
+                    what,
+                    message: e.to_string(),
+                }
+            })?;
+        let length = usize::try_from(message.header.length).unwrap_or(usize::MAX);
+        messages.push(message);
+        // netlink pads each message to 4 bytes.
+        let step = length.next_multiple_of(4);
+        if length == 0 || step > datagram.len() {
+            break;
+        }
+        datagram = &datagram[step..];
+    }
+    Ok(messages)
+}

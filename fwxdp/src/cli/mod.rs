@@ -4,15 +4,15 @@
 /// `println!` that a closed stdout (`fwxdp stats | head -1`) cannot turn into a panic: what
 /// nobody reads is dropped.
 macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _: std::io::Result<()> = writeln!(std::io::stdout(), $($arg)*);
-    }};
+    ($($arg:tt)*) => {
+        $crate::cli::output::line(format_args!($($arg)*))
+    };
 }
 
 pub mod args;
 pub mod dispatch;
 pub mod error;
+pub(crate) mod output;
 mod render;
 
 use std::process::ExitCode;
@@ -26,7 +26,7 @@ pub use error::{CliError, UsageError};
 /// code: 0, 1, or 2 for bad input (clap's own usage errors exit 2 as well).
 #[must_use]
 pub fn main() -> ExitCode {
-    match dispatch::run(Cli::parse()) {
+    match dispatch::run(Cli::parse()).and_then(|()| output::outcome()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // Under journald every line needs its priority, or it is logged as info.

@@ -9,6 +9,7 @@
 pub mod canonical;
 pub mod compile;
 pub mod lockout;
+pub mod sessions;
 pub mod spec;
 
 use std::{collections::BTreeSet, net::IpAddr};

@@ -22,6 +22,7 @@ use super::{
     error::DaemonError,
     exporter::ExporterTask,
     last_good::LastGood,
+    ssh_guard,
 };
 use crate::{
     error, metrics,
@@ -253,6 +254,8 @@ impl Service {
             }
         };
         warn_config(path, &next);
+        let sessions = crate::policy::sessions::established_ssh();
+        ssh_guard::check(&next, &sessions, ssh_guard::interface_holding)?;
         let links = netlink::links::list().map_err(|e| error::chain(&e))?;
         let next = Arc::new(next);
         let (root, task_config, previous, before) = (

@@ -1,19 +1,34 @@
-//! The long-running commands' log: lines on stderr that journald stamps itself (no time, no
-//! colours); under journald each line starts with its syslog priority, so that
-//! `journalctl -p err` finds the errors.
+//! The long-running commands' log. Under systemd (`JOURNAL_STREAM` set) it goes to the
+//! journal's own socket with its priority and every field as a journal field, so that
+//! `journalctl -p err` finds the errors and `journalctl INTERFACE=eth0` one interface's
+//! lines; where that socket cannot be reached, to stderr with each line's priority in
+//! front. Elsewhere, plain lines on stderr (no time, no colours).
 
-/// Installs the log subscriber. Under journald (systemd sets `JOURNAL_STREAM`), each line
-/// starts with its priority (`<3>` for errors...).
+use tracing_subscriber::layer::SubscriberExt as _;
+
+/// Installs the log subscriber.
 pub fn init() {
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .without_time()
         .with_target(false);
-    if std::env::var_os("JOURNAL_STREAM").is_some() {
-        builder.event_format(JournalPriority).init();
-    } else {
+    if std::env::var_os("JOURNAL_STREAM").is_none() {
         builder.init();
+        return;
+    }
+    match tracing_journald::layer() {
+        Ok(journal) => {
+            // Fields as they are named (`interface` is INTERFACE), not prefixed with F_.
+            let journal = journal
+                .with_field_prefix(None)
+                .with_syslog_identifier("fwxdp".to_owned());
+            let subscriber = tracing_subscriber::registry().with(journal);
+            if tracing::subscriber::set_global_default(subscriber).is_err() {
+                // Installed already: the first one stays.
+            }
+        }
+        Err(_) => builder.event_format(JournalPriority).init(),
     }
 }
 

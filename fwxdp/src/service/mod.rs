@@ -1,6 +1,6 @@
 //! `fwxdp run`, the long-running service: its config file ([`config`]) and the last good
 //! copy of it ([`last_good`]), the run loop ([`daemon`]) that applies it ([`apply`]),
-//! follows the kernel's interface events, answers reloads ([`control`]), runs the exporter
+//! follows the kernel's interface events, answers reloads ([`control`]) that would not cut off an SSH session ([`ssh_guard`]), runs the exporter
 //! ([`exporter`]) and fails with [`error::DaemonError`]; a runtime that turns signals into
 //! events ([`runtime`]), logging for journald ([`logging`]).
 
@@ -13,6 +13,7 @@ mod exporter;
 pub mod last_good;
 pub mod logging;
 pub mod runtime;
+mod ssh_guard;
 
 pub use config::{ConfigError, ServiceConfig};
 pub use daemon::{Event, Settings, run};

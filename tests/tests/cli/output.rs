@@ -95,3 +95,27 @@ fn under_journald_every_line_of_a_failure_has_its_priority() {
     assert!(stderr.lines().count() >= 2, "{stderr}");
     assert!(stderr.lines().all(|l| l.starts_with("<3>")), "{stderr}");
 }
+
+#[test]
+fn a_failing_stdout_other_than_a_closed_pipe_fails_the_command() {
+    let lab = Lab::new();
+    lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22"]);
+    for args in [&["status"][..], &["status", "--json"], &["stats"]] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("open /dev/full");
+        let out = lab
+            .fwxdp_command()
+            .args(args)
+            .stdout(full)
+            .output()
+            .expect("run fwxdp");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("cannot write to standard output"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

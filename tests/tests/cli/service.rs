@@ -1,7 +1,7 @@
 //! `fwxdp run`: the service systemd starts at boot, driven by real signals and read through
 //! a real `NOTIFY_SOCKET`.
 
-use std::{thread, time::Duration};
+use std::{fs, thread, time::Duration};
 
 use fwxdp_tests::lab::{
     Lab, SERVER_IF, SERVER_V4,
@@ -333,4 +333,46 @@ fn two_thousand_idle_exporter_connections_stop_neither_a_scrape_nor_a_reload() {
         }
     }
     assert_eq!(closed, 2000, "idle connections still held");
+}
+
+#[test]
+fn a_reload_that_would_cut_off_an_established_ssh_session_must_say_so() {
+    let lab = Lab::new();
+    let service = Service::start(&lab, &interface("22,80"));
+    service.wait_ready();
+    // An sshd as the guard finds one: a process called sshd listening on 22 (busybox nc,
+    // run from a copy of its binary by that name), and a client connected to it.
+    let sshd = service.dir.join("sshd");
+    fs::copy("/usr/bin/busybox", &sshd).expect("copy busybox");
+    // bash's `exec -a` names the program busybox (so it runs nc) from a file named sshd.
+    let mut listener = lab.server.command("bash");
+    listener
+        .arg("-c")
+        .arg(format!("exec -a busybox {} nc -l -p 22", sshd.display()))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null());
+    lab.spawn(listener);
+    let client = lab.internet.enter(|| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match std::net::TcpStream::connect((SERVER_V4, 22)) {
+                Ok(stream) => break stream,
+                Err(e) => {
+                    assert!(std::time::Instant::now() < deadline, "connect to 22: {e}");
+                    thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+    });
+    service.rewrite(&interface("80"));
+    let out = reload(&lab, &service);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let log = service.log();
+    assert!(log.contains("could not log in again"), "{log}");
+    assert_eq!(allow_list(&lab), serde_json::json!(["22", "80"]));
+    service.rewrite(&format!("{}close_ssh = true\n", interface("80")));
+    let out = reload(&lab, &service);
+    assert!(out.status.success(), "{out:?}\n{}", service.log());
+    assert_eq!(allow_list(&lab), serde_json::json!(["80"]));
+    drop(client);
 }

@@ -65,6 +65,8 @@ pub struct InterfaceConfig {
     /// `None` keeps the mode in force (and means `auto` on a first attach).
     pub mode: Option<AttachMode>,
     pub monitor: bool,
+    /// A reload may refuse new logins to SSH sessions established now.
+    pub close_ssh: bool,
 }
 
 impl InterfaceConfig {
@@ -154,6 +156,9 @@ struct RawInterface {
     /// Says that an empty allow list (every new connection dropped, SSH too) is meant.
     #[serde(default)]
     allow_nothing: bool,
+    /// Says that a reload may refuse new logins to an SSH session established now.
+    #[serde(default)]
+    close_ssh: bool,
 }
 
 /// `name = "eth0"` or `name = ["eth*", "en*"]`.
@@ -415,6 +420,7 @@ fn interface(
             policy,
             mode,
             monitor: entry.monitor,
+            close_ssh: entry.close_ssh,
         },
     }
 }

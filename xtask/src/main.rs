@@ -2,6 +2,7 @@
 
 mod layers;
 mod setup;
+mod vmboot;
 mod vmtest;
 
 use std::{
@@ -25,7 +26,8 @@ enum Task {
     Setup,
     /// Set up, build, and show fwxdp closing ports in a namespace sandbox.
     Demo,
-    /// Set up, then fmt, clippy, unit tests, the privileged end-to-end suite and vmtest.
+    /// Set up, then fmt, clippy, unit tests, the privileged end-to-end suite, vmtest and
+    /// vmboot.
     Test,
     /// Set up, then run the benchmarks.
     Bench,
@@ -34,6 +36,9 @@ enum Task {
         /// Kernels to boot: 5.10, 6.1, 6.12 [default: all three].
         kernels: Vec<String>,
     },
+    /// Set up, then boot Debian 12 with systemd, the shipped unit and config under qemu,
+    /// and check the filter from outside the VM.
+    Vmboot,
 }
 
 fn main() -> ExitCode {
@@ -43,6 +48,7 @@ fn main() -> ExitCode {
         Task::Test => test(),
         Task::Bench => bench(),
         Task::Vmtest { kernels } => setup::run().and_then(|()| vmtest::run(&kernels)),
+        Task::Vmboot => setup::run().and_then(|()| vmboot::run()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -131,7 +137,9 @@ fn test() -> Result<()> {
         e2e,
     )?;
     // Debian's 5.10, 6.1 and 6.12 kernels under qemu, every attach mode in each.
-    vmtest::run(&[])
+    vmtest::run(&[])?;
+    // A real systemd boot of Debian 12 with the shipped unit and config.
+    vmboot::run()
 }
 
 /// `systemd-analyze verify` on the unit, with `ExecStart` pointed at the binary just built

@@ -21,6 +21,9 @@ const PACKAGES: &[&str] = &[
     "busybox-static",
     "cpio",
     "xz-utils",
+    // cargo xtask vmboot: a Debian 12 root file system, its disk image, and edits to it.
+    "debootstrap",
+    "e2fsprogs",
 ];
 
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";

@@ -18,7 +18,7 @@ use std::{
 use anyhow::{Context as _, Result, bail};
 
 /// Kernel packages, extracted kernels, initramfs trees.
-const CACHE: &str = "/var/cache/fwxdp-vmtest";
+pub(crate) const CACHE: &str = "/var/cache/fwxdp-vmtest";
 
 /// A kernel to test: the name on the command line and the Debian suite that ships it.
 struct Kernel {
@@ -275,7 +275,7 @@ impl Apt {
 }
 
 /// The Debian mirror of the machine's own sources.
-fn mirror() -> Result<String> {
+pub(crate) fn mirror() -> Result<String> {
     let mut texts: Vec<String> = fs::read_to_string("/etc/apt/sources.list")
         .into_iter()
         .collect();

@@ -13,6 +13,8 @@ const PACKAGES: &[&str] = &[
     "nftables",
     "util-linux",
     "tcpdump",
+    // The crash tests kill fwxdp at chosen system calls (fault injection).
+    "strace",
     "curl",
     "prometheus",
     "systemd",

@@ -78,6 +78,12 @@ pub(crate) fn run(names: &[String]) -> Result<()> {
                     println!("    the VM timed out; booting it once more");
                     boot(&image.vmlinuz, &initrd).map_err(Boot::into_error)
                 }
+                // Seen once on 6.12 under heavy load on the host: the guest went away in the
+                // middle of a check. Its console is printed; a second boot must pass whole.
+                Err(Boot::EndedEarly(error)) => {
+                    println!("    {error:#}\n    the VM ended early; booting it once more");
+                    boot(&image.vmlinuz, &initrd).map_err(Boot::into_error)
+                }
                 other => other.map_err(Boot::into_error),
             });
         let seconds = started.elapsed().as_secs();
@@ -445,6 +451,8 @@ fn find_file(dir: &Path, names: &[String]) -> Option<PathBuf> {
 enum Boot {
     /// The VM did not power off in time.
     TimedOut,
+    /// The console ended before the checks did (the guest panicked or reset).
+    EndedEarly(anyhow::Error),
     /// It ran and a check failed, or it could not run.
     Failed(anyhow::Error),
 }
@@ -455,7 +463,7 @@ impl Boot {
             Self::TimedOut => {
                 anyhow::anyhow!("the VM did not finish within {} s", VM_TIMEOUT.as_secs())
             }
-            Self::Failed(error) => error,
+            Self::Failed(error) | Self::EndedEarly(error) => error,
         }
     }
 }
@@ -502,10 +510,16 @@ fn boot(vmlinuz: &Path, initrd: &Path) -> Result<(), Boot> {
     });
     let deadline = Instant::now() + VM_TIMEOUT;
     let (mut passed, mut failed, mut exit) = (0, 0, None);
+    // The console's last lines, to show when the checks never finish.
+    let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match received.recv_timeout(left) {
             Ok(line) => {
+                if tail.len() == 40 {
+                    tail.pop_front();
+                }
+                tail.push_back(line.clone());
                 if let Some(step) = line.find("vmstep: ").map(|at| &line[at..]) {
                     println!("      {step}");
                 }
@@ -535,9 +549,10 @@ fn boot(vmlinuz: &Path, initrd: &Path) -> Result<(), Boot> {
         Some(code) => {
             Err(anyhow::anyhow!("{passed} modes passed, {failed} failed (exit {code})").into())
         }
-        None => Err(anyhow::anyhow!(
-            "the checks never finished ({passed} modes passed, {failed} failed)"
-        )
-        .into()),
+        None => Err(Boot::EndedEarly(anyhow::anyhow!(
+            "the checks never finished ({passed} modes passed, {failed} failed); the console \
+             ended with:\n{}",
+            Vec::from(tail).join("\n")
+        ))),
     }
 }

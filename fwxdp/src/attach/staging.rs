@@ -15,10 +15,7 @@ use super::{
     request::{AttachError, Outcome, Request, config_flags, open_count},
     switch,
 };
-use crate::{
-    mode::AttachMode,
-    state::{LinkPin, PinDir, PinError, PinRoot, ProgramPin},
-};
+use crate::state::{LinkPin, PinDir, PinError, PinRoot, ProgramPin};
 
 /// Attaches an interface that has no pins.
 pub(super) fn fresh(
@@ -43,20 +40,10 @@ pub(super) fn fresh(
     };
     let dir = staging.dir();
     let mut loaded = Loaded::new(request.policy, &config, Some(dir.path()))?;
-    // The programs the attach needs first, so that the interface is filtered as early as
-    // can be (a service attaching an interface that just appeared races its network
-    // setup); the rest before the commit, so a later mode switch finds the one it needs
+    // Every program is loaded and pinned before anything is attached, so that whatever a
+    // kill leaves for the next attach to take over has the program a later mode switch needs,
     // bound to these same maps.
-    let mode = request.mode.unwrap_or_default();
-    let first = [
-        ProgramPin::TcEgress,
-        if mode == AttachMode::Tc {
-            ProgramPin::TcIngress
-        } else {
-            ProgramPin::Xdp
-        },
-    ];
-    for program in first {
+    for &program in ProgramPin::ALL {
         loaded.pin_program(program, dir)?;
     }
     // Egress first, so replies to flows that start meanwhile already pass.
@@ -64,18 +51,13 @@ pub(super) fn fresh(
         .map_err(switch::SwitchError::from)?;
     dir.keep(link, LinkPin::Egress)?;
 
-    let (placed, link) =
-        switch::attach_ingress(dir, iface, mode).map_err(switch::SwitchError::from)?;
+    let (placed, link) = switch::attach_ingress(dir, iface, request.mode.unwrap_or_default())
+        .map_err(switch::SwitchError::from)?;
     // The mode first: once the link is kept, a kill leaves a filter the next attach takes
     // over as it is, and it must say its mode.
     config.mode = placed.mode.raw();
     loaded.policy.set_config(&config)?;
     dir.keep(link, LinkPin::Ingress)?;
-    for &program in ProgramPin::ALL {
-        if !first.contains(&program) {
-            loaded.pin_program(program, dir)?;
-        }
-    }
     staging.commit(&root.iface_dir(iface))?;
     Ok(Outcome {
         iface: iface.to_owned(),

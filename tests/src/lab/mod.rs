@@ -230,6 +230,24 @@ impl Lab {
         cmd
     }
 
+    /// A `fwxdp` command like [`Self::fwxdp_command`], run under `wrapper` (such as strace
+    /// and its options), which runs in the root namespace and enters the server's itself.
+    #[must_use]
+    pub fn fwxdp_wrapped(&self, wrapper: &[&str]) -> Command {
+        let (program, options) = wrapper.split_first().expect("a wrapper program");
+        let mut cmd = Command::new(program);
+        cmd.args(options)
+            .arg("nsenter")
+            .arg(format!("--net={}", self.server.path()))
+            .arg(fwxdp_bin())
+            .env("FWXDP_PIN_ROOT", &self.pin_root)
+            .env("SSH_CONNECTION", "");
+        for (key, value) in self.fwxdp_env.lock().expect("env lock").iter() {
+            cmd.env(key, value);
+        }
+        cmd
+    }
+
     /// Sets `key` to `value` in the environment of every later fwxdp command of this lab.
     pub fn set_fwxdp_env(&self, key: &str, value: &str) {
         self.fwxdp_env

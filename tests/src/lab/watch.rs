@@ -184,3 +184,49 @@ impl Report {
         );
     }
 }
+
+/// Streams raw SYNs to `port` while `change` runs and a moment after, and counts the
+/// server's SYN-ACKs for them: each one is a SYN that reached the listener. Returns (sent,
+/// answered) and what `change` returned.
+pub fn raw_answers_during<T>(lab: &Lab, port: u16, change: impl FnOnce() -> T) -> (u64, u64, T) {
+    let (src_mac, dst_mac) = (
+        Lab::mac(&lab.internet, INTERNET_IF),
+        Lab::mac(&lab.server, SERVER_IF),
+    );
+    let capture = raw::Capture::open(&lab.internet, INTERNET_IF);
+    let (capture_done, stop, sent) = (
+        AtomicBool::new(false),
+        AtomicBool::new(false),
+        AtomicU64::new(0),
+    );
+    thread::scope(|scope| {
+        let answers = scope.spawn(|| capture.syn_acks_from(SERVER_V4, port, &capture_done));
+        let done = SetOnDrop(&capture_done);
+        let stopped = SetOnDrop(&stop);
+        let sender = scope.spawn(|| {
+            let mut source_port = 40_000u16;
+            while !stop.load(Ordering::Relaxed) {
+                let frames: Vec<Vec<u8>> = (0..10)
+                    .map(|_| {
+                        source_port = source_port.wrapping_add(1).max(40_000);
+                        FrameBuilder::tcp_v4(CLIENT_V4, SERVER_V4, source_port, port, SYN)
+                            .macs(src_mac, dst_mac)
+                            .build()
+                    })
+                    .collect();
+                raw::send(&lab.internet, INTERNET_IF, frames);
+                sent.fetch_add(10, Ordering::Relaxed);
+                thread::sleep(Duration::from_millis(2));
+            }
+        });
+        let value = change();
+        thread::sleep(Duration::from_millis(50));
+        drop(stopped);
+        sender.join().expect("sender");
+        // A SYN-ACK takes well under this to come back.
+        thread::sleep(Duration::from_millis(100));
+        drop(done);
+        let answered = answers.join().expect("capture thread");
+        (sent.load(Ordering::Relaxed), answered, value)
+    })
+}

@@ -60,6 +60,13 @@ pub fn attach(root: &PinRoot, request: &Request<'_>) -> Result<Outcome, AttachEr
                     why,
                 });
             }
+            // Removing these pins would open the device they filter.
+            Filtering::Renamed { ifindex } | Filtering::Elsewhere { ifindex } => {
+                return Err(AttachError::Elsewhere {
+                    iface: request.iface.to_owned(),
+                    ifindex,
+                });
+            }
             // The pins belong to an interface that was deleted (this one has another index),
             // or their program was detached behind fwxdp's back: nothing filters with them.
             Filtering::InterfaceGone | Filtering::Recreated { .. } | Filtering::Detached => {}

@@ -68,6 +68,13 @@ pub enum AttachError {
     Incompatible { iface: String, found: u8 },
     #[error("cannot tell whether {iface}'s filter is still attached ({why}); it is left as it is")]
     Unverifiable { iface: String, why: String },
+    #[error(
+        "the pins of {iface} hold a filter in force on another device (interface index \
+         {ifindex} of its namespace): the interface was renamed, or another network namespace \
+         shares this pin root. It is left as it is; give each namespace its own pin root \
+         (--pin-root or FWXDP_PIN_ROOT), or run `fwxdp detach` where that device is"
+    )]
+    Elsewhere { iface: String, ifindex: u32 },
     #[error("cannot move pins into {path}")]
     Commit { path: PathBuf, source: io::Error },
 }

@@ -54,7 +54,7 @@ impl Collector for Scrape {
         let mut unfiltered = encoder.encode_descriptor(
             "fwxdp_interface_unfiltered",
             "1 where an interface fwxdp should filter is not filtered, with the reason \
-             (interface_gone, recreated, detached, unknown, attach_failed); 0 with \
+             (interface_gone, recreated, detached, renamed, elsewhere, unknown, attach_failed); 0 with \
              reason=\"filtered\" where it is",
             None,
             MetricType::Gauge,

@@ -27,6 +27,9 @@ const CLASSIC: &str = "text/plain; version=0.0.4; charset=utf-8";
 struct ScrapeState {
     root: PinRoot,
     options: series::Options,
+    /// One render at a time: a client that asks and leaves at once must not pile up
+    /// renders in the blocking pool the service attaches interfaces with.
+    rendering: Arc<Semaphore>,
 }
 
 /// The exposition text of every interface under `root`, as one scrape returns it.
@@ -82,7 +85,11 @@ pub async fn serve(
     options: series::Options,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let state = Arc::new(ScrapeState { root, options });
+    let state = Arc::new(ScrapeState {
+        root,
+        options,
+        rendering: Arc::new(Semaphore::new(1)),
+    });
     let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/", get(index))
@@ -129,10 +136,20 @@ async fn metrics(State(state): State<Arc<ScrapeState>>, headers: HeaderMap) -> R
         .iter()
         .filter_map(|value| value.to_str().ok())
         .any(|value| value.contains("application/openmetrics-text"));
-    // Reading the maps is a few thousand bpf(2) calls: keep them off the async workers.
-    let Ok(Ok(body)) =
-        tokio::task::spawn_blocking(move || render(&state.root, &state.options)).await
-    else {
+    // Waiting here is given up when the client leaves, so no render is queued for it; the
+    // render holds the permit until it is done, even when its client is gone.
+    let Ok(permit) = state.rendering.clone().acquire_owned().await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "scrape failed\n").into_response();
+    };
+    // Reading the maps is a few hundred bpf(2) calls: keep them off the async workers.
+    let task = state.clone();
+    let rendered = tokio::task::spawn_blocking(move || {
+        let body = render(&task.root, &task.options);
+        drop(permit);
+        body
+    })
+    .await;
+    let Ok(Ok(body)) = rendered else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "scrape failed\n").into_response();
     };
     if openmetrics {

@@ -17,7 +17,7 @@ pub struct BpfFilter {
 }
 
 /// The `cls_bpf` filters on the ingress (or egress) hook of `ifindex`'s clsact qdisc. None
-/// when the interface or the qdisc does not exist.
+/// when the interface or the qdisc does not exist (the kernel answers an empty dump).
 pub fn bpf_filters(ifindex: u32, egress: bool) -> Result<Vec<BpfFilter>, NetlinkError> {
     let mut request = TcMessage::default();
     request.header.index = i32::try_from(ifindex).unwrap_or(i32::MAX);
@@ -29,17 +29,12 @@ pub fn bpf_filters(ifindex: u32, egress: bool) -> Result<Vec<BpfFilter>, Netlink
             TcHandle::MIN_INGRESS
         },
     };
-    let answer = match socket::dump(
+    // A missing interface or qdisc is an empty answer; any error is a real one, and says
+    // nothing about whether a filter is there.
+    let answer = socket::dump(
         RouteNetlinkMessage::GetTrafficFilter(request),
         "list TC filters",
-    ) {
-        Ok(answer) => answer,
-        // No such interface, or no such qdisc: no filters.
-        Err(e) if matches!(e.errno(), Some(libc::ENODEV | libc::EINVAL | libc::ENOENT)) => {
-            return Ok(Vec::new());
-        }
-        Err(e) => return Err(e),
-    };
+    )?;
     Ok(answer
         .iter()
         .filter_map(|message| match message {

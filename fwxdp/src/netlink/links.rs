@@ -4,8 +4,8 @@ use std::io;
 
 use netlink_packet_core::NetlinkPayload;
 use netlink_packet_route::{
-    RouteNetlinkMessage,
-    link::{LinkAttribute, LinkFlags, LinkMessage},
+    AddressFamily, RouteNetlinkMessage,
+    link::{LinkAttribute, LinkFlags, LinkMessage, LinkXdp},
 };
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 use tokio::io::unix::AsyncFd;
@@ -18,18 +18,38 @@ pub struct Link {
     pub index: u32,
     pub name: String,
     pub loopback: bool,
+    /// The bridge or bond it is a port of (`IFLA_MASTER`).
+    pub master: Option<u32>,
+    /// The device it is stacked on, for a VLAN or macvlan (`IFLA_LINK`).
+    pub lower: Option<u32>,
 }
 
 impl Link {
+    /// The interface a message describes. Messages of other families (a bridge announcing
+    /// that a port left it, with the port's name and index) describe no change to the
+    /// interface itself.
     fn from_message(message: &LinkMessage) -> Option<Self> {
+        if message.header.interface_family != AddressFamily::Unspec {
+            return None;
+        }
         let name = message.attributes.iter().find_map(|a| match a {
             LinkAttribute::IfName(name) => Some(name.clone()),
             _ => None,
         })?;
+        let master = message.attributes.iter().find_map(|a| match a {
+            LinkAttribute::Controller(index) => Some(*index),
+            _ => None,
+        });
+        let lower = message.attributes.iter().find_map(|a| match a {
+            LinkAttribute::Link(index) if *index != message.header.index => Some(*index),
+            _ => None,
+        });
         Some(Self {
             index: message.header.index,
             loopback: message.header.flags.contains(LinkFlags::Loopback),
             name,
+            master,
+            lower,
         })
     }
 }
@@ -44,6 +64,32 @@ pub fn list() -> Result<Vec<Link>, NetlinkError> {
         .iter()
         .filter_map(|message| match message {
             RouteNetlinkMessage::NewLink(link) => Link::from_message(link),
+            _ => None,
+        })
+        .collect())
+}
+
+/// The XDP programs the interface `index` of this network namespace runs (native, generic,
+/// offloaded). Empty when it runs none or does not exist.
+pub fn xdp_programs(index: u32) -> Result<Vec<u32>, NetlinkError> {
+    let answer = socket::dump(
+        RouteNetlinkMessage::GetLink(LinkMessage::default()),
+        "list interfaces",
+    )?;
+    Ok(answer
+        .iter()
+        .filter_map(|message| match message {
+            RouteNetlinkMessage::NewLink(link) if link.header.index == index => Some(link),
+            _ => None,
+        })
+        .flat_map(|link| &link.attributes)
+        .filter_map(|a| match a {
+            LinkAttribute::Xdp(xdp) => Some(xdp),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|x| match x {
+            LinkXdp::ProgId(id) | LinkXdp::DrvProgId(id) | LinkXdp::SkbProgId(id) => Some(*id),
             _ => None,
         })
         .collect())

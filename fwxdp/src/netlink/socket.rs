@@ -3,7 +3,7 @@
 use std::io;
 
 use netlink_packet_core::{
-    NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+    NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
@@ -42,7 +42,23 @@ pub(super) fn dump(
             .map_err(|source| NetlinkError::Io { what, source })?;
         for message in parse(&datagram, what)? {
             match message.payload {
-                NetlinkPayload::Done(_) => return Ok(answer),
+                // A dump that failed midway says so here, not in an error message.
+                NetlinkPayload::Done(done) if done.code < 0 => {
+                    return Err(NetlinkError::Kernel {
+                        what,
+                        source: io::Error::from_raw_os_error(-done.code),
+                    });
+                }
+                NetlinkPayload::Done(_) => {
+                    if message.header.flags & NLM_F_DUMP_INTR != 0 {
+                        // The table changed while it was read: the answer may be torn.
+                        return Err(NetlinkError::Kernel {
+                            what,
+                            source: io::Error::from_raw_os_error(libc::EAGAIN),
+                        });
+                    }
+                    return Ok(answer);
+                }
                 NetlinkPayload::Error(error) => {
                     let Some(code) = error.code else {
                         continue;

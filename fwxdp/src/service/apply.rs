@@ -14,7 +14,7 @@ use crate::{
     attach::{self, DetachError, Outcome, Request},
     error,
     netlink::Link,
-    state::{PinRoot, PinnedInterface, StateLock},
+    state::{Filtering, PinRoot, PinnedInterface, StateLock},
 };
 
 /// The interfaces this service attached: name → the index it had.
@@ -44,7 +44,13 @@ pub(super) fn apply(
     let _lock = StateLock::acquire()?;
     let mut applied = Applied::default();
     let mut done: Vec<&str> = Vec::new();
+    let mut before = before.clone();
     for link in links.iter().filter(|l| !l.loopback) {
+        // Renamed while the service was down, or between events: the pins follow first.
+        if let Some(old) = follow_rename(root, link)? {
+            before.remove(&old);
+            before.insert(link.name.clone(), link.index);
+        }
         let Some(rule) = config.rule_for(&link.name) else {
             continue;
         };
@@ -68,7 +74,7 @@ pub(super) fn apply(
             }
         }
     }
-    for (name, &index) in before {
+    for (name, &index) in &before {
         if applied.managed.contains_key(name) {
             continue;
         }
@@ -77,14 +83,25 @@ pub(super) fn apply(
             applied.managed.insert(name.clone(), index);
             continue;
         }
+        if let Some(mut pinned) = PinnedInterface::find(root, name)
+            && let moved @ (Filtering::Renamed { .. } | Filtering::Elsewhere { .. }) =
+                pinned.filtering()
+        {
+            // Detaching by this name would open the device the filter is on now.
+            warn!(interface = %name, "not detached: {moved}");
+            continue;
+        }
         match attach::detach(root, name) {
             Ok(()) => info!(interface = %name, "detached: no longer in the config"),
             Err(DetachError::NotAttached { .. }) => {}
+            // Still attached, so still filtered: said, and kept as the service's.
             Err(source) => {
-                return Err(DaemonError::Detach {
+                let error = DaemonError::Detach {
                     iface: name.clone(),
                     source: Box::new(source),
-                });
+                };
+                error!("{}", error::chain(&error));
+                applied.managed.insert(name.clone(), index);
             }
         }
     }
@@ -115,7 +132,14 @@ pub(super) fn ensure(
         return Ok(Ensured::NotCovered);
     }
     let _lock = StateLock::acquire()?;
-    let renamed = follow_rename(root, managed, link)?;
+    let renamed = match follow_rename(root, link)? {
+        Some(old) => {
+            managed.remove(&old);
+            managed.insert(link.name.clone(), link.index);
+            true
+        }
+        None => false,
+    };
     let Some(rule) = config.rule_for(&link.name) else {
         if renamed {
             warn!(
@@ -138,27 +162,47 @@ pub(super) fn ensure(
     Ok(Ensured::Attached)
 }
 
-/// When `link` has no pins under its name but the pins of one of the service's interfaces
-/// filter its index, the interface was renamed: the pins move to the new name.
-fn follow_rename(root: &PinRoot, managed: &mut Managed, link: &Link) -> Result<bool, DaemonError> {
-    if PinnedInterface::find(root, &link.name).is_some() {
-        return Ok(false);
+/// When `link` has no live pins under its name but the pins under another name filter its
+/// index (in this namespace), the interface was renamed: stale pins under the new name are
+/// removed and the filter's pins move to it. Returns the old name. The caller holds the
+/// state lock.
+fn follow_rename(root: &PinRoot, link: &Link) -> Result<Option<String>, DaemonError> {
+    let current = match PinnedInterface::find(root, &link.name) {
+        Some(mut current) => match current.filtering() {
+            // Its own, live; or another device's, which nothing here may touch.
+            Filtering::Yes
+            | Filtering::Renamed { .. }
+            | Filtering::Elsewhere { .. }
+            | Filtering::Unknown(_) => return Ok(None),
+            Filtering::InterfaceGone | Filtering::Recreated { .. } | Filtering::Detached => {
+                Some(current)
+            }
+        },
+        None => None,
+    };
+    let Some(old) = renamed_from(root, link)? else {
+        return Ok(None);
+    };
+    // Stale pins under the new name make way for the filter that is on the device.
+    if let Some(current) = current {
+        current.remove()?;
     }
-    let Some(old) = managed
-        .iter()
-        .find(|&(name, &index)| index == link.index && *name != link.name)
-        .map(|(name, _)| name.clone())
-    else {
-        return Ok(false);
-    };
-    managed.remove(&old);
-    let Some(pinned) = PinnedInterface::find(root, &old) else {
-        return Ok(false);
-    };
-    pinned.rename(root, &link.name)?;
-    info!(interface = %link.name, from = %old, "renamed; its pins follow it");
-    managed.insert(link.name.clone(), link.index);
-    Ok(true)
+    let name = old.name().to_owned();
+    old.rename(root, &link.name)?;
+    info!(interface = %link.name, from = %name, "renamed; its pins follow it");
+    Ok(Some(name))
+}
+
+/// The pins, under another name, whose filter is on `link`'s device.
+fn renamed_from(root: &PinRoot, link: &Link) -> Result<Option<PinnedInterface>, DaemonError> {
+    Ok(PinnedInterface::all(root)?.into_iter().find_map(|mut p| {
+        (p.name() != link.name
+            && p.filtering()
+                == (Filtering::Renamed {
+                    ifindex: link.index,
+                }))
+        .then_some(p)
+    }))
 }
 
 /// Forgets an interface of the service that was deleted: its links went with it, its pins
@@ -169,6 +213,11 @@ pub(super) fn forget(
     link: &Link,
 ) -> Result<(), DaemonError> {
     if managed.get(&link.name) != Some(&link.index) {
+        return Ok(());
+    }
+    // A device of that index still exists: renamed (the event that says so may be among
+    // those lost), not deleted. Its links still filter it; removing the pins would open it.
+    if nix::net::if_::if_indextoname(link.index).is_ok() {
         return Ok(());
     }
     let _lock = StateLock::acquire()?;

@@ -1,8 +1,10 @@
-//! How `fwxdp reload` (systemd's `ExecReload`) learns whether the service took a reload:
-//! the service writes the outcome of every reload, numbered, into a small file in its run
-//! directory; the command signals the service and waits for the next number. So
-//! `systemctl reload fwxdp` fails when the reload is refused, on every systemd (Debian 12's
-//! 252 has no `Type=notify-reload`).
+//! How `fwxdp reload` (systemd's `ExecReload`) learns whether the service took its reload:
+//! the command leaves a request (a file named by a nonce) in the service's run directory
+//! and signals it; at the start of each reload the service takes every request waiting, and
+//! writes the outcome with the nonces it answers into a small status file, which the command
+//! waits for. A reload already running when the signal came does not answer a request made
+//! after it began. So `systemctl reload fwxdp` fails when the reload is refused, on every
+//! systemd (Debian 12's 252 has no `Type=notify-reload`).
 
 use std::{
     fs, io,
@@ -28,6 +30,10 @@ pub enum ControlError {
     Signal { pid: i32, source: nix::Error },
     #[error("the service did not answer the reload within {}s", ANSWER_WAIT.as_secs())]
     NoAnswer,
+    #[error("process {pid} is not an fwxdp service: not signalling it")]
+    NotFwxdp { pid: i32 },
+    #[error("cannot leave a reload request in {path}")]
+    Request { path: PathBuf, source: io::Error },
     #[error("reload refused: {message}")]
     Refused { message: String },
 }
@@ -39,6 +45,8 @@ pub struct Outcome {
     /// Counts the reloads since the service started.
     pub sequence: u64,
     pub ok: bool,
+    /// The requests this reload answers.
+    pub answers: Vec<String>,
     pub message: String,
 }
 
@@ -46,9 +54,29 @@ fn status_path(run_dir: &Path) -> PathBuf {
     run_dir.join("reload.status")
 }
 
+fn requests_dir(run_dir: &Path) -> PathBuf {
+    run_dir.join("reload.requests")
+}
+
+/// Takes the reload requests waiting in `run_dir` (at the start of a reload).
+pub(super) fn take_requests(run_dir: &Path) -> Vec<String> {
+    let dir = requests_dir(run_dir);
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let nonce = entry.file_name().into_string().ok()?;
+            fs::remove_file(entry.path()).ok()?;
+            Some(nonce)
+        })
+        .collect()
+}
+
 impl Outcome {
     fn parse(text: &str) -> Option<Self> {
-        let mut fields = text.splitn(4, ' ');
+        let mut fields = text.splitn(5, ' ');
         let pid = fields.next()?.parse().ok()?;
         let sequence = fields.next()?.parse().ok()?;
         let ok = match fields.next()? {
@@ -56,11 +84,16 @@ impl Outcome {
             "refused" => false,
             _ => return None,
         };
+        let answers = match fields.next()? {
+            "-" => Vec::new(),
+            list => list.split(',').map(str::to_owned).collect(),
+        };
         let message = fields.next().unwrap_or_default().trim_end().to_owned();
         Some(Self {
             pid,
             sequence,
             ok,
+            answers,
             message,
         })
     }
@@ -72,9 +105,17 @@ impl Outcome {
         let temporary = path.with_extension("new");
         let verdict = if self.ok { "ok" } else { "refused" };
         let message = self.message.replace('\n', "; ");
+        let answers = if self.answers.is_empty() {
+            "-".to_owned()
+        } else {
+            self.answers.join(",")
+        };
         fs::write(
             &temporary,
-            format!("{} {} {verdict} {message}\n", self.pid, self.sequence),
+            format!(
+                "{} {} {verdict} {answers} {message}\n",
+                self.pid, self.sequence
+            ),
         )?;
         fs::rename(&temporary, &path)
     }
@@ -94,6 +135,33 @@ impl Outcome {
 pub fn reload(run_dir: &Path, pid: Option<i32>) -> Result<String, ControlError> {
     let before = Outcome::read(run_dir)?;
     let pid = pid.unwrap_or(before.pid);
+    // A stale status file names a pid that may be anything now; SIGHUP would kill most.
+    let is_fwxdp = fs::read_link(format!("/proc/{pid}/exe"))
+        .ok()
+        .and_then(|exe| exe.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .is_some_and(|name| name.starts_with("fwxdp"));
+    if !is_fwxdp {
+        return Err(ControlError::NotFwxdp { pid });
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let nonce = format!("{}-{nanos}", std::process::id());
+    let dir = requests_dir(run_dir);
+    let request = dir.join(&nonce);
+    fs::create_dir_all(&dir)
+        .and_then(|()| fs::write(&request, b""))
+        .map_err(|source| ControlError::Request {
+            path: request.clone(),
+            source,
+        })?;
+    let answer = wait_for(run_dir, pid, &nonce);
+    // Answered, the service removed it; unanswered, nobody else will.
+    drop(fs::remove_file(&request));
+    answer
+}
+
+fn wait_for(run_dir: &Path, pid: i32, nonce: &str) -> Result<String, ControlError> {
     signal::kill(Pid::from_raw(pid), signal::Signal::SIGHUP)
         .map_err(|source| ControlError::Signal { pid, source })?;
     let deadline = Instant::now() + ANSWER_WAIT;
@@ -102,8 +170,7 @@ pub fn reload(run_dir: &Path, pid: Option<i32>) -> Result<String, ControlError> 
         let Ok(now) = Outcome::read(run_dir) else {
             continue;
         };
-        // A restarted service numbers afresh: its pid tells.
-        if now.pid != before.pid || now.sequence > before.sequence {
+        if now.answers.iter().any(|a| a == nonce) {
             return if now.ok {
                 Ok(now.message)
             } else {
@@ -127,12 +194,18 @@ mod tests {
             pid: 42,
             sequence: 3,
             ok: false,
+            answers: vec!["7-1".into(), "8-2".into()],
             message: "eth0: bad\nsecond line".into(),
         };
         outcome.publish(&dir).expect("publish");
         let back = Outcome::read(&dir).expect("read");
         assert_eq!(back.message, "eth0: bad; second line");
         assert_eq!((back.pid, back.sequence, back.ok), (42, 3, false));
+        assert_eq!(back.answers, ["7-1", "8-2"]);
+        fs::create_dir_all(requests_dir(&dir)).expect("requests");
+        fs::write(requests_dir(&dir).join("9-3"), b"").expect("request");
+        assert_eq!(take_requests(&dir), ["9-3"]);
+        assert!(take_requests(&dir).is_empty());
         fs::remove_dir_all(&dir).expect("clean up");
         assert!(Outcome::parse("garbage").is_none());
     }

@@ -109,7 +109,7 @@ pub async fn run(settings: Settings, mut events: mpsc::Receiver<Event>) -> Resul
         reloads: 0,
     };
     service.settle(applied);
-    service.publish(true, "started");
+    service.publish(true, Vec::new(), "started");
     notify(&[sd_notify::NotifyState::Ready]);
     service.report_status();
     info!(config = %service.settings.config.display(), "ready");
@@ -209,12 +209,14 @@ impl Service {
         notify(&[sd_notify::NotifyState::Status(&text)]);
     }
 
-    /// Writes the outcome of the latest reload for `fwxdp reload`.
-    fn publish(&self, ok: bool, message: &str) {
+    /// Writes the outcome of the latest reload, with the requests it answers, for
+    /// `fwxdp reload`.
+    fn publish(&self, ok: bool, answers: Vec<String>, message: &str) {
         let outcome = control::Outcome {
             pid: i32::try_from(std::process::id()).unwrap_or(i32::MAX),
             sequence: self.reloads,
             ok,
+            answers,
             message: message.to_owned(),
         };
         if let Err(e) = outcome.publish(&self.settings.run_dir) {
@@ -227,6 +229,9 @@ impl Service {
 
     async fn reload(&mut self) {
         self.reloads += 1;
+        // Taken before the config is read: each is answered by a reload that read the file
+        // after the request was made.
+        let answers = control::take_requests(&self.settings.run_dir);
         notify_reloading();
         let path = self.settings.config.clone();
         info!(config = %path.display(), "reloading");
@@ -234,11 +239,11 @@ impl Service {
         match &outcome {
             Ok(message) => {
                 info!("{message}");
-                self.publish(true, message);
+                self.publish(true, answers, message);
             }
             Err(message) => {
                 error!("reload refused: {message}; the running policy stays in force");
-                self.publish(false, message);
+                self.publish(false, answers, message);
             }
         }
         notify(&[sd_notify::NotifyState::Ready]);
@@ -255,8 +260,10 @@ impl Service {
         };
         warn_config(path, &next);
         let sessions = crate::policy::sessions::established_ssh();
-        ssh_guard::check(&next, &sessions, ssh_guard::interface_holding)?;
         let links = netlink::links::list().map_err(|e| error::chain(&e))?;
+        ssh_guard::check(&next, &sessions, |addr| {
+            ssh_guard::devices_carrying(addr, &links)
+        })?;
         let next = Arc::new(next);
         let (root, task_config, previous, before) = (
             self.settings.root.clone(),
@@ -301,7 +308,8 @@ impl Service {
         for event in batch {
             let began = std::time::Instant::now();
             let (root, config) = (self.settings.root.clone(), self.current.clone());
-            let mut managed = std::mem::take(&mut self.managed);
+            let mut managed = self.managed.clone();
+            let kept = self.managed.clone();
             let (result, managed) = tokio::task::spawn_blocking(move || {
                 let result = match &event {
                     LinkEvent::Changed(link) => apply::ensure(&root, &config, &mut managed, link)
@@ -313,7 +321,8 @@ impl Service {
                 (result, managed)
             })
             .await
-            .unwrap_or_else(|e| (Err(DaemonError::Task(e)), Managed::new()));
+            // A task that panicked changed nothing the service can know of: keep what it knew.
+            .unwrap_or_else(|e| (Err(DaemonError::Task(e)), kept));
             self.managed = managed;
             let mut unattached = self.unattached.lock().ok();
             match result {
@@ -329,7 +338,15 @@ impl Service {
                         u.remove(&link.name);
                     }
                 }
-                Ok((_, Some(Ensured::Unchanged | Ensured::NotCovered))) => continue,
+                Ok((link, Some(Ensured::NotCovered))) => {
+                    // Renamed out of the config's reach: no longer one it should filter.
+                    if let Some(u) = unattached.as_mut()
+                        && u.remove(&link.name).is_none()
+                    {
+                        continue;
+                    }
+                }
+                Ok((_, Some(Ensured::Unchanged))) => continue,
                 Err(e) => {
                     error!("{}", error::chain(&e));
                     if let (DaemonError::Attach { iface, .. }, Some(u)) = (&e, unattached.as_mut())
@@ -362,6 +379,8 @@ impl Service {
                     index,
                     name: name.clone(),
                     loopback: false,
+                    master: None,
+                    lower: None,
                 })
             })
             .collect();

@@ -15,7 +15,7 @@ use aya::{
 };
 use fwxdp_common::{LINK_NONE, LINK_TC_NETLINK, LinkRecord};
 
-use crate::netlink::filters;
+use crate::netlink::{filters, links};
 
 use super::{
     maps::{MapSource, MapsError},
@@ -35,6 +35,18 @@ pub enum Attachment {
     Link(FdLink),
     /// A `cls_bpf` filter on clsact, which stays until it is removed; the record finds it.
     TcFilter(LinkRecord),
+}
+
+/// Where what holds a role is attached (see [`PinDir::hold`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hold {
+    /// Nothing holds it, or what did was detached.
+    Nothing,
+    /// Attached to the interface asked about, in this network namespace.
+    Here,
+    /// Attached and in force, but to another device: interface index `ifindex` of its own
+    /// namespace (renamed away here, or in another namespace).
+    Elsewhere { ifindex: u32 },
 }
 
 /// How a role is attached, as `status` shows it.
@@ -141,12 +153,13 @@ impl PinDir {
         Ok(())
     }
 
-    /// Whether what holds `role` is, as the kernel has it, attached to the interface with
-    /// index `ifindex`: a deleted interface takes its links and filters with it, and a
-    /// filter can be removed behind fwxdp's back.
-    pub fn attached_to(&self, role: LinkPin, ifindex: u32) -> Result<bool, PinError> {
+    /// Where what holds `role` is attached, as the kernel has it, compared with the
+    /// interface with index `ifindex` of this network namespace: a deleted interface takes
+    /// its links and filters with it, a filter can be removed behind fwxdp's back, and a
+    /// link of a device in another namespace (or renamed away) filters that device only.
+    pub fn hold(&self, role: LinkPin, ifindex: u32) -> Result<Hold, PinError> {
         match self.mechanism(role) {
-            None => Ok(false),
+            None => Ok(Hold::Nothing),
             Some(Mechanism::BpfLink) => {
                 let path = self.link(role);
                 let info = |source| PinError::LinkInfo {
@@ -156,29 +169,64 @@ impl PinDir {
                 let fd = match sys::obj_get(&path) {
                     Ok(fd) => fd,
                     // Released meanwhile.
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Hold::Nothing),
                     Err(e) => return Err(info(e)),
                 };
-                Ok(sys::link_ifindex(fd.as_fd()).map_err(info)? == ifindex)
+                let target = sys::link_target(fd.as_fd()).map_err(info)?;
+                if target.ifindex == 0 {
+                    return Ok(Hold::Nothing);
+                }
+                let elsewhere = Hold::Elsewhere {
+                    ifindex: target.ifindex,
+                };
+                if target.ifindex != ifindex {
+                    return Ok(elsewhere);
+                }
+                // The index is the same number; is it this namespace's device?
+                let here = match target.kind {
+                    sys::LinkKind::Xdp => links::xdp_programs(ifindex)
+                        .map_err(|source| PinError::ListFilters {
+                            ifindex,
+                            source: Box::new(source),
+                        })?
+                        .contains(&target.program_id),
+                    sys::LinkKind::Tcx => {
+                        let direction = if role == LinkPin::Egress {
+                            TcAttachType::Egress
+                        } else {
+                            TcAttachType::Ingress
+                        };
+                        nix::net::if_::if_indextoname(ifindex)
+                            .ok()
+                            .and_then(|name| {
+                                SchedClassifier::query_tcx(&name.to_string_lossy(), direction).ok()
+                            })
+                            .is_some_and(|(_, programs)| {
+                                programs.iter().any(|p| p.id() == target.program_id)
+                            })
+                    }
+                };
+                Ok(if here { Hold::Here } else { elsewhere })
             }
             Some(Mechanism::TcFilter) => {
                 let record = self.record(role)?;
                 if record.ifindex != ifindex {
-                    return Ok(false);
+                    return Ok(Hold::Nothing);
                 }
                 let Some(program) = self.program_id(role) else {
-                    return Ok(false);
+                    return Ok(Hold::Nothing);
                 };
                 let filters = filters::bpf_filters(ifindex, record.direction == DIRECTION_EGRESS)
                     .map_err(|source| PinError::ListFilters {
                     ifindex,
                     source: Box::new(source),
                 })?;
-                Ok(filters.iter().any(|f| {
+                let found = filters.iter().any(|f| {
                     f.priority == record.priority
                         && f.handle == record.handle
                         && f.program_id == program
-                }))
+                });
+                Ok(if found { Hold::Here } else { Hold::Nothing })
             }
         }
     }

@@ -20,7 +20,7 @@ pub mod root;
 mod sys;
 
 pub use counters::{CounterMaps, PortTotal, Totals};
-pub use links::{Attachment, Mechanism};
+pub use links::{Attachment, Hold, Mechanism};
 pub use lock::{LockError, StateLock};
 pub use maps::{MapSource, MapsError, PolicyMaps};
 pub use names::{LinkPin, MapPin, ProgramPin};

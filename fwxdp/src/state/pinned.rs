@@ -5,7 +5,7 @@ use fwxdp_common::Config;
 
 use super::{
     counters::{CounterMaps, Totals},
-    links::Mechanism,
+    links::{Hold, Mechanism},
     maps::{MapSource, MapsError, PolicyMaps},
     names::LinkPin,
     pins::{PinDir, PinError},
@@ -26,6 +26,13 @@ pub enum Filtering {
     /// The interface is there, but the program is no longer attached to it (detached
     /// behind fwxdp's back).
     Detached,
+    /// The filter is in force on this namespace's interface `ifindex`, which has another
+    /// name now: renamed. The pins belong under the new name.
+    Renamed { ifindex: u32 },
+    /// The filter is in force, but on another device (interface index `ifindex` of its own
+    /// namespace): the pins belong to another network namespace that shares this pin root.
+    /// Nothing may remove it from here.
+    Elsewhere { ifindex: u32 },
     /// The kernel could not be asked.
     Unknown(String),
 }
@@ -38,7 +45,7 @@ impl Filtering {
     }
 
     /// A short label for metrics: `filtered`, `interface_gone`, `recreated`, `detached`,
-    /// `unknown`.
+    /// `renamed`, `elsewhere`, `unknown`.
     #[must_use]
     pub fn label(&self) -> &'static str {
         match self {
@@ -46,6 +53,8 @@ impl Filtering {
             Self::InterfaceGone => "interface_gone",
             Self::Recreated { .. } => "recreated",
             Self::Detached => "detached",
+            Self::Renamed { .. } => "renamed",
+            Self::Elsewhere { .. } => "elsewhere",
             Self::Unknown(_) => "unknown",
         }
     }
@@ -62,6 +71,17 @@ impl std::fmt::Display for Filtering {
                  not filtered"
             ),
             Self::Detached => f.write_str("the program is no longer attached to the interface"),
+            Self::Renamed { ifindex } => write!(
+                f,
+                "its filter is in force on interface index {ifindex}, which has another name \
+                 now (renamed)"
+            ),
+            Self::Elsewhere { ifindex } => write!(
+                f,
+                "its filter is in force on another device (interface index {ifindex} of its \
+                 namespace): these pins belong to another network namespace sharing the pin \
+                 root"
+            ),
             Self::Unknown(why) => write!(f, "cannot tell: {why}"),
         }
     }
@@ -94,6 +114,13 @@ impl PinnedInterface {
     /// (from there) until the next sweep ([`PinRoot::sweep_staging`]) takes it over.
     pub fn all(root: &PinRoot) -> Result<Vec<Self>, PinError> {
         root.verify()?;
+        // Staging first: an attach that renames its staging directory into place between
+        // the two reads is then seen in both (and listed once), never in neither.
+        let staging: Vec<(String, PinDir)> = root
+            .staging_dirs()
+            .into_iter()
+            .filter(|(_, dir)| dir.holds(LinkPin::Ingress))
+            .collect();
         let mut all: Vec<Self> = root
             .interfaces()?
             .into_iter()
@@ -103,14 +130,22 @@ impl PinnedInterface {
                 policy: None,
             })
             .collect();
-        for (name, dir) in root.staging_dirs() {
-            if dir.holds(LinkPin::Ingress) && !all.iter().any(|p| p.name == name) {
-                all.push(Self {
-                    name,
-                    dir,
-                    policy: None,
-                });
+        for (name, dir) in staging {
+            if all.iter().any(|p| p.name == name) {
+                continue;
             }
+            // Renamed into place since the first read: it is in the interface's own
+            // directory now (a rename is atomic: it is in one or the other).
+            let dir = if dir.exists() {
+                dir
+            } else {
+                root.iface_dir(&name)
+            };
+            all.push(Self {
+                name,
+                dir,
+                policy: None,
+            });
         }
         all.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(all)
@@ -186,19 +221,30 @@ impl PinnedInterface {
             Ok(config) => config,
             Err(e) => return Filtering::Unknown(crate::error::chain(&e)),
         };
-        match iface::index(&self.name) {
-            None => return Filtering::InterfaceGone,
-            Some(now) if now != config.ifindex => return Filtering::Recreated { now },
-            Some(_) => {}
-        }
+        let now = iface::index(&self.name);
+        let mut moved = None;
         for role in [LinkPin::Ingress, LinkPin::Bridge] {
-            match self.dir.attached_to(role, config.ifindex) {
-                Ok(true) => return Filtering::Yes,
-                Ok(false) => {}
+            match self.dir.hold(role, config.ifindex) {
+                Ok(Hold::Here) if now == Some(config.ifindex) => return Filtering::Yes,
+                // This namespace's device of that index runs it, under another name now.
+                Ok(Hold::Here) => {
+                    moved = Some(Filtering::Renamed {
+                        ifindex: config.ifindex,
+                    });
+                }
+                Ok(Hold::Elsewhere { ifindex }) => moved = Some(Filtering::Elsewhere { ifindex }),
+                Ok(Hold::Nothing) => {}
                 Err(e) => return Filtering::Unknown(crate::error::chain(&e)),
             }
         }
-        Filtering::Detached
+        if let Some(moved) = moved {
+            return moved;
+        }
+        match now {
+            None => Filtering::InterfaceGone,
+            Some(now) if now != config.ifindex => Filtering::Recreated { now },
+            Some(_) => Filtering::Detached,
+        }
     }
 
     /// Moves the pins under `root` to the name `to`, which must have none: the interface was

@@ -145,12 +145,28 @@ pub(crate) fn obj_get(path: &std::path::Path) -> io::Result<std::os::fd::OwnedFd
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
 }
 
-/// The interface index an XDP or TCX link is attached to; 0 once the kernel detached it
-/// (its interface was deleted).
+/// The kind of a network BPF link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LinkKind {
+    Xdp,
+    Tcx,
+}
+
+/// What a network BPF link is attached to, as the kernel has it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LinkTarget {
+    pub(crate) kind: LinkKind,
+    /// 0 once the kernel detached it (its interface was deleted).
+    pub(crate) ifindex: u32,
+    pub(crate) program_id: u32,
+}
+
+/// The interface index an XDP or TCX link is attached to (an index in the namespace of its
+/// device, which need not be the caller's), and the program it runs.
 ///
 /// # Errors
 /// The kernel's error; `EINVAL` when `fd` is a link of another kind.
-pub(crate) fn link_ifindex(fd: BorrowedFd<'_>) -> io::Result<u32> {
+pub(crate) fn link_target(fd: BorrowedFd<'_>) -> io::Result<LinkTarget> {
     use aya_obj::generated::{bpf_link_info, bpf_link_type};
     // SAFETY: bpf_link_info is plain integers and unions of them: all-zero is valid.
     let mut info: bpf_link_info = unsafe { std::mem::zeroed() };
@@ -172,16 +188,22 @@ pub(crate) fn link_ifindex(fd: BorrowedFd<'_>) -> io::Result<u32> {
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
+    let program_id = info.prog_id;
     // SAFETY: the kernel filled the union member of the link's type, read for that type.
-    unsafe {
+    let (kind, ifindex) = unsafe {
         match info.type_ {
             t if t == bpf_link_type::BPF_LINK_TYPE_XDP as u32 => {
-                Ok(info.__bindgen_anon_1.xdp.ifindex)
+                (LinkKind::Xdp, info.__bindgen_anon_1.xdp.ifindex)
             }
             t if t == bpf_link_type::BPF_LINK_TYPE_TCX as u32 => {
-                Ok(info.__bindgen_anon_1.tcx.ifindex)
+                (LinkKind::Tcx, info.__bindgen_anon_1.tcx.ifindex)
             }
-            _ => Err(io::Error::from_raw_os_error(libc::EINVAL)),
+            _ => return Err(io::Error::from_raw_os_error(libc::EINVAL)),
         }
-    }
+    };
+    Ok(LinkTarget {
+        kind,
+        ifindex,
+        program_id,
+    })
 }

@@ -367,3 +367,52 @@ fn one_unreadable_interface_does_not_hide_the_others() {
     std::fs::remove_dir(lab.pin_root().join("ghost0")).expect("remove");
     assert!(lab.fwxdp(&["status"]).status.success());
 }
+
+#[test]
+fn pins_that_filter_another_device_are_never_removed_from_here() {
+    use fwxdp_tests::lab::netns::Netns;
+    let lab = Lab::new();
+    let _db = services::tcp(&lab.server, 5432);
+    lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22"]);
+    // Another network namespace with an interface of the same name (and, being fresh, very
+    // likely the same index), sharing the pin root.
+    let other = Netns::create(&format!("{}-oth", lab.id()));
+    other.ip(&[
+        "link", "add", SERVER_IF, "type", "veth", "peer", "name", "fwxp",
+    ]);
+    let run_there = |args: &[&str]| {
+        other
+            .command(fwxdp_tests::lab::fwxdp_bin().to_str().expect("path"))
+            .env("FWXDP_PIN_ROOT", lab.pin_root())
+            .env("SSH_CONNECTION", "")
+            .args(args)
+            .output()
+            .expect("run fwxdp")
+    };
+    let out = run_there(&["attach", SERVER_IF, "--allow", "22,5432"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("another network namespace"), "{stderr}");
+    let out = run_there(&["status"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("NOT FILTERED: its filter is in force on another device")
+    );
+    // The server's filter is untouched.
+    assert_eq!(lab.connect(SERVER_V4.into(), 5432), Tcp::Filtered);
+    assert_eq!(lab.status_json()["interfaces"][0]["filtering"], true);
+
+    // The same within one namespace: renamed away, and a new device took the name.
+    lab.server.ip(&["link", "set", SERVER_IF, "down"]);
+    lab.server.ip(&["link", "set", SERVER_IF, "name", "fwxr"]);
+    lab.server.ip(&["link", "set", "fwxr", "up"]);
+    lab.server.ip(&[
+        "link", "add", SERVER_IF, "type", "veth", "peer", "name", "fwxq",
+    ]);
+    let out = lab.fwxdp(&["attach", SERVER_IF, "--allow", "22,5432"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("renamed"));
+    let status = lab.status_json();
+    assert_eq!(status["interfaces"][0]["filtering"], false, "{status}");
+}

@@ -198,3 +198,30 @@ fn status_and_metrics_say_when_the_kernel_no_longer_filters() {
     lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22", "--mode", "tc"]);
     assert_eq!(lab.status_json()["interfaces"][0]["filtering"], true);
 }
+
+#[test]
+fn an_interface_leaving_a_bridge_keeps_its_filter() {
+    let lab = Lab::new();
+    let _db = services::tcp(&lab.server, 5432);
+    let service = Service::start(&lab, &interface("22"));
+    service.wait_ready();
+    // The bridge announces its ports coming and going with messages of its own family
+    // (name and index of the port): they are not the port being deleted.
+    lab.server.ip(&["link", "add", "brz0", "type", "bridge"]);
+    lab.server.ip(&["link", "set", SERVER_IF, "master", "brz0"]);
+    lab.server.ip(&["link", "set", SERVER_IF, "nomaster"]);
+    lab.server.ip(&["link", "del", "brz0"]);
+    thread::sleep(Duration::from_millis(500));
+    assert!(
+        !service.log().contains("deleted: its filter went with it"),
+        "{}",
+        service.log()
+    );
+    let status = lab.status_json();
+    assert_eq!(status["interfaces"][0]["filtering"], true, "{status}");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while lab.connect(SERVER_V4.into(), 22) == Tcp::Filtered {
+        assert!(Instant::now() < deadline, "22 never answered again");
+    }
+    assert_eq!(lab.connect(SERVER_V4.into(), 5432), Tcp::Filtered);
+}

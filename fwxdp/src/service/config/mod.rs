@@ -291,6 +291,26 @@ pub fn parse(text: &str) -> Result<ServiceConfig, Vec<Problem>> {
                 .to_owned(),
         });
     }
+    // First match wins: a name an earlier table's pattern already covers would silently
+    // get that table's allow list.
+    for (later, (interface, line)) in interfaces.iter().zip(&lines_of_tables).enumerate() {
+        for name in interface.names.iter().filter(|n| n.is_name()) {
+            if let Some(earlier) = interfaces[..later]
+                .iter()
+                // The very name twice is reported as such, above.
+                .find(|e| e.matches(name.as_str()) && !e.names.contains(name))
+            {
+                problems.push(Problem {
+                    line: Some(*line),
+                    message: format!(
+                        "interface {name} is covered by an earlier [[interface]] ({}), \
+                         which wins: move this table before it",
+                        earlier.label()
+                    ),
+                });
+            }
+        }
+    }
     let mut warnings = Vec::new();
     for (interface, line) in interfaces.iter().zip(&lines_of_tables) {
         // Container plumbing carries the containers' own traffic: filtering it with a

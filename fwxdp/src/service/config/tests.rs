@@ -218,6 +218,14 @@ fn bad_names_and_patterns_are_refused_and_broad_ones_warned_about() {
         p.iter().any(|p| p.message.contains("listed twice")),
         "{p:?}"
     );
+    let p = problems(
+        "[[interface]]\nname = \"eth*\"\nallow = [\"22,80\"]\n[[interface]]\nname = \"eth0\"\nallow = [\"22\"]\n",
+    );
+    assert!(
+        p.iter()
+            .any(|p| p.message.contains("covered by an earlier") && p.line == Some(5)),
+        "{p:?}"
+    );
     let config = parse("[[interface]]\nname = \"*\"\nallow = [\"22\"]\n").expect("valid");
     assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
     assert!(

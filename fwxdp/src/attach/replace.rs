@@ -20,16 +20,44 @@ pub(super) fn repair_interrupted_switch(
     config: Config,
 ) -> Result<(), AttachError> {
     let dir = pinned.dir().clone();
+    let set_mode = |pinned: &mut PinnedInterface, mode: Option<AttachMode>| match mode {
+        Some(mode) if mode.raw() != config.mode => pinned.set_config(&Config {
+            mode: mode.raw(),
+            ..config
+        }),
+        _ => Ok(()),
+    };
     match (dir.holds(LinkPin::Ingress), dir.holds(LinkPin::Bridge)) {
-        (true, true) => dir.release(LinkPin::Bridge)?,
-        (false, true) => {
-            dir.move_role(LinkPin::Bridge, LinkPin::Ingress)?;
-            pinned.set_config(&Config {
-                mode: AttachMode::Tc.raw(),
-                ..config
-            })?;
+        // Killed between the two writes of moving the bridge's record into place: both
+        // name one filter, the one in force, which the mode must now say.
+        (true, true) if dir.same_filter(LinkPin::Ingress, LinkPin::Bridge) => {
+            dir.forget_record(LinkPin::Bridge)?;
+            set_mode(pinned, dir.live_mode(LinkPin::Ingress, config.ifindex))?;
         }
-        _ => {}
+        // The one that is live stays: a released filter whose record was not cleared yet
+        // must not take the working bridge down with it.
+        (true, true) => match (
+            dir.live_mode(LinkPin::Ingress, config.ifindex),
+            dir.live_mode(LinkPin::Bridge, config.ifindex),
+        ) {
+            (None, Some(bridge)) => {
+                dir.release(LinkPin::Ingress)?;
+                dir.move_role(LinkPin::Bridge, LinkPin::Ingress)?;
+                set_mode(pinned, Some(bridge))?;
+            }
+            (ingress, _) => {
+                dir.release(LinkPin::Bridge)?;
+                set_mode(pinned, ingress)?;
+            }
+        },
+        (false, true) => {
+            let mode = dir.live_mode(LinkPin::Bridge, config.ifindex);
+            dir.move_role(LinkPin::Bridge, LinkPin::Ingress)?;
+            set_mode(pinned, mode.or(Some(AttachMode::Tc)))?;
+        }
+        // The mode says what the kernel does, not what the last command meant to do.
+        (true, false) => set_mode(pinned, dir.live_mode(LinkPin::Ingress, config.ifindex))?,
+        (false, false) => {}
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::io;
 use netlink_packet_core::NetlinkPayload;
 use netlink_packet_route::{
     AddressFamily, RouteNetlinkMessage,
-    link::{LinkAttribute, LinkFlags, LinkMessage, LinkXdp},
+    link::{LinkAttribute, LinkFlags, LinkMessage, LinkXdp, XdpAttached},
 };
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 use tokio::io::unix::AsyncFd;
@@ -93,6 +93,39 @@ pub fn xdp_programs(index: u32) -> Result<Vec<u32>, NetlinkError> {
             _ => None,
         })
         .collect())
+}
+
+/// How the interface `index` of this namespace runs the XDP program `program_id`:
+/// `Some(true)` in the driver (native), `Some(false)` generic, `None` not at all.
+pub fn xdp_native(index: u32, program_id: u32) -> Result<Option<bool>, NetlinkError> {
+    let answer = socket::dump(
+        RouteNetlinkMessage::GetLink(LinkMessage::default()),
+        "list interfaces",
+    )?;
+    let attributes = answer
+        .iter()
+        .filter_map(|message| match message {
+            RouteNetlinkMessage::NewLink(link) if link.header.index == index => Some(link),
+            _ => None,
+        })
+        .flat_map(|link| &link.attributes)
+        .filter_map(|a| match a {
+            LinkAttribute::Xdp(xdp) => Some(xdp),
+            _ => None,
+        })
+        .flatten();
+    let mut found = None;
+    for attribute in attributes {
+        match attribute {
+            LinkXdp::DrvProgId(id) if *id == program_id => found = Some(true),
+            LinkXdp::SkbProgId(id) if *id == program_id => found = Some(false),
+            // A single program reports only its id and how it is attached.
+            LinkXdp::ProgId(id) if *id == program_id && found.is_none() => found = Some(false),
+            LinkXdp::Attached(XdpAttached::Driver) if found == Some(false) => found = Some(true),
+            _ => {}
+        }
+    }
+    Ok(found)
 }
 
 /// A change the kernel announced.

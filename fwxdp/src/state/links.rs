@@ -129,6 +129,49 @@ impl PinDir {
         (self.record(role).ok()?.kind == LINK_TC_NETLINK).then_some(Mechanism::TcFilter)
     }
 
+    /// The mode that what holds `role` on interface `ifindex` puts in force, as the kernel
+    /// has it: a TC filter or TCX link is tc; an XDP link native or generic as attached.
+    /// `None` when nothing live holds it.
+    #[must_use]
+    pub fn live_mode(&self, role: LinkPin, ifindex: u32) -> Option<crate::mode::AttachMode> {
+        use crate::mode::AttachMode;
+        if self.hold(role, ifindex).ok()? != Hold::Here {
+            return None;
+        }
+        match self.mechanism(role)? {
+            Mechanism::TcFilter => Some(AttachMode::Tc),
+            Mechanism::BpfLink => {
+                let fd = sys::obj_get(&self.link(role)).ok()?;
+                let target = sys::link_target(fd.as_fd()).ok()?;
+                match target.kind {
+                    sys::LinkKind::Tcx => Some(AttachMode::Tc),
+                    sys::LinkKind::Xdp => {
+                        match links::xdp_native(ifindex, target.program_id).ok()? {
+                            Some(true) => Some(AttachMode::Native),
+                            Some(false) => Some(AttachMode::Generic),
+                            None => None,
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether `a` and `b` record the very same TC filter: a kill between the two writes of
+    /// [`Self::move_role`] leaves that. Releasing either would remove the filter both name.
+    #[must_use]
+    pub fn same_filter(&self, a: LinkPin, b: LinkPin) -> bool {
+        match (self.record(a), self.record(b)) {
+            (Ok(ra), Ok(rb)) => ra.kind == LINK_TC_NETLINK && ra == rb,
+            _ => false,
+        }
+    }
+
+    /// Frees `role` without detaching what it recorded (another role records it too).
+    pub fn forget_record(&self, role: LinkPin) -> Result<(), PinError> {
+        self.set_record(role, &LinkRecord::default())
+    }
+
     /// Moves what holds `from` to `to`, which must be free.
     pub fn move_role(&self, from: LinkPin, to: LinkPin) -> Result<(), PinError> {
         let source = self.link(from);
@@ -229,6 +272,125 @@ impl PinDir {
                 Ok(if found { Hold::Here } else { Hold::Nothing })
             }
         }
+    }
+
+    /// The clsact filters on interface `ifindex` that run this directory's TC programs but
+    /// that no role records: what a kill between making a filter and recording it leaves.
+    /// Program ids are the kernel's, one per load: a filter running one of these programs
+    /// is this directory's and nobody else's. Each comes with the roles it may fill.
+    fn unrecorded_filters(
+        &self,
+        ifindex: u32,
+    ) -> Result<Vec<(LinkRecord, &'static [LinkPin])>, PinError> {
+        if self.records()?.is_none() {
+            return Ok(Vec::new());
+        }
+        let kinds: [(ProgramPin, bool, &'static [LinkPin]); 2] = [
+            (
+                ProgramPin::TcIngress,
+                false,
+                &[LinkPin::Ingress, LinkPin::Bridge],
+            ),
+            (ProgramPin::TcEgress, true, &[LinkPin::Egress]),
+        ];
+        let mut unrecorded = Vec::new();
+        for (program, egress, roles) in kinds {
+            let Some(id) = SchedClassifier::from_pin(self.program(program))
+                .ok()
+                .and_then(|p| p.info().ok())
+                .map(|info| info.id())
+            else {
+                continue;
+            };
+            let found =
+                filters::bpf_filters(ifindex, egress).map_err(|source| PinError::ListFilters {
+                    ifindex,
+                    source: Box::new(source),
+                })?;
+            for filter in found.iter().filter(|f| f.program_id == id) {
+                let record = LinkRecord {
+                    kind: LINK_TC_NETLINK,
+                    direction: if egress {
+                        DIRECTION_EGRESS
+                    } else {
+                        DIRECTION_INGRESS
+                    },
+                    priority: filter.priority,
+                    handle: filter.handle,
+                    ifindex,
+                    _pad: [0; 4],
+                };
+                let recorded = LinkPin::ALL.iter().any(|&role| {
+                    self.record(role).is_ok_and(|r| {
+                        r.kind == LINK_TC_NETLINK
+                            && r.ifindex == ifindex
+                            && r.direction == record.direction
+                            && r.priority == record.priority
+                            && r.handle == record.handle
+                    })
+                });
+                if !recorded {
+                    unrecorded.push((record, roles));
+                }
+            }
+        }
+        Ok(unrecorded)
+    }
+
+    /// Whether an unrecorded clsact filter runs this directory's ingress program on
+    /// interface `ifindex`: it filters, whatever the records say.
+    pub fn runs_unrecorded_ingress(&self, ifindex: u32) -> Result<bool, PinError> {
+        Ok(self
+            .unrecorded_filters(ifindex)?
+            .iter()
+            .any(|(record, _)| record.direction == DIRECTION_INGRESS))
+    }
+
+    /// Records, or removes, the [unrecorded filters](Self::unrecorded_filters) on this
+    /// directory's interface: each goes into a free role of its kind (so an ingress filter,
+    /// which filters, is kept and found again), or is removed when none is free.
+    pub fn adopt_unrecorded_filters(&self) -> Result<(), PinError> {
+        let Some(config) = self.pinned_config() else {
+            // Nothing to go by: leave it for `detach`, which fails closed.
+            return Ok(());
+        };
+        for (record, roles) in self.unrecorded_filters(config.ifindex)? {
+            match roles.iter().find(|&&role| !self.holds(role)) {
+                Some(&role) => {
+                    self.set_record(role, &record)?;
+                    // Killed before it could say its mode: the filter says it is tc.
+                    if role == LinkPin::Ingress && config.mode == 0 {
+                        self.set_mode(crate::mode::AttachMode::Tc)?;
+                    }
+                }
+                None => remove_filter(&record)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// The configuration pinned here, if it can be read.
+    #[must_use]
+    pub fn pinned_config(&self) -> Option<fwxdp_common::Config> {
+        MapSource::Pinned(self.path())
+            .open::<Array<MapData, fwxdp_common::Config>>(MapPin::Config)
+            .ok()?
+            .get(&0, 0)
+            .ok()
+    }
+
+    fn set_mode(&self, mode: crate::mode::AttachMode) -> Result<(), PinError> {
+        let access = |action, e| PinError::Records {
+            source: Box::new(MapsError::access(action, MapPin::Config, e)),
+        };
+        let mut config: Array<MapData, fwxdp_common::Config> = MapSource::Pinned(self.path())
+            .open(MapPin::Config)
+            .map_err(|source| PinError::Records {
+                source: Box::new(source),
+            })?;
+        let mut value = config.get(&0, 0).map_err(|e| access("read", e))?;
+        value.mode = mode.raw();
+        config.set(0, value, 0).map_err(|e| access("write", e))
     }
 
     /// The kernel's id of the program that `role` runs: the truth about what filters.

@@ -119,7 +119,12 @@ impl PinnedInterface {
         let staging: Vec<(String, PinDir)> = root
             .staging_dirs()
             .into_iter()
-            .filter(|(_, dir)| dir.holds(LinkPin::Ingress))
+            .filter(|(_, dir)| {
+                dir.holds(LinkPin::Ingress)
+                    || dir
+                        .pinned_config()
+                        .is_some_and(|c| dir.runs_unrecorded_ingress(c.ifindex).unwrap_or(true))
+            })
             .collect();
         let mut all: Vec<Self> = root
             .interfaces()?
@@ -239,6 +244,12 @@ impl PinnedInterface {
         }
         if let Some(moved) = moved {
             return moved;
+        }
+        // A killed command's filter that was never recorded filters all the same.
+        match self.dir.runs_unrecorded_ingress(config.ifindex) {
+            Ok(true) if now == Some(config.ifindex) => return Filtering::Yes,
+            Ok(_) => {}
+            Err(e) => return Filtering::Unknown(crate::error::chain(&e)),
         }
         match now {
             None => Filtering::InterfaceGone,

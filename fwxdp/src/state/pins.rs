@@ -134,6 +134,8 @@ impl PinDir {
         if !self.path.exists() {
             return Ok(());
         }
+        // A filter a killed command made but never recorded would outlive the pins.
+        self.adopt_unrecorded_filters()?;
         for &link in LinkPin::ALL {
             self.release(link)?;
         }

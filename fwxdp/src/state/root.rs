@@ -82,6 +82,9 @@ impl PinRoot {
     /// invisible. Every other one is removed, links detached.
     pub fn sweep_staging(&self) -> Result<(), PinError> {
         for (iface, dir) in self.staging_dirs() {
+            // A filter made but not recorded is recorded first: an ingress one filters, and
+            // makes the directory a whole filter to take over.
+            dir.adopt_unrecorded_filters()?;
             let dest = self.iface_dir(&iface);
             if dir.holds(LinkPin::Ingress) && !dest.exists() {
                 fs::rename(dir.path(), dest.path())

@@ -45,6 +45,29 @@ fn killed_at(lab: &Lab, args: &[&str], calls: &str, n: u32) -> Option<Output> {
     None
 }
 
+/// After `detach --all`, nothing of fwxdp's is left on the interface: no XDP program, no
+/// TCX program, no `cls_bpf` filter (a leaked one would filter with nobody to show it).
+fn assert_no_filters_left(lab: &Lab) {
+    let link = lab
+        .server
+        .run(&["ip", "-d", "link", "show", "dev", SERVER_IF]);
+    let link = String::from_utf8_lossy(&link.stdout);
+    assert!(!link.contains("prog/xdp"), "an XDP program is left: {link}");
+    for direction in ["ingress", "egress"] {
+        let out = lab
+            .server
+            .command("tc")
+            .args(["filter", "show", "dev", SERVER_IF, direction])
+            .output()
+            .expect("run tc");
+        let filters = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !filters.contains("fwxdp"),
+            "a {direction} filter is left: {filters}"
+        );
+    }
+}
+
 /// Whether raw SYNs to the protected port go unanswered now.
 fn filtered_now(lab: &Lab) -> bool {
     let (sent, answered, ()) = watch::raw_answers_during(lab, PROTECTED, || {
@@ -67,10 +90,21 @@ fn status_says_filtering(lab: &Lab) -> bool {
 /// that call, then check: what filters is shown; `recover` runs without a window where a
 /// filter was; and it leaves the interface filtered. Returns how many kills were tried.
 fn every_kill(lab: &Lab, before: Option<&[&str]>, killed: &[&str], recover: &[&str]) -> u32 {
+    every_kill_at(lab, &CALLS, before, killed, recover)
+}
+
+fn every_kill_at(
+    lab: &Lab,
+    kinds: &[&str],
+    before: Option<&[&str]>,
+    killed: &[&str],
+    recover: &[&str],
+) -> u32 {
     let mut tried = 0;
-    for calls in CALLS {
+    for &calls in kinds {
         for n in 1..=MAX_CALLS {
             lab.fwxdp_ok(&["detach", "--all"]);
+            assert_no_filters_left(lab);
             if let Some(before) = before {
                 lab.fwxdp_ok(before);
             }
@@ -182,4 +216,23 @@ fn a_killed_detach_leaves_status_telling_the_truth() {
     }
     eprintln!("detach: {tried} kills");
     assert!(tried > 5, "only {tried} kills");
+}
+
+#[test]
+fn a_killed_attach_over_netlink_filters_leaks_no_filter_and_hides_none() {
+    let (lab, _listener) = lab();
+    lab.set_fwxdp_env("FWXDP_TC_MECHANISM", "clsact");
+    // The netlink calls too: a kill after the kernel made a filter and before it was
+    // recorded is the case to catch.
+    let kinds = ["bpf", "sendto", "recvfrom", "rename,renameat,renameat2"];
+    let tc: &[&str] = &["attach", SERVER_IF, "--allow", "22", "--mode", "tc"];
+    let recover: &[&str] = &["attach", SERVER_IF, "--allow", "22,80", "--mode", "tc"];
+    let tried = every_kill_at(&lab, &kinds, None, tc, recover);
+    assert!(tried > 20, "only {tried} kills");
+    // A switch from native XDP to tc makes the bridge filter first.
+    let native: &[&str] = &["attach", SERVER_IF, "--allow", "22", "--mode", "native"];
+    let tried = every_kill_at(&lab, &kinds, Some(native), tc, recover);
+    assert!(tried > 10, "only {tried} kills");
+    lab.fwxdp_ok(&["detach", "--all"]);
+    assert_no_filters_left(&lab);
 }

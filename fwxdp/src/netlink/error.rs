@@ -23,14 +23,3 @@ pub enum NetlinkError {
     #[error("netlink events were lost (the socket's buffer overflowed)")]
     Overrun,
 }
-
-impl NetlinkError {
-    /// The errno the kernel answered, if it was a refusal.
-    #[must_use]
-    pub fn errno(&self) -> Option<i32> {
-        match self {
-            Self::Kernel { source, .. } => source.raw_os_error(),
-            _ => None,
-        }
-    }
-}

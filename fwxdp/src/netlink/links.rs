@@ -69,32 +69,6 @@ pub fn list() -> Result<Vec<Link>, NetlinkError> {
         .collect())
 }
 
-/// The XDP programs the interface `index` of this network namespace runs (native, generic,
-/// offloaded). Empty when it runs none or does not exist.
-pub fn xdp_programs(index: u32) -> Result<Vec<u32>, NetlinkError> {
-    let answer = socket::dump(
-        RouteNetlinkMessage::GetLink(LinkMessage::default()),
-        "list interfaces",
-    )?;
-    Ok(answer
-        .iter()
-        .filter_map(|message| match message {
-            RouteNetlinkMessage::NewLink(link) if link.header.index == index => Some(link),
-            _ => None,
-        })
-        .flat_map(|link| &link.attributes)
-        .filter_map(|a| match a {
-            LinkAttribute::Xdp(xdp) => Some(xdp),
-            _ => None,
-        })
-        .flatten()
-        .filter_map(|x| match x {
-            LinkXdp::ProgId(id) | LinkXdp::DrvProgId(id) | LinkXdp::SkbProgId(id) => Some(*id),
-            _ => None,
-        })
-        .collect())
-}
-
 /// How the interface `index` of this namespace runs the XDP program `program_id`:
 /// `Some(true)` in the driver (native), `Some(false)` generic, `None` not at all.
 pub fn xdp_native(index: u32, program_id: u32) -> Result<Option<bool>, NetlinkError> {

@@ -227,12 +227,12 @@ impl PinDir {
                 }
                 // The index is the same number; is it this namespace's device?
                 let here = match target.kind {
-                    sys::LinkKind::Xdp => links::xdp_programs(ifindex)
+                    sys::LinkKind::Xdp => links::xdp_native(ifindex, target.program_id)
                         .map_err(|source| PinError::ListFilters {
                             ifindex,
                             source: Box::new(source),
                         })?
-                        .contains(&target.program_id),
+                        .is_some(),
                     sys::LinkKind::Tcx => {
                         let direction = if role == LinkPin::Egress {
                             TcAttachType::Egress

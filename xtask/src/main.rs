@@ -200,6 +200,11 @@ fn bench() -> Result<()> {
         "fwxdp-tests",
         "--bin",
         "fwxdp-bench",
+        // The service, which the bench starts in a lab.
+        "--package",
+        "fwxdp",
+        "--bin",
+        "fwxdp",
     ]);
     step("cargo build --release", build)?;
     let bench = Command::new(workspace_root().join("target/release/fwxdp-bench"));

@@ -2,6 +2,7 @@
 //!
 //! - [`request`]: what an attach is asked, what it did, how it fails.
 //! - [`object`]: the embedded BPF object and one loaded instance of it.
+//! - [`spares`]: instances verified ahead of need, so that attaching costs only pins and hooks.
 //! - [`staging`]: a fresh attach, built in a staging directory and renamed into place only
 //!   when the programs are attached, so a failure leaves nothing behind.
 //! - [`replace`]: a new policy for an attached interface, written into the inactive
@@ -15,14 +16,16 @@ pub mod hook;
 pub mod object;
 pub mod replace;
 pub mod request;
+pub mod spares;
 pub mod staging;
 pub mod switch;
 
 use fwxdp_common::CONFIG_VERSION;
 
 pub use detach::{DetachError, detach, detach_all};
-pub use object::{Loaded, OBJECT_DIGEST, ObjectError};
+pub use object::{Loaded, OBJECT_DIGEST, ObjectError, Spare};
 pub use request::{AttachError, Outcome, Request};
+pub use spares::Spares;
 pub use switch::SwitchError;
 
 use crate::{

@@ -65,13 +65,36 @@ pub struct Loaded {
 
 impl Loaded {
     /// Loads the object and installs `config` with `policy` in its generation. With `pin_dir`,
-    /// every map is pinned there.
+    /// every map is pinned there. Programs are loaded (verified) when first asked for.
     pub fn new(
         policy: &Policy,
         config: &Config,
         pin_dir: Option<&Path>,
     ) -> Result<Self, ObjectError> {
-        let mut ebpf = load_object().map_err(ObjectError::Load)?;
+        Self::install(
+            load_object().map_err(ObjectError::Load)?,
+            policy,
+            config,
+            pin_dir,
+        )
+    }
+
+    /// [`Loaded::new`] on an instance whose programs were verified ahead of need.
+    pub fn from_spare(
+        spare: Spare,
+        policy: &Policy,
+        config: &Config,
+        pin_dir: Option<&Path>,
+    ) -> Result<Self, ObjectError> {
+        Self::install(spare.ebpf, policy, config, pin_dir)
+    }
+
+    fn install(
+        mut ebpf: Ebpf,
+        policy: &Policy,
+        config: &Config,
+        pin_dir: Option<&Path>,
+    ) -> Result<Self, ObjectError> {
         let mut source = MapSource::Loaded {
             ebpf: &mut ebpf,
             pin_dir,
@@ -93,25 +116,12 @@ impl Loaded {
 
     /// The XDP ingress program, loaded into the kernel.
     pub fn xdp(&mut self) -> Result<&mut Xdp, ObjectError> {
-        let name = program_name::XDP_INGRESS;
-        let program: &mut Xdp = self.program(name)?;
-        if program.fd().is_err() {
-            program
-                .load()
-                .map_err(|source| ObjectError::Program { name, source })?;
-        }
-        Ok(program)
+        load_xdp(&mut self.ebpf)
     }
 
     /// A TC program ([`program_name::TC_INGRESS`] or [`program_name::TC_EGRESS`]), loaded.
     pub fn tc(&mut self, name: &'static str) -> Result<&mut SchedClassifier, ObjectError> {
-        let program: &mut SchedClassifier = self.program(name)?;
-        if program.fd().is_err() {
-            program
-                .load()
-                .map_err(|source| ObjectError::Program { name, source })?;
-        }
-        Ok(program)
+        load_tc(&mut self.ebpf, name)
     }
 
     /// Loads `program` and pins it in `dir`.
@@ -125,17 +135,60 @@ impl Loaded {
         };
         pinned.map_err(|source| ObjectError::Pin { path, source })
     }
+}
 
-    fn program<'a, T>(&'a mut self, name: &'static str) -> Result<&'a mut T, ObjectError>
-    where
-        &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = ProgramError>,
-    {
-        let program = self
-            .ebpf
-            .program_mut(name)
-            .ok_or(ObjectError::MissingProgram { name })?;
-        program
-            .try_into()
-            .map_err(|source| ObjectError::Program { name, source })
+/// An instance of the object whose programs are loaded, and so verified, ahead of need.
+/// The verifier is most of a fresh attach (tens of milliseconds for the three programs), and
+/// an interface that appears must be filtered before anything can configure it. Its maps
+/// exist but are empty and unpinned, so one spare serves any policy; it costs the kernel
+/// memory of one attached interface's maps.
+pub struct Spare {
+    ebpf: Ebpf,
+}
+
+impl Spare {
+    /// Loads the object and every program in it.
+    pub fn new() -> Result<Self, ObjectError> {
+        let mut ebpf = load_object().map_err(ObjectError::Load)?;
+        load_xdp(&mut ebpf)?;
+        load_tc(&mut ebpf, program_name::TC_INGRESS)?;
+        load_tc(&mut ebpf, program_name::TC_EGRESS)?;
+        Ok(Self { ebpf })
     }
+}
+
+fn load_xdp(ebpf: &mut Ebpf) -> Result<&mut Xdp, ObjectError> {
+    let name = program_name::XDP_INGRESS;
+    let program: &mut Xdp = program(ebpf, name)?;
+    if program.fd().is_err() {
+        program
+            .load()
+            .map_err(|source| ObjectError::Program { name, source })?;
+    }
+    Ok(program)
+}
+
+fn load_tc<'a>(
+    ebpf: &'a mut Ebpf,
+    name: &'static str,
+) -> Result<&'a mut SchedClassifier, ObjectError> {
+    let program: &mut SchedClassifier = program(ebpf, name)?;
+    if program.fd().is_err() {
+        program
+            .load()
+            .map_err(|source| ObjectError::Program { name, source })?;
+    }
+    Ok(program)
+}
+
+fn program<'a, T>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut T, ObjectError>
+where
+    &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = ProgramError>,
+{
+    let program = ebpf
+        .program_mut(name)
+        .ok_or(ObjectError::MissingProgram { name })?;
+    program
+        .try_into()
+        .map_err(|source| ObjectError::Program { name, source })
 }

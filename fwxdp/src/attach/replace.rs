@@ -87,6 +87,7 @@ pub(super) fn replace(
             replaced: true,
             switched_from: None,
             fallback: None,
+            spared: false,
         });
     };
     let switched = switch::switch(pinned.dir(), request.iface, mode, wanted);
@@ -109,5 +110,6 @@ pub(super) fn replace(
         replaced: true,
         switched_from: Some(mode),
         fallback: placed.fallback,
+        spared: false,
     })
 }

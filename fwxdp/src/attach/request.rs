@@ -4,7 +4,7 @@ use std::{io, path::PathBuf};
 
 use fwxdp_common::{CONFIG_MONITOR, CONFIG_VERSION, Proto};
 
-use super::{object::ObjectError, switch::SwitchError};
+use super::{object::ObjectError, spares::Spares, switch::SwitchError};
 use crate::{
     iface::IfaceError,
     mode::AttachMode,
@@ -20,6 +20,8 @@ pub struct Request<'a> {
     pub monitor: bool,
     /// The mode asked for; `None` keeps the mode in force (`auto` on a fresh attach).
     pub mode: Option<AttachMode>,
+    /// Instances verified ahead of need: a fresh attach takes one when one is ready.
+    pub spares: Option<&'a Spares>,
 }
 
 /// What an attach did.
@@ -34,6 +36,8 @@ pub struct Outcome {
     pub switched_from: Option<AttachMode>,
     /// Why `auto` fell back to generic XDP, when it did.
     pub fallback: Option<String>,
+    /// True when a fresh attach used a spare instance (its programs verified beforehand).
+    pub spared: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -13,6 +13,7 @@ use super::{
     hook,
     object::Loaded,
     request::{AttachError, Outcome, Request, config_flags, open_count},
+    spares::Spares,
     switch,
 };
 use crate::state::{LinkPin, PinDir, PinError, PinRoot, ProgramPin};
@@ -39,7 +40,12 @@ pub(super) fn fresh(
         _pad2: [0; 4],
     };
     let dir = staging.dir();
-    let mut loaded = Loaded::new(request.policy, &config, Some(dir.path()))?;
+    let spare = request.spares.and_then(Spares::take);
+    let spared = spare.is_some();
+    let mut loaded = match spare {
+        Some(spare) => Loaded::from_spare(spare, request.policy, &config, Some(dir.path()))?,
+        None => Loaded::new(request.policy, &config, Some(dir.path()))?,
+    };
     // Every program is loaded and pinned before anything is attached, so that whatever a
     // kill leaves for the next attach to take over has the program a later mode switch needs,
     // bound to these same maps.
@@ -65,6 +71,7 @@ pub(super) fn fresh(
         replaced: false,
         switched_from: None,
         fallback: placed.fallback,
+        spared,
     })
 }
 

@@ -81,6 +81,7 @@ fn attach(root: &PinRoot, args: &AttachArgs) -> Result<(), CliError> {
             policy: &policy,
             monitor: args.monitor,
             mode: args.mode,
+            spares: None,
         };
         let outcome = attach::attach(root, &request).map_err(|source| CliError::Attach {
             iface: name.clone(),

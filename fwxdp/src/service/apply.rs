@@ -11,7 +11,7 @@ use super::{
     error::DaemonError,
 };
 use crate::{
-    attach::{self, DetachError, Outcome, Request},
+    attach::{self, DetachError, Outcome, Request, Spares},
     error,
     netlink::Link,
     state::{Filtering, PinRoot, PinnedInterface, StateLock},
@@ -54,7 +54,7 @@ pub(super) fn apply(
         let Some(rule) = config.rule_for(&link.name) else {
             continue;
         };
-        match attach_one(root, &link.name, rule) {
+        match attach_one(root, &link.name, rule, None) {
             Ok(_) => {
                 applied.managed.insert(link.name.clone(), link.index);
                 done.push(&link.name);
@@ -113,8 +113,8 @@ pub(super) fn apply(
 pub(super) enum Ensured {
     /// It was filtered as the config says already.
     Unchanged,
-    /// It is filtered now.
-    Attached,
+    /// It is filtered now; `spared` when by a spare instance, verified ahead of need.
+    Attached { spared: bool },
     /// No table covers it.
     NotCovered,
 }
@@ -124,6 +124,7 @@ pub(super) enum Ensured {
 /// links filter by index, not by name.
 pub(super) fn ensure(
     root: &PinRoot,
+    spares: &Spares,
     config: &ServiceConfig,
     managed: &mut Managed,
     link: &Link,
@@ -157,9 +158,11 @@ pub(super) fn ensure(
     {
         return Ok(Ensured::Unchanged);
     }
-    attach_one(root, &link.name, rule)?;
+    let outcome = attach_one(root, &link.name, rule, Some(spares))?;
     managed.insert(link.name.clone(), link.index);
-    Ok(Ensured::Attached)
+    Ok(Ensured::Attached {
+        spared: outcome.spared,
+    })
 }
 
 /// When `link` has no live pins under its name but the pins under another name filter its
@@ -231,12 +234,18 @@ pub(super) fn forget(
     Ok(())
 }
 
-fn attach_one(root: &PinRoot, name: &str, rule: &InterfaceConfig) -> Result<Outcome, DaemonError> {
+fn attach_one(
+    root: &PinRoot,
+    name: &str,
+    rule: &InterfaceConfig,
+    spares: Option<&Spares>,
+) -> Result<Outcome, DaemonError> {
     let request = Request {
         iface: name,
         policy: &rule.policy,
         monitor: rule.monitor,
         mode: rule.mode,
+        spares,
     };
     let outcome = attach::attach(root, &request).map_err(|source| DaemonError::Attach {
         iface: name.to_owned(),
@@ -264,7 +273,7 @@ fn attach_one(root: &PinRoot, name: &str, rule: &InterfaceConfig) -> Result<Outc
 fn roll_back(root: &PinRoot, previous: &ServiceConfig, done: &[&str]) {
     for name in done {
         let result = match previous.rule_for(name) {
-            Some(old) => attach_one(root, name, old)
+            Some(old) => attach_one(root, name, old, None)
                 .map(drop)
                 .map_err(|e| error::chain(&e)),
             None => attach::detach(root, name).map_err(|e| error::chain(&e)),

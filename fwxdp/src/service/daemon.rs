@@ -22,9 +22,10 @@ use super::{
     error::DaemonError,
     exporter::ExporterTask,
     last_good::LastGood,
-    ssh_guard,
+    notify, ssh_guard,
 };
 use crate::{
+    attach::Spares,
     error, metrics,
     netlink::{self, LinkEvent, LinkEvents, NetlinkError},
     state::PinRoot,
@@ -60,6 +61,8 @@ struct Service {
     unattached: metrics::Unattached,
     exporter: ExporterTask,
     reloads: u64,
+    /// A fresh instance verified ahead of need, for the next interface that appears.
+    spares: Spares,
 }
 
 /// The service: runs until `events` says stop (or is closed).
@@ -76,6 +79,9 @@ pub async fn run(settings: Settings, mut events: mpsc::Receiver<Event>) -> Resul
     let mut link_events = LinkEvents::open()?;
     let links = netlink::links::list()?;
     let config = Arc::new(config);
+    // Made while the present interfaces are attached: ready for one that appears next.
+    let spares = Spares::default();
+    refill(&spares);
     let applied = {
         let (root, config) = (settings.root.clone(), config.clone());
         tokio::task::spawn_blocking(move || {
@@ -107,6 +113,7 @@ pub async fn run(settings: Settings, mut events: mpsc::Receiver<Event>) -> Resul
         unattached,
         exporter,
         reloads: 0,
+        spares,
     };
     service.settle(applied);
     service.publish(true, Vec::new(), "started");
@@ -308,12 +315,15 @@ impl Service {
         for event in batch {
             let began = std::time::Instant::now();
             let (root, config) = (self.settings.root.clone(), self.current.clone());
+            let spares = self.spares.clone();
             let mut managed = self.managed.clone();
             let kept = self.managed.clone();
             let (result, managed) = tokio::task::spawn_blocking(move || {
                 let result = match &event {
-                    LinkEvent::Changed(link) => apply::ensure(&root, &config, &mut managed, link)
-                        .map(|ensured| (link.clone(), Some(ensured))),
+                    LinkEvent::Changed(link) => {
+                        apply::ensure(&root, &spares, &config, &mut managed, link)
+                            .map(|ensured| (link.clone(), Some(ensured)))
+                    }
                     LinkEvent::Removed(link) => {
                         apply::forget(&root, &mut managed, link).map(|()| (link.clone(), None))
                     }
@@ -326,9 +336,10 @@ impl Service {
             self.managed = managed;
             let mut unattached = self.unattached.lock().ok();
             match result {
-                Ok((link, Some(Ensured::Attached))) => {
+                Ok((link, Some(Ensured::Attached { spared }))) => {
                     let took_ms = began.elapsed().as_millis();
-                    info!(interface = %link.name, index = link.index, took_ms, "filtering an interface that appeared");
+                    info!(interface = %link.name, index = link.index, took_ms, spared, "filtering an interface that appeared");
+                    refill(&self.spares);
                     if let Some(u) = unattached.as_mut() {
                         u.remove(&link.name);
                     }
@@ -407,10 +418,22 @@ fn names<'a>(set: impl Iterator<Item = &'a String>) -> String {
 }
 
 /// Tells systemd (when it is listening) `states`.
+/// Makes a spare instance in the background, unless one is ready or being made. Until it is
+/// ready, an interface that appears loads its own (tens of milliseconds slower).
+fn refill(spares: &Spares) {
+    let spares = spares.clone();
+    tokio::task::spawn_blocking(move || match spares.fill() {
+        Ok(true) => info!("prepared a verified instance for the next interface that appears"),
+        Ok(false) => {}
+        Err(e) => warn!(
+            "cannot prepare a spare instance ({}); interfaces that appear load their own",
+            error::chain(&e)
+        ),
+    });
+}
+
 fn notify(states: &[sd_notify::NotifyState<'_>]) {
-    if let Err(e) = sd_notify::notify(false, states) {
-        warn!("cannot notify systemd: {e}");
-    }
+    notify::send(states);
 }
 
 /// Tells systemd a reload has begun, stamped as `Type=notify-reload` wants it.

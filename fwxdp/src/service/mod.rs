@@ -1,8 +1,9 @@
 //! `fwxdp run`, the long-running service: its config file ([`config`]) and the last good
 //! copy of it ([`last_good`]), the run loop ([`daemon`]) that applies it ([`apply`]),
-//! follows the kernel's interface events, answers reloads ([`control`]) that would not cut off an SSH session ([`ssh_guard`]), runs the exporter
-//! ([`exporter`]) and fails with [`error::DaemonError`]; a runtime that turns signals into
-//! events ([`runtime`]), logging for journald ([`logging`]).
+//! follows the kernel's interface events, answers reloads ([`control`]) that would not cut
+//! off an SSH session ([`ssh_guard`]), runs the exporter ([`exporter`]), tells systemd
+//! without ever waiting on it ([`notify`]) and fails with [`error::DaemonError`]; a runtime
+//! that turns signals into events ([`runtime`]), logging for journald ([`logging`]).
 
 mod apply;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod error;
 mod exporter;
 pub mod last_good;
 pub mod logging;
+mod notify;
 pub mod runtime;
 mod ssh_guard;
 

@@ -44,24 +44,59 @@ fn a_missing_interface_does_not_hold_back_the_others_and_is_filtered_when_it_app
     let lab = Lab::new();
     let _db = services::tcp(&lab.server, 5432);
     let config = format!(
-        "{}\n[[interface]]\nname = \"late0\"\nallow = [\"22\"]\n",
+        "{}\n[[interface]]\nname = [\"late0\", \"late1\"]\nallow = [\"22\"]\n",
         interface("22")
     );
     let service = Service::start(&lab, &config);
     // Ready at once, with the present interface filtered.
     service.wait_ready();
     assert_eq!(lab.connect(SERVER_V4.into(), 5432), Tcp::Filtered);
+    // An instance verified ahead of need is ready for it: only pins and hooks remain to do.
+    service.until("a spare instance prepared", || {
+        service.log().contains("prepared a verified instance")
+    });
     lab.server.ip(&["link", "add", "late0", "type", "bridge"]);
     let took = until_filtering(&lab, &service, "late0");
     assert!(
         took < Duration::from_secs(1),
         "late0 filtered after {took:?}"
     );
+    let log = service.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("filtering an interface that appeared"))
+        .unwrap_or_else(|| panic!("no attach logged:\n{log}"));
     assert!(
+        line.contains("interface=late0") && line.contains("spared=true"),
+        "{line}"
+    );
+    // The next one is prepared in the background; a second interface uses it too.
+    service.until("a second spare prepared", || {
         service
             .log()
-            .contains("filtering an interface that appeared")
+            .matches("prepared a verified instance")
+            .count()
+            >= 2
+    });
+    lab.server.ip(&["link", "add", "late1", "type", "bridge"]);
+    until_filtering(&lab, &service, "late1");
+}
+
+#[test]
+fn a_service_manager_that_stops_reading_never_stalls_the_service() {
+    let lab = Lab::new();
+    let service = Service::start(
+        &lab,
+        "[[interface]]\nname = [\"fwx*\", \"stall*\"]\nallow = [\"22\"]\n",
     );
+    service.wait_ready();
+    // Nothing reads the notify socket from here on: its queue (ten datagrams) fills with
+    // the status lines each new interface brings.
+    for i in 0..24 {
+        let name = format!("stall{i}");
+        lab.server.ip(&["link", "add", &name, "type", "bridge"]);
+        until_filtering(&lab, &service, &name);
+    }
 }
 
 #[test]

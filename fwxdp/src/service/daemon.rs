@@ -134,8 +134,14 @@ pub async fn run(settings: Settings, mut events: mpsc::Receiver<Event>) -> Resul
                     service.resync().await;
                 }
                 Err(e) => {
-                    error!("interface events: {}; reading every interface again", error::chain(&e));
+                    error!("interface events: {}; subscribing again and reading every interface", error::chain(&e));
                     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    // A fresh socket, subscribed before the list is read again; when that
+                    // fails too, the old one is tried once more after the next error.
+                    match LinkEvents::open() {
+                        Ok(fresh) => link_events = fresh,
+                        Err(e) => error!("{}", error::chain(&e)),
+                    }
                     service.resync().await;
                 }
             },

@@ -15,9 +15,12 @@ use bytemuck::{Pod, Zeroable};
 pub mod map_name {
     /// [`crate::Config`] at index 0: the active policy generation and the monitor flag.
     pub const CONFIG: &str = "FWXDP_CONFIG";
-    /// `u8` port flags indexed by [`crate::port_index`].
+    /// `u16` port flags (`PORT_*`, per [`crate::Proto`]) indexed by [`crate::port_index`].
     pub const PORTS: &str = "FWXDP_PORTS";
-    /// LPM trie of [`crate::CidrKey`] → `u8` (1): source CIDRs allowed per port.
+    /// `u8` flags (`PROTOCOL_*`) of the IP protocols without ports, indexed by
+    /// [`crate::protocol_index`].
+    pub const PROTOCOLS: &str = "FWXDP_PROTOCOLS";
+    /// LPM trie of [`crate::CidrKey`] → `u8` (1): source CIDRs allowed per port or protocol.
     pub const CIDRS: &str = "FWXDP_CIDRS";
     /// Per-CPU [`crate::Counter`] indexed by [`crate::Reason`].
     pub const REASONS: &str = "FWXDP_REASONS";
@@ -26,8 +29,11 @@ pub mod map_name {
     /// Per-CPU [`crate::Counter`] indexed by [`crate::Proto`]: port drops that found
     /// [`PORT_DROPS`] full.
     pub const PORT_OVERFLOW: &str = "FWXDP_PORT_OVERFLOW";
-    /// LRU hash of [`crate::FlowKey`] → last-seen time (ns): UDP flows this host started.
-    pub const UDP_FLOWS: &str = "FWXDP_UDP_FLOWS";
+    /// Per-CPU [`crate::Counter`] indexed by IP protocol number: drops of reason `protocol`.
+    pub const PROTOCOL_DROPS: &str = "FWXDP_PROTOCOL_DROPS";
+    /// LRU hash of [`crate::FlowKey`] → last-seen time (ns): flows this host started, of
+    /// every protocol but TCP, ICMP and `ICMPv6`.
+    pub const FLOWS: &str = "FWXDP_FLOWS";
     /// [`crate::LinkRecord`] per link role: attachments that have no pinned BPF link (TC
     /// filters made over netlink). Written and read by userspace only.
     pub const LINKS: &str = "FWXDP_LINKS";
@@ -39,7 +45,7 @@ pub mod program_name {
     pub const XDP_INGRESS: &str = "fwxdp_xdp";
     /// The same verdict for TC (clsact ingress) attachment.
     pub const TC_INGRESS: &str = "fwxdp_tc_ingress";
-    /// Records outbound UDP flows so their replies pass.
+    /// Records outbound flows (UDP and the other protocols but TCP) so their replies pass.
     pub const TC_EGRESS: &str = "fwxdp_tc_egress";
 }
 
@@ -48,24 +54,33 @@ pub mod program_name {
 pub const GENERATIONS: u32 = 2;
 /// Entries in [`map_name::PORTS`]: one per (generation, port).
 pub const PORTS_ENTRIES: u32 = GENERATIONS << 16;
+/// Entries in [`map_name::PROTOCOLS`]: one per (generation, IP protocol number).
+pub const PROTOCOLS_ENTRIES: u32 = GENERATIONS << 8;
+/// Entries in [`map_name::PROTOCOL_DROPS`]: one per IP protocol number.
+pub const PROTOCOL_NUMBERS: u32 = 256;
 /// Capacity of [`map_name::CIDRS`].
 pub const CIDRS_MAX_ENTRIES: u32 = 16_384;
 /// Capacity of [`map_name::PORT_DROPS`]: bounds its memory whatever the number of ports
 /// scanned. Drops to ports beyond it are summed in [`map_name::PORT_OVERFLOW`].
 pub const PORT_DROPS_MAX_ENTRIES: u32 = 4_096;
-/// Capacity of [`map_name::UDP_FLOWS`]; the least recently used flow is evicted first.
-pub const UDP_FLOWS_MAX_ENTRIES: u32 = 65_536;
-/// A UDP flow this host started admits replies for this long after its last outbound datagram.
-pub const UDP_FLOW_TIMEOUT_NS: u64 = 120 * 1_000_000_000;
+/// Capacity of [`map_name::FLOWS`]; the least recently used flow is evicted first.
+pub const FLOWS_MAX_ENTRIES: u32 = 65_536;
+/// A flow this host started admits replies for this long after its last outbound packet.
+pub const FLOW_TIMEOUT_NS: u64 = 120 * 1_000_000_000;
 
 /// [`map_name::PORTS`] flag: the port is open to every source for TCP.
-pub const PORT_TCP_ALLOW: u8 = 1 << 0;
+pub const PORT_TCP_ALLOW: u16 = Proto::Tcp.allow_flag();
 /// [`map_name::PORTS`] flag: the port is open to every source for UDP.
-pub const PORT_UDP_ALLOW: u8 = 1 << 1;
+pub const PORT_UDP_ALLOW: u16 = Proto::Udp.allow_flag();
 /// [`map_name::PORTS`] flag: some source CIDRs are allowed on this TCP port.
-pub const PORT_TCP_CIDR: u8 = 1 << 2;
+pub const PORT_TCP_CIDR: u16 = Proto::Tcp.cidr_flag();
 /// [`map_name::PORTS`] flag: some source CIDRs are allowed on this UDP port.
-pub const PORT_UDP_CIDR: u8 = 1 << 3;
+pub const PORT_UDP_CIDR: u16 = Proto::Udp.cidr_flag();
+
+/// [`map_name::PROTOCOLS`] flag: the protocol is open to every source.
+pub const PROTOCOL_ALLOW: u8 = 1 << 0;
+/// [`map_name::PROTOCOLS`] flag: some source CIDRs are allowed for the protocol.
+pub const PROTOCOL_CIDR: u8 = 1 << 1;
 
 /// Index of `port` in generation `generation` of [`map_name::PORTS`].
 #[must_use]
@@ -73,8 +88,14 @@ pub const fn port_index(generation: u8, port: u16) -> u32 {
     ((generation as u32 & 1) << 16) | port as u32
 }
 
+/// Index of IP protocol `protocol` in generation `generation` of [`map_name::PROTOCOLS`].
+#[must_use]
+pub const fn protocol_index(generation: u8, protocol: u8) -> u32 {
+    ((generation as u32 & 1) << 8) | protocol as u32
+}
+
 /// The layout of the pinned maps; a replacement refuses pins of another layout.
-pub const CONFIG_VERSION: u8 = 1;
+pub const CONFIG_VERSION: u8 = 2;
 
 /// [`Config::flags`]: count verdicts but pass every packet.
 pub const CONFIG_MONITOR: u8 = 1 << 0;
@@ -122,11 +143,37 @@ pub enum Proto {
     Tcp = 0,
     /// UDP (IP protocol 17).
     Udp = 1,
+    /// UDP-Lite (IP protocol 136).
+    UdpLite = 2,
+    /// SCTP (IP protocol 132).
+    Sctp = 3,
+    /// DCCP (IP protocol 33).
+    Dccp = 4,
+}
+
+/// Number of [`Proto`] values: the length of per-protocol tables.
+pub const PROTO_COUNT: u32 = 5;
+
+/// [`CidrKey::proto`] of an entry for an IP protocol without ports, whose number is then in
+/// [`CidrKey::port_be`].
+pub const CIDR_IP_PROTOCOL: u8 = 0xff;
+
+/// IP protocol numbers the verdict itself looks for.
+pub mod ip_protocol {
+    pub const ICMP: u8 = 1;
+    pub const IGMP: u8 = 2;
+    pub const TCP: u8 = 6;
+    pub const UDP: u8 = 17;
+    pub const DCCP: u8 = 33;
+    pub const ICMPV6: u8 = 58;
+    pub const SCTP: u8 = 132;
+    pub const UDPLITE: u8 = 136;
 }
 
 impl Proto {
-    /// Both protocols, in index order.
-    pub const ALL: [Self; 2] = [Self::Tcp, Self::Udp];
+    /// Every protocol, in index order.
+    pub const ALL: [Self; PROTO_COUNT as usize] =
+        [Self::Tcp, Self::Udp, Self::UdpLite, Self::Sctp, Self::Dccp];
 
     /// The protocol stored as `raw`, if it is one.
     #[must_use]
@@ -134,7 +181,35 @@ impl Proto {
         match raw {
             0 => Some(Self::Tcp),
             1 => Some(Self::Udp),
+            2 => Some(Self::UdpLite),
+            3 => Some(Self::Sctp),
+            4 => Some(Self::Dccp),
             _ => None,
+        }
+    }
+
+    /// The protocol whose IP protocol number is `number`, if it has ports.
+    #[must_use]
+    pub const fn from_ip_protocol(number: u8) -> Option<Self> {
+        match number {
+            ip_protocol::TCP => Some(Self::Tcp),
+            ip_protocol::UDP => Some(Self::Udp),
+            ip_protocol::UDPLITE => Some(Self::UdpLite),
+            ip_protocol::SCTP => Some(Self::Sctp),
+            ip_protocol::DCCP => Some(Self::Dccp),
+            _ => None,
+        }
+    }
+
+    /// The IP protocol number.
+    #[must_use]
+    pub const fn ip_protocol(self) -> u8 {
+        match self {
+            Self::Tcp => ip_protocol::TCP,
+            Self::Udp => ip_protocol::UDP,
+            Self::UdpLite => ip_protocol::UDPLITE,
+            Self::Sctp => ip_protocol::SCTP,
+            Self::Dccp => ip_protocol::DCCP,
         }
     }
 
@@ -144,25 +219,22 @@ impl Proto {
         match self {
             Self::Tcp => "tcp",
             Self::Udp => "udp",
+            Self::UdpLite => "udplite",
+            Self::Sctp => "sctp",
+            Self::Dccp => "dccp",
         }
     }
 
     /// The [`map_name::PORTS`] flag that opens a port to every source.
     #[must_use]
-    pub const fn allow_flag(self) -> u8 {
-        match self {
-            Self::Tcp => PORT_TCP_ALLOW,
-            Self::Udp => PORT_UDP_ALLOW,
-        }
+    pub const fn allow_flag(self) -> u16 {
+        1 << self as u16
     }
 
     /// The [`map_name::PORTS`] flag that says source CIDRs are listed for a port.
     #[must_use]
-    pub const fn cidr_flag(self) -> u8 {
-        match self {
-            Self::Tcp => PORT_TCP_CIDR,
-            Self::Udp => PORT_UDP_CIDR,
-        }
+    pub const fn cidr_flag(self) -> u16 {
+        1 << (8 + self as u16)
     }
 }
 
@@ -176,7 +248,7 @@ pub enum Reason {
     AllowedCidr = 1,
     /// Passed: not a new connection (TCP without a bare SYN, a UDP reply, DHCP client reply).
     Established = 2,
-    /// Passed: not a filtered protocol (non-IP, ICMP, non-first fragment, other L4).
+    /// Passed: not judged (non-IP, ICMP, `ICMPv6`, IGMP, non-first fragment).
     Other = 3,
     /// Dropped: a new connection to a port that is not allowed.
     Port = 4,
@@ -184,10 +256,13 @@ pub enum Reason {
     Loopback = 5,
     /// Dropped: malformed so that the ports of a possible new connection are hidden.
     Malformed = 6,
+    /// Dropped: a packet of an IP protocol without ports that is not allowed and is not a
+    /// reply to this host (GRE, ESP, IPIP...).
+    Protocol = 7,
 }
 
 /// Number of [`Reason`] values: the length of [`map_name::REASONS`].
-pub const REASON_COUNT: u32 = 7;
+pub const REASON_COUNT: u32 = 8;
 
 impl Reason {
     /// Every reason, in index order.
@@ -199,12 +274,16 @@ impl Reason {
         Self::Port,
         Self::Loopback,
         Self::Malformed,
+        Self::Protocol,
     ];
 
     /// Whether the verdict for this reason is to drop (unless in monitor mode).
     #[must_use]
     pub const fn is_drop(self) -> bool {
-        matches!(self, Self::Port | Self::Loopback | Self::Malformed)
+        matches!(
+            self,
+            Self::Port | Self::Loopback | Self::Malformed | Self::Protocol
+        )
     }
 
     /// The lowercase name used in JSON and metric labels.
@@ -218,6 +297,7 @@ impl Reason {
             Self::Port => "port",
             Self::Loopback => "loopback",
             Self::Malformed => "malformed",
+            Self::Protocol => "protocol",
         }
     }
 }
@@ -302,19 +382,21 @@ pub const CIDR_KEY_FIXED_BITS: u32 = 48;
 pub struct CidrKey {
     /// The policy generation the entry belongs to (0 or 1).
     pub generation: u8,
-    /// A [`Proto`] value.
+    /// A [`Proto`] value, or [`CIDR_IP_PROTOCOL`].
     pub proto: u8,
     /// [`FAMILY_V4`] or [`FAMILY_V6`].
     pub family: u8,
     pub _pad: u8,
-    /// Destination port, network byte order, so that the key is matched byte by byte.
+    /// Destination port, or the IP protocol number under [`CIDR_IP_PROTOCOL`]; network byte
+    /// order, so that the key is matched byte by byte.
     pub port_be: u16,
     /// Source address, network byte order.
     pub addr: [u8; 16],
 }
 const _: () = assert!(size_of::<CidrKey>() == 22);
 
-/// Key of [`map_name::UDP_FLOWS`], from the host's point of view.
+/// Key of [`map_name::FLOWS`], from the host's point of view. Protocols without ports have
+/// both ports 0.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 pub struct FlowKey {
@@ -328,7 +410,9 @@ pub struct FlowKey {
     pub remote_port_be: u16,
     /// [`FAMILY_V4`] or [`FAMILY_V6`].
     pub family: u8,
-    pub _pad: [u8; 3],
+    /// The IP protocol number.
+    pub protocol: u8,
+    pub _pad: [u8; 2],
 }
 const _: () = assert!(size_of::<FlowKey>() == 40);
 

@@ -1,10 +1,10 @@
-//! Per-CPU counters: per reason, and drops per (proto, port).
+//! Per-CPU counters: per reason, drops per (proto, port), and per IP protocol number.
 
 use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_ns};
 use fwxdp_common::{Counter, PortCounter, PortKey, Proto};
 
 use crate::{
-    maps::{FWXDP_PORT_DROPS, FWXDP_PORT_OVERFLOW, FWXDP_REASONS},
+    maps::{FWXDP_PORT_DROPS, FWXDP_PORT_OVERFLOW, FWXDP_PROTOCOL_DROPS, FWXDP_REASONS},
     verdict::Verdict,
 };
 
@@ -16,6 +16,11 @@ pub(crate) fn count(verdict: &Verdict, bytes: u64) {
     }
     if let Some((proto, port)) = verdict.port {
         count_port_drop(proto, port, bytes);
+    }
+    if let Some(protocol) = verdict.protocol
+        && let Some(counter) = FWXDP_PROTOCOL_DROPS.get_ptr_mut(u32::from(protocol))
+    {
+        add(counter, bytes);
     }
 }
 

@@ -1,10 +1,12 @@
-//! UDP flows this host started: recorded on egress, consulted on ingress so replies pass.
+//! Flows this host started, of every protocol but TCP (whose sockets say it) and the
+//! unjudged ones: recorded on egress, consulted on ingress so replies pass. Protocols
+//! without ports are tracked by (protocol, local address, remote address).
 
 use aya_ebpf::helpers::bpf_ktime_get_ns;
-use fwxdp_common::{FlowKey, PORT_UDP_ALLOW, UDP_FLOW_TIMEOUT_NS, port_index};
+use fwxdp_common::{FLOW_TIMEOUT_NS, FlowKey, PROTOCOL_ALLOW, Proto, port_index, protocol_index};
 
 use crate::{
-    maps::{FWXDP_CONFIG, FWXDP_PORTS, FWXDP_UDP_FLOWS},
+    maps::{FWXDP_CONFIG, FWXDP_FLOWS, FWXDP_PORTS, FWXDP_PROTOCOLS},
     parse::{self, Kind, Packet, Transport},
 };
 
@@ -12,7 +14,7 @@ use crate::{
 /// map entry on every packet.
 const REFRESH_NS: u64 = 1_000_000_000;
 
-/// Whether the inbound UDP datagram answers a flow this host started and used recently.
+/// Whether the inbound packet answers a flow this host started and used recently.
 #[inline(always)]
 pub(crate) fn is_reply(packet: &Packet) -> bool {
     let key = FlowKey {
@@ -21,31 +23,47 @@ pub(crate) fn is_reply(packet: &Packet) -> bool {
         local_port_be: packet.dst_port.to_be(),
         remote_port_be: packet.src_port.to_be(),
         family: packet.family,
-        _pad: [0; 3],
+        protocol: packet.ip_proto,
+        _pad: [0; 2],
     };
-    match FWXDP_UDP_FLOWS.get_ptr(key) {
+    match FWXDP_FLOWS.get_ptr(key) {
         // SAFETY: the pointer comes from a successful lookup; a racing update only changes
         // the timestamp, which is read whole.
-        Some(seen) => unsafe { bpf_ktime_get_ns().saturating_sub(*seen) < UDP_FLOW_TIMEOUT_NS },
+        Some(seen) => unsafe { bpf_ktime_get_ns().saturating_sub(*seen) < FLOW_TIMEOUT_NS },
         None => false,
     }
 }
 
-/// Records an outbound UDP datagram between `data` and `data_end`.
+/// Records an outbound packet between `data` and `data_end` (TCP and the unjudged
+/// protocols are left alone).
 #[inline(always)]
 pub(crate) fn record_outbound(data: usize, data_end: usize) {
-    let packet = parse::frame(data, data_end);
-    if packet.kind != Kind::Ip || packet.transport != Transport::Udp {
+    let packet = parse::frame(data, data_end, 0);
+    if packet.kind != Kind::Ip {
         return;
     }
-    // Answers from a port open to everyone (a DNS or QUIC server's replies) need no flow:
-    // their peers reach that port anyway, and recording them would let a flood of spoofed
-    // queries evict the host's own flows.
-    let open_to_all = FWXDP_CONFIG.get(0).is_some_and(|config| {
-        FWXDP_PORTS
-            .get(port_index(config.generation, packet.src_port))
-            .is_some_and(|flags| flags & PORT_UDP_ALLOW != 0)
-    });
+    let Some(config) = FWXDP_CONFIG.get(0) else {
+        return;
+    };
+    // Answers from a port or protocol open to everyone (a DNS or QUIC server's replies)
+    // need no flow: their peers reach it anyway, and recording them would let a flood of
+    // spoofed queries evict the host's own flows.
+    let open_to_all = match packet.transport {
+        Transport::Datagram => {
+            let Some(proto) = Proto::from_ip_protocol(packet.ip_proto) else {
+                return;
+            };
+            FWXDP_PORTS
+                .get(port_index(config.generation, packet.src_port))
+                .is_some_and(|flags| flags & proto.allow_flag() != 0)
+        }
+        Transport::Protocol => FWXDP_PROTOCOLS
+            .get(protocol_index(config.generation, packet.ip_proto))
+            .is_some_and(|flags| flags & PROTOCOL_ALLOW != 0),
+        Transport::Tcp | Transport::Unfiltered | Transport::LaterFragment | Transport::Hidden => {
+            return;
+        }
+    };
     if open_to_all {
         return;
     }
@@ -55,11 +73,12 @@ pub(crate) fn record_outbound(data: usize, data_end: usize) {
         local_port_be: packet.src_port.to_be(),
         remote_port_be: packet.dst_port.to_be(),
         family: packet.family,
-        _pad: [0; 3],
+        protocol: packet.ip_proto,
+        _pad: [0; 2],
     };
     // SAFETY: kernel helper without preconditions.
     let now = unsafe { bpf_ktime_get_ns() };
-    match FWXDP_UDP_FLOWS.get_ptr_mut(key) {
+    match FWXDP_FLOWS.get_ptr_mut(key) {
         // SAFETY: the pointer comes from a successful lookup of an LRU hash value.
         Some(seen) => unsafe {
             if now.saturating_sub(*seen) >= REFRESH_NS {
@@ -69,7 +88,7 @@ pub(crate) fn record_outbound(data: usize, data_end: usize) {
         None => {
             // A full map evicts its least recently used flow; a failed insert only means
             // this flow's replies are judged as new datagrams.
-            let _: Result<(), _> = FWXDP_UDP_FLOWS.insert(key, now, 0);
+            let _: Result<(), _> = FWXDP_FLOWS.insert(key, now, 0);
         }
     }
 }

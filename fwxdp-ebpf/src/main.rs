@@ -1,4 +1,4 @@
-//! fwxdp's BPF programs: the ingress verdict for XDP and TC, and the egress UDP flow tracker.
+//! fwxdp's BPF programs: the ingress verdict for XDP and TC, and the egress flow tracker.
 #![no_std]
 #![no_main]
 #![expect(
@@ -14,9 +14,13 @@ mod counters;
 mod flows;
 mod maps;
 mod parse;
+mod sockets;
 mod verdict;
 
+use core::ffi::c_void;
+
 use aya_ebpf::{
+    EbpfContext as _,
     bindings::{TC_ACT_SHOT, TC_ACT_UNSPEC, xdp_action},
     macros::{classifier, xdp},
     programs::{TcContext, XdpContext},
@@ -37,11 +41,11 @@ enum Action {
 }
 
 #[inline(always)]
-fn filter(data: usize, data_end: usize, bytes: u64) -> Action {
+fn filter(ctx: *mut c_void, data: usize, data_end: usize, outer_tags: usize, bytes: u64) -> Action {
     let Some(config) = FWXDP_CONFIG.get(0) else {
         return Action::Abort;
     };
-    let verdict = verdict::judge(data, data_end, config);
+    let verdict = verdict::judge(ctx, data, data_end, outer_tags, config);
     counters::count(&verdict, bytes);
     if verdict.reason.is_drop() && config.flags & CONFIG_MONITOR == 0 {
         Action::Drop
@@ -54,7 +58,7 @@ fn filter(data: usize, data_end: usize, bytes: u64) -> Action {
 #[xdp]
 fn fwxdp_xdp(ctx: XdpContext) -> u32 {
     let (data, data_end) = (ctx.data(), ctx.data_end());
-    match filter(data, data_end, (data_end - data) as u64) {
+    match filter(ctx.as_ptr(), data, data_end, 0, (data_end - data) as u64) {
         Action::Pass => xdp_action::XDP_PASS,
         Action::Drop => xdp_action::XDP_DROP,
         Action::Abort => xdp_action::XDP_ABORTED,
@@ -75,14 +79,24 @@ fn pull_headers(ctx: &TcContext) {
 #[classifier]
 fn fwxdp_tc_ingress(ctx: TcContext) -> i32 {
     pull_headers(&ctx);
-    match filter(ctx.data(), ctx.data_end(), u64::from(ctx.len())) {
+    // The kernel takes the outer VLAN tag off before TC runs (XDP sees it in the frame): it
+    // counts against the tags the parser walks, so both judge a frame alike.
+    // SAFETY: `skb` is the program's context; `vlan_present` is readable by classifiers.
+    let outer_tags = usize::from(unsafe { (*ctx.skb.skb).vlan_present } != 0);
+    match filter(
+        ctx.as_ptr(),
+        ctx.data(),
+        ctx.data_end(),
+        outer_tags,
+        u64::from(ctx.len()),
+    ) {
         // UNSPEC lets later TC programs run; with none, the packet passes.
         Action::Pass => TC_ACT_UNSPEC,
         Action::Drop | Action::Abort => TC_ACT_SHOT,
     }
 }
 
-/// Records outbound UDP flows so that their replies pass the ingress verdict. Never drops.
+/// Records outbound flows so that their replies pass the ingress verdict. Never drops.
 #[classifier]
 fn fwxdp_tc_egress(ctx: TcContext) -> i32 {
     pull_headers(&ctx);

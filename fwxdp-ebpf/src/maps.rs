@@ -5,16 +5,19 @@ use aya_ebpf::{
     maps::{Array, LpmTrie, LruHashMap, PerCpuArray, PerCpuHashMap},
 };
 use fwxdp_common::{
-    CIDRS_MAX_ENTRIES, CidrKey, Config, Counter, FlowKey, LINK_ROLES, LinkRecord,
-    PORT_DROPS_MAX_ENTRIES, PORTS_ENTRIES, PortCounter, PortKey, REASON_COUNT,
-    UDP_FLOWS_MAX_ENTRIES,
+    CIDRS_MAX_ENTRIES, CidrKey, Config, Counter, FLOWS_MAX_ENTRIES, FlowKey, LINK_ROLES,
+    LinkRecord, PORT_DROPS_MAX_ENTRIES, PORTS_ENTRIES, PROTO_COUNT, PROTOCOL_NUMBERS,
+    PROTOCOLS_ENTRIES, PortCounter, PortKey, REASON_COUNT,
 };
 
 #[map]
 pub(crate) static FWXDP_CONFIG: Array<Config> = Array::with_max_entries(1, 0);
 
 #[map]
-pub(crate) static FWXDP_PORTS: Array<u8> = Array::with_max_entries(PORTS_ENTRIES, 0);
+pub(crate) static FWXDP_PORTS: Array<u16> = Array::with_max_entries(PORTS_ENTRIES, 0);
+
+#[map]
+pub(crate) static FWXDP_PROTOCOLS: Array<u8> = Array::with_max_entries(PROTOCOLS_ENTRIES, 0);
 
 #[map]
 pub(crate) static FWXDP_CIDRS: LpmTrie<CidrKey, u8> =
@@ -29,11 +32,16 @@ pub(crate) static FWXDP_PORT_DROPS: PerCpuHashMap<PortKey, PortCounter> =
     PerCpuHashMap::with_max_entries(PORT_DROPS_MAX_ENTRIES, 0);
 
 #[map]
-pub(crate) static FWXDP_PORT_OVERFLOW: PerCpuArray<Counter> = PerCpuArray::with_max_entries(2, 0);
+pub(crate) static FWXDP_PORT_OVERFLOW: PerCpuArray<Counter> =
+    PerCpuArray::with_max_entries(PROTO_COUNT, 0);
 
 #[map]
-pub(crate) static FWXDP_UDP_FLOWS: LruHashMap<FlowKey, u64> =
-    LruHashMap::with_max_entries(UDP_FLOWS_MAX_ENTRIES, 0);
+pub(crate) static FWXDP_PROTOCOL_DROPS: PerCpuArray<Counter> =
+    PerCpuArray::with_max_entries(PROTOCOL_NUMBERS, 0);
+
+#[map]
+pub(crate) static FWXDP_FLOWS: LruHashMap<FlowKey, u64> =
+    LruHashMap::with_max_entries(FLOWS_MAX_ENTRIES, 0);
 
 /// Read and written by userspace only: created with the other maps so that it is pinned
 /// beside them.

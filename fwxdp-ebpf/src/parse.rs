@@ -6,7 +6,7 @@
 
 use core::{mem::size_of, ptr::read_unaligned};
 
-use fwxdp_common::{FAMILY_V4, FAMILY_V6};
+use fwxdp_common::{FAMILY_V4, FAMILY_V6, ip_protocol};
 use network_types::{
     eth::EthHdr,
     ip::{Ipv4Hdr, Ipv6Hdr},
@@ -27,8 +27,6 @@ const ETH_P_8021Q: u16 = 0x8100;
 const ETH_P_8021AD: u16 = 0x88a8;
 
 const IPPROTO_HOPOPTS: u8 = 0;
-const IPPROTO_TCP: u8 = 6;
-const IPPROTO_UDP: u8 = 17;
 const IPPROTO_ROUTING: u8 = 43;
 const IPPROTO_FRAGMENT: u8 = 44;
 const IPPROTO_AH: u8 = 51;
@@ -83,19 +81,29 @@ pub(crate) enum Kind {
     Ip,
 }
 
+/// The smallest headers of the datagram protocols with ports: what must be there for the
+/// packet to be one the kernel would deliver.
+const UDP_HEADER_LEN: usize = 8;
+const SCTP_HEADER_LEN: usize = 12;
+const DCCP_HEADER_LEN: usize = 12;
+/// An IPv4 AH header is at least its fixed part (12 bytes).
+const AH_MIN_LEN: usize = 12;
+
 /// What the transport layer of an IP packet says, as far as the filter cares.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Transport {
     /// The ports and the SYN/ACK flags are set.
     Tcp,
-    /// The ports are set.
-    Udp,
-    /// A protocol the filter does not judge (ICMP, `ICMPv6`, others).
+    /// UDP, UDP-Lite, SCTP or DCCP ([`Packet::ip_proto`] says which): the ports are set.
+    Datagram,
+    /// A protocol the verdict passes unjudged: ICMP, `ICMPv6`, IGMP.
     Unfiltered,
+    /// Any other IP protocol ([`Packet::ip_proto`]): it has no ports.
+    Protocol,
     /// A fragment other than the first: it carries no ports.
     LaterFragment,
-    /// TCP or UDP whose header is cut short, or an IPv6 header chain longer than the walk:
-    /// the ports of a possible new connection are hidden.
+    /// A transport header cut short, or an IP header chain longer than the walk: the ports
+    /// of a possible new connection are hidden.
     Hidden,
 }
 
@@ -111,6 +119,8 @@ pub(crate) struct Packet {
     /// Destination address, network order; IPv4 in the first four bytes.
     pub(crate) dst: [u8; 16],
     pub(crate) transport: Transport,
+    /// The IP protocol number of the transport (after IPv6 extension headers and AH).
+    pub(crate) ip_proto: u8,
     /// Host byte order.
     pub(crate) src_port: u16,
     /// Host byte order.
@@ -119,23 +129,24 @@ pub(crate) struct Packet {
     pub(crate) ack: bool,
 }
 
-/// Parses Ethernet, up to [`VLAN_MAX_DEPTH`] VLAN tags, and IPv4 or IPv6 with their
-/// transport header.
+/// Parses Ethernet, up to [`VLAN_MAX_DEPTH`] VLAN tags (less `outer_tags`, which the kernel
+/// already took off the frame), and IPv4 or IPv6 with their transport header.
 #[inline(always)]
-pub(crate) fn frame(data: usize, data_end: usize) -> Packet {
+pub(crate) fn frame(data: usize, data_end: usize, outer_tags: usize) -> Packet {
     let mut packet = Packet {
         kind: Kind::Malformed,
         family: 0,
         src: [0; 16],
         dst: [0; 16],
         transport: Transport::Unfiltered,
+        ip_proto: 0,
         src_port: 0,
         dst_port: 0,
         syn: false,
         ack: false,
     };
     let mut c = Cursor::new(data, data_end);
-    packet.kind = match ethernet(&mut c) {
+    packet.kind = match ethernet(&mut c, outer_tags) {
         Some(ETH_P_IPV4) => ipv4(&mut c, &mut packet),
         Some(ETH_P_IPV6) => ipv6(&mut c, &mut packet),
         Some(_) => Kind::NonIp,
@@ -150,15 +161,19 @@ const fn is_vlan(ether_type: u16) -> bool {
 }
 
 /// The `EtherType` after the Ethernet header and its VLAN tags, in host order. A tag beyond
-/// [`VLAN_MAX_DEPTH`] would hide the payload, so it counts as malformed.
+/// [`VLAN_MAX_DEPTH`] (counting `outer_tags`) would hide the payload, so it counts as
+/// malformed.
 #[inline(always)]
-fn ethernet(c: &mut Cursor) -> Option<u16> {
+fn ethernet(c: &mut Cursor, outer_tags: usize) -> Option<u16> {
     let eth: *const EthHdr = c.take()?;
     // SAFETY: `take` checked that the header lies inside the packet.
     let mut ether_type = u16::from_be(unsafe { read_unaligned(&raw const (*eth).ether_type) });
-    for _ in 0..VLAN_MAX_DEPTH {
+    for depth in 0..VLAN_MAX_DEPTH {
         if !is_vlan(ether_type) {
             return Some(ether_type);
+        }
+        if depth + outer_tags >= VLAN_MAX_DEPTH {
+            return None;
         }
         let vlan: *const VlanHdr = c.take()?;
         // SAFETY: as above.
@@ -193,12 +208,37 @@ fn ipv4(c: &mut Cursor, packet: &mut Packet) -> Kind {
     packet.family = FAMILY_V4;
     packet.src[..4].copy_from_slice(&ip.src_addr);
     packet.dst[..4].copy_from_slice(&ip.dst_addr);
-    if ip.frag_offset() == 0 {
-        transport(c, ip.proto, total_len - header_len, packet);
-    } else {
+    if ip.frag_offset() != 0 {
         packet.transport = Transport::LaterFragment;
+        return Kind::Ip;
+    }
+    let remaining = total_len - header_len;
+    if ip.proto == IPPROTO_AH {
+        // AH authenticates the transport header behind it, which is judged like any other.
+        match authentication_header(c, remaining) {
+            Some((next, remaining)) => transport(c, next, remaining, packet),
+            None => packet.transport = Transport::Hidden,
+        }
+    } else {
+        transport(c, ip.proto, remaining, packet);
     }
     Kind::Ip
+}
+
+/// Skips an IPv4 AH header within the `remaining` bytes the IP length leaves; returns the
+/// protocol after it and what remains for that.
+#[inline(always)]
+fn authentication_header(c: &mut Cursor, remaining: usize) -> Option<(u8, usize)> {
+    let h = c.take::<[u8; 2]>()?;
+    // SAFETY: `take` checked that the two bytes lie inside the packet.
+    let [next, units] = unsafe { *h };
+    // 4-byte units minus 2: at most 1 KiB, so the offset range stays bounded.
+    let len = (usize::from(units) + 2) * 4;
+    if len < AH_MIN_LEN || len > remaining {
+        return None;
+    }
+    c.skip(len - 2)?;
+    Some((next, remaining - len))
 }
 
 #[inline(always)]
@@ -295,15 +335,18 @@ const fn is_extension(next: u8) -> bool {
     )
 }
 
-/// Reads the TCP or UDP header at the cursor. `remaining` is what the IP length fields
+/// Reads the transport header at the cursor. `remaining` is what the IP length fields
 /// leave for it: bytes past that are Ethernet padding or junk, never header (a tiny first
 /// fragment must not have its flags read from the padding, RFC 1858).
 #[inline(always)]
 fn transport(c: &mut Cursor, proto: u8, remaining: usize, packet: &mut Packet) {
+    packet.ip_proto = proto;
     packet.transport = match proto {
-        IPPROTO_TCP if remaining < TcpHdr::LEN => Transport::Hidden,
-        IPPROTO_UDP if remaining < UdpHdr::LEN => Transport::Hidden,
-        IPPROTO_TCP => match c.take::<TcpHdr>() {
+        ip_protocol::TCP if remaining < TcpHdr::LEN => Transport::Hidden,
+        ip_protocol::UDP | ip_protocol::UDPLITE if remaining < UDP_HEADER_LEN => Transport::Hidden,
+        ip_protocol::SCTP if remaining < SCTP_HEADER_LEN => Transport::Hidden,
+        ip_protocol::DCCP if remaining < DCCP_HEADER_LEN => Transport::Hidden,
+        ip_protocol::TCP => match c.take::<TcpHdr>() {
             Some(tcp) => {
                 // SAFETY: `take` checked that the header lies inside the packet.
                 let tcp = unsafe { &*tcp };
@@ -315,16 +358,26 @@ fn transport(c: &mut Cursor, proto: u8, remaining: usize, packet: &mut Packet) {
             }
             None => Transport::Hidden,
         },
-        IPPROTO_UDP => match c.take::<UdpHdr>() {
-            Some(udp) => {
-                // SAFETY: `take` checked that the header lies inside the packet.
-                let udp = unsafe { &*udp };
-                packet.src_port = udp.src_port();
-                packet.dst_port = udp.dst_port();
-                Transport::Udp
-            }
-            None => Transport::Hidden,
-        },
-        _ => Transport::Unfiltered,
+        ip_protocol::UDP | ip_protocol::UDPLITE => datagram::<UdpHdr>(c, packet),
+        ip_protocol::SCTP => datagram::<[u8; SCTP_HEADER_LEN]>(c, packet),
+        ip_protocol::DCCP => datagram::<[u8; DCCP_HEADER_LEN]>(c, packet),
+        ip_protocol::ICMP | ip_protocol::ICMPV6 | ip_protocol::IGMP => Transport::Unfiltered,
+        _ => Transport::Protocol,
     };
+}
+
+/// Reads the ports of a datagram protocol whose header (at least `H`) starts with the source
+/// and destination ports, as UDP, UDP-Lite, SCTP and DCCP all do.
+#[inline(always)]
+fn datagram<H>(c: &mut Cursor, packet: &mut Packet) -> Transport {
+    let Some(header) = c.take::<H>() else {
+        return Transport::Hidden;
+    };
+    let ports = header.cast::<[u8; 4]>();
+    // SAFETY: `take` checked that the whole header, at least four bytes, lies inside the
+    // packet; the read is unaligned.
+    let ports = unsafe { read_unaligned(ports) };
+    packet.src_port = u16::from_be_bytes([ports[0], ports[1]]);
+    packet.dst_port = u16::from_be_bytes([ports[2], ports[3]]);
+    Transport::Datagram
 }

@@ -1,13 +1,19 @@
 //! The verdict for one inbound frame (docs/DESIGN.md, "The verdict"), shared by the XDP and
 //! TC entry points. A bounded number of map lookups, whatever the number of rules.
 
+use core::ffi::c_void;
+
 use aya_ebpf::maps::lpm_trie::Key;
-use fwxdp_common::{CIDR_KEY_FIXED_BITS, CidrKey, Config, FAMILY_V4, Proto, Reason, port_index};
+use fwxdp_common::{
+    CIDR_IP_PROTOCOL, CIDR_KEY_FIXED_BITS, CidrKey, Config, FAMILY_V4, PROTOCOL_ALLOW,
+    PROTOCOL_CIDR, Proto, Reason, port_index, protocol_index,
+};
 
 use crate::{
     flows,
-    maps::{FWXDP_CIDRS, FWXDP_PORTS},
+    maps::{FWXDP_CIDRS, FWXDP_PORTS, FWXDP_PROTOCOLS},
     parse::{self, Kind, Packet, Transport},
+    sockets::{self, Socket},
 };
 
 const DHCPV4_SERVER: u16 = 67;
@@ -15,23 +21,36 @@ const DHCPV4_CLIENT: u16 = 68;
 const DHCPV6_SERVER: u16 = 547;
 const DHCPV6_CLIENT: u16 = 546;
 
-/// Why a frame passes or drops, and for a port drop, which (proto, port) to charge.
+/// Why a frame passes or drops; for a port drop, which (proto, port) to charge, and for a
+/// protocol drop, which IP protocol number.
 pub(crate) struct Verdict {
     pub(crate) reason: Reason,
     pub(crate) port: Option<(Proto, u16)>,
+    pub(crate) protocol: Option<u8>,
 }
 
 impl Verdict {
     #[inline(always)]
     const fn because(reason: Reason) -> Self {
-        Self { reason, port: None }
+        Self {
+            reason,
+            port: None,
+            protocol: None,
+        }
     }
 }
 
-/// Judges the frame between `data` and `data_end` under `config`.
+/// Judges the frame between `data` and `data_end` under `config`; `ctx` is the program's
+/// context (for socket lookups), `outer_tags` the VLAN tags the kernel took off already.
 #[inline(always)]
-pub(crate) fn judge(data: usize, data_end: usize, config: &Config) -> Verdict {
-    let packet = parse::frame(data, data_end);
+pub(crate) fn judge(
+    ctx: *mut c_void,
+    data: usize,
+    data_end: usize,
+    outer_tags: usize,
+    config: &Config,
+) -> Verdict {
+    let packet = parse::frame(data, data_end, outer_tags);
     match packet.kind {
         Kind::NonIp => return Verdict::because(Reason::Other),
         Kind::Malformed => return Verdict::because(Reason::Malformed),
@@ -47,17 +66,28 @@ pub(crate) fn judge(data: usize, data_end: usize, config: &Config) -> Verdict {
             if packet.syn && !packet.ack {
                 new_connection(config.generation, Proto::Tcp, &packet)
             } else {
-                Verdict::because(Reason::Established)
+                segment(ctx, config.generation, &packet)
             }
         }
-        Transport::Udp => {
-            if is_dhcp_client_reply(&packet) {
+        Transport::Datagram => {
+            let Some(proto) = Proto::from_ip_protocol(packet.ip_proto) else {
+                return Verdict::because(Reason::Malformed);
+            };
+            if proto == Proto::Udp && is_dhcp_client_reply(&packet) {
                 return Verdict::because(Reason::Established);
             }
             // The policy first: the flow table is consulted only for what would be dropped,
             // so datagrams to open ports never pay for it.
-            let verdict = new_connection(config.generation, Proto::Udp, &packet);
+            let verdict = new_connection(config.generation, proto, &packet);
             if verdict.reason == Reason::Port && flows::is_reply(&packet) {
+                Verdict::because(Reason::Established)
+            } else {
+                verdict
+            }
+        }
+        Transport::Protocol => {
+            let verdict = new_protocol(config.generation, &packet);
+            if verdict.reason == Reason::Protocol && flows::is_reply(&packet) {
                 Verdict::because(Reason::Established)
             } else {
                 verdict
@@ -90,6 +120,20 @@ fn is_dhcp_client_reply(packet: &Packet) -> bool {
     packet.src_port == server && packet.dst_port == client
 }
 
+/// A TCP segment that is no bare SYN passes where a SYN would; elsewhere, unless the only
+/// socket it could reach is a listener, which would take it as the end of a handshake (a
+/// valid SYN cookie). With no socket at all it is not for this host's sockets (forwarded,
+/// or NAT-ed into a container) and passes. Ports open to everyone never pay the lookup.
+#[inline(always)]
+fn segment(ctx: *mut c_void, generation: u8, packet: &Packet) -> Verdict {
+    let verdict = new_connection(generation, Proto::Tcp, packet);
+    if verdict.reason == Reason::Port && sockets::tcp(ctx, packet) == Socket::Listener {
+        verdict
+    } else {
+        Verdict::because(Reason::Established)
+    }
+}
+
 /// A new connection passes when its port is open, or open to a CIDR holding its source.
 #[inline(always)]
 fn new_connection(generation: u8, proto: Proto, packet: &Packet) -> Verdict {
@@ -101,25 +145,54 @@ fn new_connection(generation: u8, proto: Proto, packet: &Packet) -> Verdict {
     if flags & proto.allow_flag() != 0 {
         return Verdict::because(Reason::Allowed);
     }
-    if flags & proto.cidr_flag() != 0 {
-        let addr_bits = if packet.family == FAMILY_V4 { 32 } else { 128 };
-        let key = Key::new(
-            CIDR_KEY_FIXED_BITS + addr_bits,
-            CidrKey {
-                generation,
-                proto: proto as u8,
-                family: packet.family,
-                _pad: 0,
-                port_be: port.to_be(),
-                addr: packet.src,
-            },
-        );
-        if FWXDP_CIDRS.get(&key).is_some() {
-            return Verdict::because(Reason::AllowedCidr);
-        }
+    if flags & proto.cidr_flag() != 0 && source_listed(generation, proto as u8, port, packet) {
+        return Verdict::because(Reason::AllowedCidr);
     }
     Verdict {
         reason: Reason::Port,
         port: Some((proto, port)),
+        protocol: None,
     }
+}
+
+/// A packet of an IP protocol without ports passes when the protocol is allowed, or allowed
+/// to a CIDR holding its source.
+#[inline(always)]
+fn new_protocol(generation: u8, packet: &Packet) -> Verdict {
+    let protocol = packet.ip_proto;
+    let flags = FWXDP_PROTOCOLS
+        .get(protocol_index(generation, protocol))
+        .copied()
+        .unwrap_or(0);
+    if flags & PROTOCOL_ALLOW != 0 {
+        return Verdict::because(Reason::Allowed);
+    }
+    if flags & PROTOCOL_CIDR != 0
+        && source_listed(generation, CIDR_IP_PROTOCOL, u16::from(protocol), packet)
+    {
+        return Verdict::because(Reason::AllowedCidr);
+    }
+    Verdict {
+        reason: Reason::Protocol,
+        port: None,
+        protocol: Some(protocol),
+    }
+}
+
+/// Whether the trie lists a network holding the packet's source for (`proto`, `port`).
+#[inline(always)]
+fn source_listed(generation: u8, proto: u8, port: u16, packet: &Packet) -> bool {
+    let addr_bits = if packet.family == FAMILY_V4 { 32 } else { 128 };
+    let key = Key::new(
+        CIDR_KEY_FIXED_BITS + addr_bits,
+        CidrKey {
+            generation,
+            proto,
+            family: packet.family,
+            _pad: 0,
+            port_be: port.to_be(),
+            addr: packet.src,
+        },
+    );
+    FWXDP_CIDRS.get(&key).is_some()
 }

@@ -70,7 +70,7 @@ impl Action {
 }
 
 /// The expected (or observed) verdict: the action, the reason counted, and the (proto, port)
-/// charged with a drop.
+/// or IP protocol number charged with a drop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Verdict {
     /// What the program did.
@@ -79,6 +79,11 @@ pub struct Verdict {
     pub reason: Reason,
     /// The (proto, port) charged with a drop, if any.
     pub port: Option<(Proto, u16)>,
+    /// The IP protocol number charged with a drop of reason `protocol`, if any.
+    pub protocol: Option<u8>,
+    /// The port drop found the per-port table full and was summed in the protocol's overflow
+    /// counter (`port` then holds the protocol and port 0).
+    pub overflowed: bool,
 }
 
 const fn pass(reason: Reason) -> Verdict {
@@ -86,6 +91,8 @@ const fn pass(reason: Reason) -> Verdict {
         action: Action::Pass,
         reason,
         port: None,
+        protocol: None,
+        overflowed: false,
     }
 }
 
@@ -94,6 +101,8 @@ const fn dropped(reason: Reason) -> Verdict {
         action: Action::Drop,
         reason,
         port: None,
+        protocol: None,
+        overflowed: false,
     }
 }
 
@@ -117,6 +126,20 @@ pub const fn port_drop(proto: Proto, port: u16) -> Verdict {
         action: Action::Drop,
         reason: Reason::Port,
         port: Some((proto, port)),
+        protocol: None,
+        overflowed: false,
+    }
+}
+
+/// Dropped as a packet of an IP protocol without ports, charged to its `number`.
+#[must_use]
+pub const fn protocol_drop(number: u8) -> Verdict {
+    Verdict {
+        action: Action::Drop,
+        reason: Reason::Protocol,
+        port: None,
+        protocol: Some(number),
+        overflowed: false,
     }
 }
 
@@ -170,16 +193,21 @@ impl Filter {
 
     /// Runs the TC program `name` on `frame`, returning its action.
     pub fn run_tc(&mut self, name: &'static str, frame: &[u8]) -> u32 {
+        self.try_run_tc(name, frame)
+            .unwrap_or_else(|e| panic!("test run of {name}: {e}"))
+    }
+
+    /// Runs the TC program `name` on `frame`, returning the kernel's answer as is.
+    pub fn try_run_tc(&mut self, name: &'static str, frame: &[u8]) -> Result<u32, ProgramError> {
         let tc = self
             .loaded
             .tc(name)
-            .unwrap_or_else(|e| panic!("load {name}: {e}"));
+            .unwrap_or_else(|e| panic!("load {name}: {e:?}"));
         tc.test_run(TestRunOptions {
             data_in: Some(frame),
             ..Default::default()
         })
-        .unwrap_or_else(|e| panic!("test run of {name}: {e}"))
-        .return_value
+        .map(|result| result.return_value)
     }
 
     /// The counters as they stand.
@@ -297,22 +325,52 @@ fn counted(label: &str, len: usize, before: &Totals, after: &Totals, action: Act
         })
         .filter(|(_, d)| *d != Counter::default())
         .collect();
-    let port = match ports[..] {
-        [] => None,
-        [(key, count)] => {
-            assert_eq!(count, one, "{label}: drop of {key:?} counted wrongly");
-            Some(key)
+    let overflows: Vec<(Proto, Counter)> = before
+        .port_overflow
+        .iter()
+        .zip(&after.port_overflow)
+        .map(|((proto, b), (_, a))| (*proto, diff(*a, *b)))
+        .filter(|(_, d)| *d != Counter::default())
+        .collect();
+    let (port, overflowed) = match (&ports[..], &overflows[..]) {
+        ([], []) => (None, false),
+        ([(key, count)], []) => {
+            assert_eq!(*count, one, "{label}: drop of {key:?} counted wrongly");
+            (Some(*key), false)
         }
-        _ => panic!("{label}: several ports charged: {ports:?}"),
+        ([], [(proto, count)]) => {
+            assert_eq!(
+                *count, one,
+                "{label}: overflow of {proto:?} counted wrongly"
+            );
+            (Some((*proto, 0)), true)
+        }
+        _ => panic!("{label}: several ports charged: {ports:?}, overflow {overflows:?}"),
     };
-    assert_eq!(
-        before.port_overflow, after.port_overflow,
-        "{label}: the port overflow counter moved"
-    );
+    let old: BTreeMap<u8, Counter> = before.protocol_drops.iter().copied().collect();
+    let protocols: Vec<(u8, Counter)> = after
+        .protocol_drops
+        .iter()
+        .map(|&(n, c)| (n, diff(c, old.get(&n).copied().unwrap_or_default())))
+        .filter(|(_, d)| *d != Counter::default())
+        .collect();
+    let protocol = match protocols[..] {
+        [] => None,
+        [(number, count)] => {
+            assert_eq!(
+                count, one,
+                "{label}: drop of protocol {number} counted wrongly"
+            );
+            Some(number)
+        }
+        _ => panic!("{label}: several protocols charged: {protocols:?}"),
+    };
     Verdict {
         action,
         reason,
         port,
+        protocol,
+        overflowed,
     }
 }
 

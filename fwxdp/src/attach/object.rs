@@ -59,7 +59,8 @@ pub struct Loaded {
     pub policy: PolicyMaps,
     /// The counters.
     pub counters: CounterMaps,
-    /// UDP flows started by the host (an LRU hash): local and remote end → last seen (ns).
+    /// Flows started by the host (an LRU hash): protocol, local and remote end → last seen
+    /// (ns).
     pub flows: HashMap<MapData, FlowKey, u64>,
 }
 
@@ -101,7 +102,7 @@ impl Loaded {
         };
         let mut policy_maps = PolicyMaps::open(&mut source)?;
         let counters = CounterMaps::open(&mut source)?;
-        let flows = source.open(MapPin::UdpFlows)?;
+        let flows = source.open(MapPin::Flows)?;
         // Userspace's own records; taken so that they are pinned with the rest.
         drop(source.map(MapPin::Links)?);
         policy_maps.write_generation(config.generation, policy)?;

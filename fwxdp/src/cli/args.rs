@@ -88,8 +88,9 @@ pub struct AttachArgs {
     #[arg(required = true, value_name = "IFACE")]
     pub ifaces: Vec<String>,
 
-    /// Ports to allow, comma-separated and repeatable:
-    /// `22,80,443`  `8000-8100/tcp`  `53/udp`  `5432@10.0.0.0/8`  `22@2001:db8::/32`
+    /// Ports and protocols to allow, comma-separated and repeatable:
+    /// `22,80,443` (TCP and UDP)  `8000-8100/tcp`  `53/udp`  `5000/sctp`  `5300/udplite`
+    /// `5432@10.0.0.0/8`  `22@2001:db8::/32`  `ip:esp`  `ip:gre@203.0.113.0/24`  `ip:112`
     #[arg(long, required = true, value_name = "SPEC")]
     pub allow: Vec<String>,
 

@@ -141,6 +141,18 @@ pub(super) fn stats(s: &InterfaceStats) {
         let label = format!("other/{}", o.proto);
         say!("  {label:<14} {:>14} {:>16}", o.packets, o.bytes);
     }
+    if !s.protocols.is_empty() {
+        say!(
+            "  {:<14} {:>14} {:>16}",
+            "dropped proto",
+            "packets",
+            "bytes"
+        );
+        for p in &s.protocols {
+            let label = format!("ip:{}", p.protocol);
+            say!("  {label:<14} {:>14} {:>16}", p.packets, p.bytes);
+        }
+    }
 }
 
 /// A valid config, as `check` shows it.

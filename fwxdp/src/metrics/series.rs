@@ -5,6 +5,7 @@ use fwxdp_common::{Proto, Reason};
 
 use crate::{
     mode::AttachMode,
+    policy::protocols,
     state::{Filtering, MapsError, PinRoot, PinnedInterface, Totals},
 };
 
@@ -95,8 +96,10 @@ fn interface(pinned: &mut PinnedInterface, options: &Options) -> Result<Interfac
 }
 
 /// The drop series of one interface: the `max_port_series` ports dropped first get their
-/// own series, every other port of a protocol is summed under `port="other"`, and the drops
-/// that have no port (`loopback`, `malformed`) carry only the interface and the reason.
+/// own series, every other port of a protocol is summed under `port="other"` (for UDP-Lite,
+/// SCTP and DCCP once there is any), drops of IP
+/// protocols without ports carry the protocol (at most 256 series), and the drops that have
+/// neither (`loopback`, `malformed`) carry only the interface and the reason.
 ///
 /// Which ports are itemised depends only on the order in which ports were first dropped,
 /// which never changes while the interface stays attached: so every series, `other`
@@ -144,7 +147,22 @@ pub(crate) fn dropped(iface: &str, totals: &Totals, max_port_series: usize) -> V
             other.packets += t.counter.packets;
             other.bytes += t.counter.bytes;
         }
-        series.push(other);
+        // TCP and UDP always have theirs; the rarer protocols from their first such drop
+        // on (a counter series may start late, never go backwards).
+        if matches!(proto, Proto::Tcp | Proto::Udp) || other.packets > 0 {
+            series.push(other);
+        }
+    }
+    for &(number, counter) in &totals.protocol_drops {
+        series.push(Dropped {
+            labels: vec![
+                ("interface", iface.to_owned()),
+                ("protocol", protocols::name(number)),
+                ("reason", Reason::Protocol.name().to_owned()),
+            ],
+            packets: counter.packets,
+            bytes: counter.bytes,
+        });
     }
     for (reason, counter) in &totals.reasons {
         if matches!(reason, Reason::Loopback | Reason::Malformed) {
@@ -209,6 +227,13 @@ mod tests {
                 ),
                 (Proto::Udp, Counter::default()),
             ],
+            protocol_drops: vec![(
+                47,
+                Counter {
+                    packets: 4,
+                    bytes: 400,
+                },
+            )],
         }
     }
 
@@ -240,7 +265,11 @@ mod tests {
         );
         assert_eq!(find(&series, "other", "udp").map(|s| s.packets), Some(0));
         let port_series = series.iter().filter(|s| s.labels.len() == 4).count();
-        assert_eq!(port_series, 2 + 2, "two ports and one other per protocol");
+        assert_eq!(
+            port_series,
+            2 + 2,
+            "two ports and one other for TCP and UDP"
+        );
         let total: u64 = series
             .iter()
             .filter(|s| s.labels.len() == 4)
@@ -252,6 +281,12 @@ mod tests {
             .find(|s| s.labels == vec![("interface", "eth0".into()), ("reason", "loopback".into())])
             .expect("loopback series");
         assert_eq!((loopback.packets, loopback.bytes), (2, 120));
+        let gre = series
+            .iter()
+            .find(|s| s.labels.contains(&("protocol", "gre".into())))
+            .expect("gre series");
+        assert_eq!((gre.packets, gre.bytes), (4, 400));
+        assert!(gre.labels.contains(&("reason", "protocol".into())));
     }
 
     #[test]

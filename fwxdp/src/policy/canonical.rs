@@ -5,11 +5,14 @@ use std::collections::BTreeMap;
 use fwxdp_common::Proto;
 use ipnet::IpNet;
 
-use super::{PORTS, Policy, spec::AllowRule};
+use super::{
+    PORTS, Policy,
+    spec::{AllowRule, ProtocolRule},
+};
 
 impl Policy {
-    /// The policy as canonical allow-spec items: ranges merged, protocols merged where both
-    /// are allowed. Parsing them gives the same policy back.
+    /// The policy as canonical allow-spec items: ranges merged, TCP and UDP merged where both
+    /// are allowed, protocols without ports last. Parsing them gives the same policy back.
     #[must_use]
     pub fn to_specs(&self) -> Vec<String> {
         let mut items = Vec::new();
@@ -25,15 +28,17 @@ impl Policy {
             while port + 1 < PORTS && self.open[port + 1] == flags {
                 port += 1;
             }
-            items.push(format_item(first, port, protos_of(flags), None));
+            for proto in protos_of(flags) {
+                items.push(format_item(first, port, proto, None));
+            }
             port += 1;
         }
         // Source networks: group protocols per (port, net), then runs of ports.
-        let mut by_net: BTreeMap<(IpNet, u16), u8> = BTreeMap::new();
+        let mut by_net: BTreeMap<(IpNet, u16), u16> = BTreeMap::new();
         for &(proto, port, net) in &self.cidrs {
             *by_net.entry((net, port)).or_default() |= proto.allow_flag();
         }
-        let mut runs: Vec<(u16, u16, u8, IpNet)> = Vec::new();
+        let mut runs: Vec<(u16, u16, u16, IpNet)> = Vec::new();
         for ((net, port), flags) in by_net {
             match runs.last_mut() {
                 Some((_, last, f, n)) if *n == net && *f == flags && *last + 1 == port => {
@@ -44,26 +49,52 @@ impl Policy {
         }
         runs.sort_by_key(|(first, _, _, net)| (*first, *net));
         for (first, last, flags, net) in runs {
-            items.push(format_item(
-                usize::from(first),
-                usize::from(last),
-                protos_of(flags),
-                Some(net),
-            ));
+            for proto in protos_of(flags) {
+                items.push(format_item(
+                    usize::from(first),
+                    usize::from(last),
+                    proto,
+                    Some(net),
+                ));
+            }
+        }
+        for &number in &self.protocols {
+            items.push(
+                ProtocolRule {
+                    number,
+                    source: None,
+                }
+                .to_string(),
+            );
+        }
+        for &(number, net) in &self.protocol_cidrs {
+            items.push(
+                ProtocolRule {
+                    number,
+                    source: Some(net),
+                }
+                .to_string(),
+            );
         }
         items
     }
 }
 
-fn protos_of(flags: u8) -> Option<Proto> {
-    match (
-        flags & Proto::Tcp.allow_flag() != 0,
-        flags & Proto::Udp.allow_flag() != 0,
-    ) {
-        (true, false) => Some(Proto::Tcp),
-        (false, true) => Some(Proto::Udp),
-        _ => None,
+/// The protocol parts of the items for allow `flags`: `None` (TCP and UDP, a bare port) when
+/// both are there, then each other protocol on its own.
+fn protos_of(flags: u16) -> Vec<Option<Proto>> {
+    let has = |p: Proto| flags & p.allow_flag() != 0;
+    let both = has(Proto::Tcp) && has(Proto::Udp);
+    let mut protos = Vec::new();
+    if both {
+        protos.push(None);
     }
+    for proto in Proto::ALL {
+        if has(proto) && !(both && matches!(proto, Proto::Tcp | Proto::Udp)) {
+            protos.push(Some(proto));
+        }
+    }
+    protos
 }
 
 fn format_item(first: usize, last: usize, proto: Option<Proto>, source: Option<IpNet>) -> String {
@@ -98,6 +129,30 @@ mod tests {
                 "443",
                 "8000-8101/tcp",
                 "5432-5433@10.0.0.0/8"
+            ]
+        );
+        assert_eq!(Policy::parse(&specs).unwrap(), p);
+    }
+
+    #[test]
+    fn new_transports_and_protocols_round_trip() {
+        let p = Policy::parse(&[
+            "ip:gre@203.0.113.0/24,5000/sctp,22,22/sctp,5300/udplite@10.0.0.0/8,ip:esp,ip:253,\
+             7/dccp",
+        ])
+        .unwrap();
+        let specs = p.to_specs();
+        assert_eq!(
+            specs,
+            vec![
+                "7/dccp",
+                "22",
+                "22/sctp",
+                "5000/sctp",
+                "5300/udplite@10.0.0.0/8",
+                "ip:esp",
+                "ip:253",
+                "ip:gre@203.0.113.0/24"
             ]
         );
         assert_eq!(Policy::parse(&specs).unwrap(), p);

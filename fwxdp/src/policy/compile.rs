@@ -1,17 +1,23 @@
-//! The policy as map entries: a flags byte per port, LPM-trie keys per generation, and the
-//! policy rebuilt from what the maps hold.
+//! The policy as map entries: flags per port and per IP protocol, LPM-trie keys per
+//! generation, and the policy rebuilt from what the maps hold.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use fwxdp_common::{CIDR_KEY_FIXED_BITS, CidrKey, FAMILY_V4, FAMILY_V6, Proto};
+use fwxdp_common::{
+    CIDR_IP_PROTOCOL, CIDR_KEY_FIXED_BITS, CidrKey, FAMILY_V4, FAMILY_V6, PROTOCOL_ALLOW,
+    PROTOCOL_CIDR, Proto,
+};
 use ipnet::IpNet;
 
 use super::{PORTS, Policy};
 
+/// Entries of one generation of the protocols map.
+pub const PROTOCOL_NUMBERS: usize = 256;
+
 impl Policy {
-    /// The flags byte of `port` in the ports map.
+    /// The flags of `port` in the ports map.
     #[must_use]
-    pub fn port_flags(&self, port: u16) -> u8 {
+    pub fn port_flags(&self, port: u16) -> u16 {
         let mut flags = self.open[usize::from(port)];
         for proto in Proto::ALL {
             if self.has_cidrs(proto, port) {
@@ -29,12 +35,37 @@ impl Policy {
             .is_some_and(|(p, n, _)| *p == proto && *n == port)
     }
 
+    /// The flags of IP protocol `number` in the protocols map.
+    #[must_use]
+    pub fn protocol_flags(&self, number: u8) -> u8 {
+        if self.protocols.contains(&number) {
+            PROTOCOL_ALLOW
+        } else if self
+            .protocol_cidrs
+            .range((number, IpNet::V4(ipnet::Ipv4Net::default()))..)
+            .next()
+            .is_some_and(|(n, _)| *n == number)
+        {
+            PROTOCOL_CIDR
+        } else {
+            0
+        }
+    }
+
     /// The LPM trie entries of this policy for `generation`: (prefix length, key).
     pub fn cidr_entries(&self, generation: u8) -> impl Iterator<Item = (u32, CidrKey)> + '_ {
-        self.cidrs.iter().map(move |&(proto, port, net)| {
+        let ports = self
+            .cidrs
+            .iter()
+            .map(|&(proto, port, net)| (proto as u8, port, net));
+        let protocols = self
+            .protocol_cidrs
+            .iter()
+            .map(|&(number, net)| (CIDR_IP_PROTOCOL, u16::from(number), net));
+        ports.chain(protocols).map(move |(proto, port, net)| {
             let mut key = CidrKey {
                 generation,
-                proto: proto as u8,
+                proto,
                 family: FAMILY_V4,
                 _pad: 0,
                 port_be: port.to_be(),
@@ -51,21 +82,29 @@ impl Policy {
         })
     }
 
-    /// Rebuilds a policy from the ports map (`flags[port]`) and trie entries of one generation.
+    /// Rebuilds a policy from the ports map (`flags[port]`), the protocols map
+    /// (`protocol_flags[number]`) and trie entries of one generation.
     #[must_use]
-    pub fn from_entries(flags: &[u8], cidrs: impl IntoIterator<Item = (u32, CidrKey)>) -> Self {
+    pub fn from_entries(
+        flags: &[u16],
+        protocol_flags: &[u8],
+        cidrs: impl IntoIterator<Item = (u32, CidrKey)>,
+    ) -> Self {
+        let allow_bits = Proto::ALL.iter().fold(0, |bits, p| bits | p.allow_flag());
         let mut policy = Self::deny_all();
         for (port, f) in flags.iter().take(PORTS).enumerate() {
-            policy.open[port] = f & (Proto::Tcp.allow_flag() | Proto::Udp.allow_flag());
+            policy.open[port] = f & allow_bits;
+        }
+        for (number, f) in (0..=u8::MAX).zip(protocol_flags) {
+            if f & PROTOCOL_ALLOW != 0 {
+                policy.protocols.insert(number);
+            }
         }
         for (prefix_len, key) in cidrs {
-            let (Some(proto), Some(bits)) = (
-                Proto::from_raw(key.proto),
-                prefix_len.checked_sub(CIDR_KEY_FIXED_BITS),
-            ) else {
-                continue;
-            };
-            let Ok(bits) = u8::try_from(bits) else {
+            let Some(bits) = prefix_len
+                .checked_sub(CIDR_KEY_FIXED_BITS)
+                .and_then(|bits| u8::try_from(bits).ok())
+            else {
                 continue;
             };
             let net = match key.family {
@@ -75,8 +114,16 @@ impl Policy {
                 }
                 _ => IpNet::new(IpAddr::V6(Ipv6Addr::from(key.addr)), bits),
             };
-            if let Ok(net) = net {
-                policy.cidrs.insert((proto, u16::from_be(key.port_be), net));
+            let Ok(net) = net else {
+                continue;
+            };
+            let port = u16::from_be(key.port_be);
+            if key.proto == CIDR_IP_PROTOCOL {
+                if let Ok(number) = u8::try_from(port) {
+                    policy.protocol_cidrs.insert((number, net));
+                }
+            } else if let Some(proto) = Proto::from_raw(key.proto) {
+                policy.cidrs.insert((proto, port, net));
             }
         }
         policy
@@ -138,9 +185,42 @@ mod tests {
 
     #[test]
     fn decompiles_map_entries() {
-        let p = policy("22,53/udp,6379/tcp@192.168.0.0/16,80@fd00::/8");
-        let flags: Vec<u8> = (0..=u16::MAX).map(|port| p.port_flags(port)).collect();
-        let back = Policy::from_entries(&flags, p.cidr_entries(0));
+        let p = policy(
+            "22,53/udp,6379/tcp@192.168.0.0/16,80@fd00::/8,5000/sctp,5300/udplite@10.0.0.0/8,\
+             33/dccp,ip:esp,ip:gre@203.0.113.0/24,ip:253@2001:db8::/32",
+        );
+        let flags: Vec<u16> = (0..=u16::MAX).map(|port| p.port_flags(port)).collect();
+        let protocol_flags: Vec<u8> = (0..=u8::MAX).map(|n| p.protocol_flags(n)).collect();
+        let back = Policy::from_entries(&flags, &protocol_flags, p.cidr_entries(0));
         assert_eq!(back, p);
+    }
+
+    #[test]
+    fn compiles_protocols_into_flags_and_trie_keys() {
+        let p = policy("ip:esp,ip:gre@203.0.113.0/24,ip:gre@198.51.100.0/24,ip:4@10.0.0.0/8,ip:4");
+        assert_eq!(p.protocol_flags(50), PROTOCOL_ALLOW);
+        assert_eq!(p.protocol_flags(47), PROTOCOL_CIDR);
+        // Open to everyone: its CIDR adds nothing.
+        assert_eq!(p.protocol_flags(4), PROTOCOL_ALLOW);
+        assert_eq!(p.protocol_flags(41), 0);
+        let entries: Vec<_> = p.cidr_entries(1).collect();
+        assert_eq!(entries.len(), 2);
+        assert!(
+            entries
+                .iter()
+                .all(|(len, k)| *len == CIDR_KEY_FIXED_BITS + 24
+                    && k.proto == CIDR_IP_PROTOCOL
+                    && k.port_be == 47u16.to_be()
+                    && k.generation == 1)
+        );
+    }
+
+    #[test]
+    fn every_transport_has_its_own_flags() {
+        let p = policy("5000/sctp,5000/udplite@10.0.0.0/8,5000/dccp");
+        assert_eq!(
+            p.port_flags(5000),
+            Proto::Sctp.allow_flag() | Proto::Dccp.allow_flag() | Proto::UdpLite.cidr_flag()
+        );
     }
 }

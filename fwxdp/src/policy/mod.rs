@@ -1,14 +1,16 @@
-//! A validated allow policy: the allow-spec grammar ([`spec`]), the policy it builds, its
-//! compilation into map entries and back ([`compile`]), its canonical spec form
-//! ([`canonical`]), and the guard against locking out the SSH session ([`lockout`]).
+//! A validated allow policy: the allow-spec grammar ([`spec`]) and the protocol names it
+//! knows ([`protocols`]), the policy it builds, its compilation into map entries and back
+//! ([`compile`]), its canonical spec form ([`canonical`]), and the guard against locking out
+//! the SSH session ([`lockout`]).
 //!
-//! The kernel side sees a flags byte per port and an LPM trie of (port, source network)
-//! entries; [`Policy`] is the canonical form of both, so `status` can show exactly what the
-//! maps enforce.
+//! The kernel side sees flags per port and per IP protocol, and an LPM trie of (port or
+//! protocol, source network) entries; [`Policy`] is the canonical form of them, so `status`
+//! can show exactly what the maps enforce.
 
 pub mod canonical;
 pub mod compile;
 pub mod lockout;
+pub mod protocols;
 pub mod sessions;
 pub mod spec;
 
@@ -17,7 +19,7 @@ use std::{collections::BTreeSet, net::IpAddr};
 use fwxdp_common::{CIDRS_MAX_ENTRIES, GENERATIONS, Proto};
 use ipnet::IpNet;
 
-use spec::{AllowRule, SpecError};
+use spec::{AllowItem, SpecError};
 
 /// CIDR entries one policy may hold: the trie holds two generations during a replacement.
 pub const MAX_CIDR_ENTRIES: usize = (CIDRS_MAX_ENTRIES / GENERATIONS) as usize;
@@ -44,13 +46,18 @@ fn join_errors(errors: &[SpecError]) -> String {
         .join("; ")
 }
 
-/// Ports open to everyone, and source networks allowed per (proto, port).
+/// Ports and protocols open to everyone, and source networks allowed per (proto, port) and
+/// per protocol.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Policy {
-    /// `PORT_*_ALLOW` bits (only the allow bits), indexed by port.
-    open: Vec<u8>,
+    /// [`Proto::allow_flag`] bits (only the allow bits), indexed by port.
+    open: Vec<u16>,
     /// Source networks allowed where the port is not open to everyone.
     cidrs: BTreeSet<(Proto, u16, IpNet)>,
+    /// IP protocols without ports open to everyone, by number.
+    protocols: BTreeSet<u8>,
+    /// Source networks allowed where the protocol is not open to everyone.
+    protocol_cidrs: BTreeSet<(u8, IpNet)>,
 }
 
 impl std::fmt::Debug for Policy {
@@ -66,6 +73,8 @@ impl Policy {
         Self {
             open: vec![0; PORTS],
             cidrs: BTreeSet::new(),
+            protocols: BTreeSet::new(),
+            protocol_cidrs: BTreeSet::new(),
         }
     }
 
@@ -85,9 +94,27 @@ impl Policy {
         Self::from_rules(&rules)
     }
 
-    /// Builds the policy that the rules describe.
-    pub fn from_rules(rules: &[AllowRule]) -> Result<Self, PolicyError> {
+    /// Builds the policy that the items describe.
+    pub fn from_rules(items: &[AllowItem]) -> Result<Self, PolicyError> {
         let mut policy = Self::deny_all();
+        let mut rules = Vec::new();
+        for item in items {
+            match *item {
+                AllowItem::Ports(rule) => rules.push(rule),
+                AllowItem::Protocol(rule) if rule.source.is_none() => {
+                    policy.protocols.insert(rule.number);
+                }
+                AllowItem::Protocol(_) => {}
+            }
+        }
+        for item in items {
+            if let AllowItem::Protocol(rule) = item
+                && let Some(source) = rule.source
+                && !policy.protocols.contains(&rule.number)
+            {
+                policy.protocol_cidrs.insert((rule.number, source));
+            }
+        }
         for rule in rules.iter().filter(|r| r.source.is_none()) {
             for proto in rule.protos() {
                 for port in rule.first..=rule.last {
@@ -95,7 +122,7 @@ impl Policy {
                 }
             }
         }
-        let mut entries = 0usize;
+        let mut entries = policy.protocol_cidrs.len();
         for rule in rules.iter().filter(|r| r.source.is_some()) {
             for proto in rule.protos() {
                 entries += usize::from(rule.last - rule.first) + 1;
@@ -112,10 +139,9 @@ impl Policy {
                 }
             }
         }
-        if policy.cidrs.len() > MAX_CIDR_ENTRIES {
-            return Err(PolicyError::TooManyCidrEntries {
-                entries: policy.cidrs.len(),
-            });
+        let entries = policy.cidrs.len() + policy.protocol_cidrs.len();
+        if entries > MAX_CIDR_ENTRIES {
+            return Err(PolicyError::TooManyCidrEntries { entries });
         }
         Ok(policy)
     }
@@ -135,6 +161,17 @@ impl Policy {
                 .cidrs
                 .iter()
                 .any(|&(p, n, net)| p == proto && n == port && net.contains(&source))
+    }
+
+    /// Whether a packet of IP protocol `number` (one without ports) from `source` would pass.
+    #[must_use]
+    pub fn admits_protocol(&self, number: u8, source: IpAddr) -> bool {
+        let source = source.to_canonical();
+        self.protocols.contains(&number)
+            || self
+                .protocol_cidrs
+                .iter()
+                .any(|&(n, net)| n == number && net.contains(&source))
     }
 
     /// Number of ports open to every source for `proto`.
@@ -160,6 +197,23 @@ mod tests {
         assert!(p.admits(Proto::Tcp, 5432, addr("10.1.2.3")));
         assert!(p.admits(Proto::Tcp, 5432, addr("::ffff:10.1.2.3")));
         assert!(!p.admits(Proto::Tcp, 5432, addr("11.1.2.3")));
+    }
+
+    #[test]
+    fn admits_protocols_and_the_new_transports() {
+        let p = Policy::parse(&["5000/sctp,ip:esp,ip:gre@203.0.113.0/24"]).unwrap();
+        let addr = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(p.admits(Proto::Sctp, 5000, addr("198.51.100.1")));
+        assert!(!p.admits(Proto::Tcp, 5000, addr("198.51.100.1")));
+        assert!(!p.admits(Proto::UdpLite, 5000, addr("198.51.100.1")));
+        assert!(p.admits_protocol(50, addr("198.51.100.1")));
+        assert!(p.admits_protocol(47, addr("203.0.113.9")));
+        assert!(!p.admits_protocol(47, addr("198.51.100.1")));
+        assert!(!p.admits_protocol(4, addr("203.0.113.9")));
+        // A bare port is TCP and UDP only.
+        let p = Policy::parse(&["53"]).unwrap();
+        assert!(p.admits(Proto::Udp, 53, addr("198.51.100.1")));
+        assert!(!p.admits(Proto::UdpLite, 53, addr("198.51.100.1")));
     }
 
     #[test]

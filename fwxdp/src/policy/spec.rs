@@ -1,17 +1,57 @@
 //! The allow-spec grammar shared by the CLI and the config file.
 //!
 //! ```text
-//! list  = item *("," item)
-//! item  = ports ["/" proto] ["@" cidr]
-//! ports = port ["-" port]          ; 1..=65535, first <= last
-//! proto = "tcp" | "udp"            ; both when absent
-//! cidr  = address ["/" prefix]     ; IPv4 or IPv6; a bare address is a host
+//! list     = item *("," item)
+//! item     = ports ["/" proto] ["@" cidr] | "ip:" protocol ["@" cidr]
+//! ports    = port ["-" port]          ; 1..=65535, first <= last
+//! proto    = "tcp" | "udp" | "udplite" | "sctp" | "dccp"   ; tcp and udp when absent
+//! protocol = name | number            ; an IP protocol without ports: esp, gre, 47...
+//! cidr     = address ["/" prefix]     ; IPv4 or IPv6; a bare address is a host
 //! ```
 
 use std::{fmt, net::IpAddr, str::FromStr};
 
 use fwxdp_common::Proto;
 use ipnet::IpNet;
+
+use super::protocols;
+
+/// One item of an allow list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AllowItem {
+    /// A port range of protocols with ports.
+    Ports(AllowRule),
+    /// An IP protocol without ports.
+    Protocol(ProtocolRule),
+}
+
+impl fmt::Display for AllowItem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Ports(rule) => rule.fmt(f),
+            Self::Protocol(rule) => rule.fmt(f),
+        }
+    }
+}
+
+/// An IP protocol without ports (`ip:gre`), from anywhere or from one source network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProtocolRule {
+    /// The IP protocol number.
+    pub number: u8,
+    /// The source network allowed, or `None` for every source.
+    pub source: Option<IpNet>,
+}
+
+impl fmt::Display for ProtocolRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ip:{}", protocols::name(self.number))?;
+        if let Some(source) = self.source {
+            write!(f, "@{source}")?;
+        }
+        Ok(())
+    }
+}
 
 /// One rule of an allow list: a port range, for one or both protocols, from anywhere or from
 /// one source network.
@@ -33,7 +73,7 @@ impl AllowRule {
         let proto = self.proto;
         Proto::ALL
             .into_iter()
-            .filter(move |p| proto.is_none_or(|only| only == *p))
+            .filter(move |p| proto.map_or(matches!(p, Proto::Tcp | Proto::Udp), |only| only == *p))
     }
 }
 
@@ -66,8 +106,18 @@ pub enum SpecError {
     PortTooLarge { item: String, port: String },
     #[error("bad allow item {item:?}: range {first}-{last} is inverted")]
     InvertedRange { item: String, first: u16, last: u16 },
-    #[error("bad allow item {item:?}: unknown protocol {proto:?} (use tcp or udp)")]
+    #[error(
+        "bad allow item {item:?}: unknown protocol {proto:?} (use tcp, udp, udplite, sctp or \
+         dccp; ip:NAME for a protocol without ports)"
+    )]
     UnknownProto { item: String, proto: String },
+    #[error(
+        "bad allow item {item:?}: unknown IP protocol {protocol:?} (a number 0-255, or one of \
+         esp, gre, ipip, ipv6, vrrp, ospf, pim, l2tp...)"
+    )]
+    UnknownProtocol { item: String, protocol: String },
+    #[error("bad allow item {item:?}: {why}")]
+    RefusedProtocol { item: String, why: String },
     #[error("bad allow item {item:?}: {cidr:?} is not an IPv4 or IPv6 network")]
     BadCidr { item: String, cidr: String },
     #[error("bad allow item {item:?}: {cidr} has host bits set (did you mean {network}?)")]
@@ -78,10 +128,10 @@ pub enum SpecError {
     },
 }
 
-/// Parses a comma-separated list such as `22,80,443,8000-8100/tcp,5432@10.0.0.0/8`.
+/// Parses a comma-separated list such as `22,80,443,8000-8100/tcp,5432@10.0.0.0/8,ip:esp`.
 ///
 /// Every bad item is reported, so one run shows everything to fix.
-pub fn parse_list(list: &str) -> Result<Vec<AllowRule>, Vec<SpecError>> {
+pub fn parse_list(list: &str) -> Result<Vec<AllowItem>, Vec<SpecError>> {
     let mut rules = Vec::new();
     let mut errors = Vec::new();
     for item in list.split(',') {
@@ -97,8 +147,8 @@ pub fn parse_list(list: &str) -> Result<Vec<AllowRule>, Vec<SpecError>> {
     }
 }
 
-/// Parses one item such as `8000-8100/tcp` or `22@2001:db8::/32`.
-pub fn parse_item(item: &str, whole_list: &str) -> Result<AllowRule, SpecError> {
+/// Parses one item such as `8000-8100/tcp`, `22@2001:db8::/32` or `ip:gre@203.0.113.0/24`.
+pub fn parse_item(item: &str, whole_list: &str) -> Result<AllowItem, SpecError> {
     if item.is_empty() {
         return Err(SpecError::EmptyItem {
             list: whole_list.to_owned(),
@@ -109,6 +159,15 @@ pub fn parse_item(item: &str, whole_list: &str) -> Result<AllowRule, SpecError> 
         Some((head, cidr)) => (head, Some(cidr)),
         None => (item, None),
     };
+    if let Some(protocol) = head
+        .get(..3)
+        .filter(|p| p.eq_ignore_ascii_case("ip:"))
+        .and(head.get(3..))
+    {
+        let number = parse_protocol(item, protocol)?;
+        let source = cidr.map(|cidr| parse_cidr(item, cidr)).transpose()?;
+        return Ok(AllowItem::Protocol(ProtocolRule { number, source }));
+    }
     let (ports, proto) = match head.split_once('/') {
         Some((ports, proto)) => (ports, Some(parse_proto(item, proto)?)),
         None => (head, None),
@@ -127,12 +186,26 @@ pub fn parse_item(item: &str, whole_list: &str) -> Result<AllowRule, SpecError> 
         });
     }
     let source = cidr.map(|cidr| parse_cidr(item, cidr)).transpose()?;
-    Ok(AllowRule {
+    Ok(AllowItem::Ports(AllowRule {
         first,
         last,
         proto,
         source,
-    })
+    }))
+}
+
+fn parse_protocol(item: &str, protocol: &str) -> Result<u8, SpecError> {
+    let number = protocols::number(protocol).ok_or_else(|| SpecError::UnknownProtocol {
+        item: item.to_owned(),
+        protocol: protocol.to_owned(),
+    })?;
+    match protocols::refusal(number) {
+        Some(why) => Err(SpecError::RefusedProtocol {
+            item: item.to_owned(),
+            why,
+        }),
+        None => Ok(number),
+    }
 }
 
 fn parse_port(item: &str, port: &str) -> Result<u16, SpecError> {
@@ -163,6 +236,9 @@ fn parse_proto(item: &str, proto: &str) -> Result<Proto, SpecError> {
     match proto.trim().to_ascii_lowercase().as_str() {
         "tcp" => Ok(Proto::Tcp),
         "udp" => Ok(Proto::Udp),
+        "udplite" => Ok(Proto::UdpLite),
+        "sctp" => Ok(Proto::Sctp),
+        "dccp" => Ok(Proto::Dccp),
         _ => Err(SpecError::UnknownProto {
             item: item.to_owned(),
             proto: proto.to_owned(),
@@ -194,20 +270,28 @@ fn parse_cidr(item: &str, cidr: &str) -> Result<IpNet, SpecError> {
 mod tests {
     use super::*;
 
-    fn rule(first: u16, last: u16, proto: Option<Proto>, source: Option<&str>) -> AllowRule {
-        AllowRule {
+    fn rule(first: u16, last: u16, proto: Option<Proto>, source: Option<&str>) -> AllowItem {
+        AllowItem::Ports(AllowRule {
             first,
             last,
             proto,
             source: source.map(|s| s.parse().unwrap()),
-        }
+        })
+    }
+
+    fn protocol(number: u8, source: Option<&str>) -> AllowItem {
+        AllowItem::Protocol(ProtocolRule {
+            number,
+            source: source.map(|s| s.parse().unwrap()),
+        })
     }
 
     #[test]
     fn parses_every_valid_form() {
         let rules = parse_list(
             "22,80, 443,8000-8100/tcp,53/udp,5432@10.0.0.0/8,22@203.0.113.7/32,\
-             22@2001:db8::/32,6379/TCP@192.168.1.1,1-65535/udp@::/0,65535",
+             22@2001:db8::/32,6379/TCP@192.168.1.1,1-65535/udp@::/0,65535,5000/sctp,\
+             5300/udplite,6000-6001/dccp@10.0.0.0/8,ip:esp,IP:GRE@203.0.113.0/24,ip:112",
         )
         .unwrap();
         assert_eq!(
@@ -224,6 +308,12 @@ mod tests {
                 rule(6379, 6379, Some(Proto::Tcp), Some("192.168.1.1/32")),
                 rule(1, 65535, Some(Proto::Udp), Some("::/0")),
                 rule(65535, 65535, None, None),
+                rule(5000, 5000, Some(Proto::Sctp), None),
+                rule(5300, 5300, Some(Proto::UdpLite), None),
+                rule(6000, 6001, Some(Proto::Dccp), Some("10.0.0.0/8")),
+                protocol(50, None),
+                protocol(47, Some("203.0.113.0/24")),
+                protocol(112, None),
             ]
         );
     }
@@ -236,6 +326,9 @@ mod tests {
             "53/udp",
             "5432@10.0.0.0/8",
             "22/tcp@2001:db8::/32",
+            "5000/sctp",
+            "ip:gre@203.0.113.0/24",
+            "ip:253",
         ] {
             assert_eq!(parse_item(item, item).unwrap().to_string(), item);
         }
@@ -258,6 +351,19 @@ mod tests {
             ("22@10.0.0.5/8", "host bits set (did you mean 10.0.0.0/8?)"),
             ("22@2001:db8::1/32", "host bits set"),
             ("+22", "not a number"),
+            ("ip:warp", "unknown IP protocol"),
+            ("ip:256", "unknown IP protocol"),
+            ("ip:", "unknown IP protocol"),
+            ("ip:tcp", "allow them as PORTS/tcp"),
+            ("ip:icmp", "always pass"),
+            ("ip:6", "allow them as PORTS/tcp"),
+            ("ip:132", "PORTS/sctp"),
+            ("ip:1", "always pass"),
+            ("ip:58", "always pass"),
+            ("ip:44", "extension header"),
+            ("ip:51", "AH is walked"),
+            ("ip:gre@10.0.0.1/8", "host bits set"),
+            ("22/ip", "unknown protocol"),
         ];
         for (item, expected) in cases {
             let errors = parse_list(item).unwrap_err();

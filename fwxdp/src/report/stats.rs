@@ -6,7 +6,10 @@ use fwxdp_common::Counter;
 use serde::Serialize;
 
 use super::each::{self, PerInterface, ReportError};
-use crate::state::{MapsError, PinRoot, PinnedInterface, Totals};
+use crate::{
+    policy::protocols,
+    state::{MapsError, PinRoot, PinnedInterface, Totals},
+};
 
 /// A packet and byte total.
 #[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
@@ -41,6 +44,16 @@ pub struct OverflowDrops {
     pub bytes: u64,
 }
 
+/// Drops of reason `protocol` charged to one IP protocol without ports.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ProtocolDrops {
+    /// The name allow items use (`gre`), or the number.
+    pub protocol: String,
+    pub number: u8,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
 /// The counters of one interface.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct InterfaceStats {
@@ -53,6 +66,8 @@ pub struct InterfaceStats {
     pub ports: Vec<PortDrops>,
     /// Port drops not itemised because the per-port table was full.
     pub ports_other: Vec<OverflowDrops>,
+    /// Drops per IP protocol without ports, those with any, by number.
+    pub protocols: Vec<ProtocolDrops>,
 }
 
 /// Reads the counters of `iface`, or of every attached interface, each on its own.
@@ -102,6 +117,16 @@ fn report(iface: &str, monitor: bool, totals: Totals) -> InterfaceStats {
             .into_iter()
             .map(|(proto, c)| OverflowDrops {
                 proto: proto.name(),
+                packets: c.packets,
+                bytes: c.bytes,
+            })
+            .collect(),
+        protocols: totals
+            .protocol_drops
+            .into_iter()
+            .map(|(number, c)| ProtocolDrops {
+                protocol: protocols::name(number),
+                number,
                 packets: c.packets,
                 bytes: c.bytes,
             })

@@ -1,5 +1,6 @@
 //! The counter maps of an interface, summed over CPUs: packets and bytes per reason, drops
-//! per (proto, port) read in batches, and the per-port table's overflow.
+//! per (proto, port) read in batches, the per-port table's overflow, and drops per IP
+//! protocol number.
 
 use std::os::fd::AsFd as _;
 
@@ -17,6 +18,8 @@ pub struct CounterMaps {
     /// A per-CPU hash of [`PortKey`] → [`PortCounter`], kept untyped to read it in batches.
     port_drops: Map,
     port_overflow: PerCpuArray<MapData, Counter>,
+    /// A per-CPU array of [`Counter`] per IP protocol number, untyped to read it in a batch.
+    protocol_drops: Map,
 }
 
 /// The drops of one (proto, port), summed over CPUs.
@@ -38,6 +41,8 @@ pub struct Totals {
     pub port_drops: Vec<PortTotal>,
     /// Port drops that found the per-port map full, per protocol.
     pub port_overflow: Vec<(Proto, Counter)>,
+    /// Drops of reason `protocol` per IP protocol number, those with any, by number.
+    pub protocol_drops: Vec<(u8, Counter)>,
 }
 
 impl CounterMaps {
@@ -47,6 +52,7 @@ impl CounterMaps {
             reasons: source.open(MapPin::Reasons)?,
             port_drops: source.map(MapPin::PortDrops)?,
             port_overflow: source.open(MapPin::PortOverflow)?,
+            protocol_drops: source.map(MapPin::ProtocolDrops)?,
         })
     }
 
@@ -70,6 +76,50 @@ impl CounterMaps {
                 .map_err(|e| read(MapPin::PortOverflow, e))?;
             totals.port_overflow.push((proto, sum(&values)));
         }
+        totals.protocol_drops = self
+            .protocol_totals()
+            .map_err(|e| read(MapPin::ProtocolDrops, e))?;
+        Ok(totals)
+    }
+
+    /// The drops per IP protocol number, summed over CPUs: the 256 entries in one batch, or
+    /// entry by entry where arrays have no batches.
+    fn protocol_totals(&self) -> Result<Vec<(u8, Counter)>, MapError> {
+        const NUMBERS: usize = 256;
+        let Map::PerCpuArray(data) = &self.protocol_drops else {
+            return Err(MapError::InvalidMapType { map_type: 0 });
+        };
+        let cpus = nr_cpus()?;
+        let stride = size_of::<Counter>() * cpus;
+        let mut keys = vec![0u8; NUMBERS * 4];
+        let mut values = vec![0u8; NUMBERS * stride];
+        // SAFETY: u32 keys and per-CPU Counter values (16 bytes, a multiple of 8, so a value
+        // is 16 bytes per CPU); the buffers hold NUMBERS of each.
+        let batch = unsafe {
+            super::sys::lookup_batch(data.fd().as_fd(), None, &mut keys, 4, &mut values, stride)
+        };
+        let mut totals = Vec::new();
+        if let Ok((read, _)) = batch
+            && read as usize == NUMBERS
+        {
+            for (number, slots) in (0..=u8::MAX).zip(values.chunks_exact(stride)) {
+                let total = slots
+                    .chunks_exact(size_of::<Counter>())
+                    .map(bytemuck::pod_read_unaligned::<Counter>)
+                    .fold(Counter::default(), add);
+                if total.packets != 0 {
+                    totals.push((number, total));
+                }
+            }
+            return Ok(totals);
+        }
+        let map: PerCpuArray<&MapData, Counter> = PerCpuArray::try_from(&self.protocol_drops)?;
+        for number in 0..=u8::MAX {
+            let total = sum(&map.get(&u32::from(number), 0)?);
+            if total.packets != 0 {
+                totals.push((number, total));
+            }
+        }
         Ok(totals)
     }
 
@@ -79,12 +129,7 @@ impl CounterMaps {
         let Map::PerCpuHashMap(data) = &self.port_drops else {
             return Err(MapError::InvalidMapType { map_type: 0 });
         };
-        let cpus = aya::util::nr_cpus().map_err(|(_, error)| {
-            MapError::SyscallError(aya::sys::SyscallError {
-                call: "nr_cpus",
-                io_error: error,
-            })
-        })?;
+        let cpus = nr_cpus()?;
         let mut totals = Vec::new();
         let mut add = |key: PortKey, per_cpu: &mut dyn Iterator<Item = PortCounter>| {
             let Some(proto) = Proto::from_raw(key.proto) else {
@@ -172,9 +217,22 @@ impl CounterMaps {
     }
 }
 
+fn nr_cpus() -> Result<usize, MapError> {
+    aya::util::nr_cpus().map_err(|(_, error)| {
+        MapError::SyscallError(aya::sys::SyscallError {
+            call: "nr_cpus",
+            io_error: error,
+        })
+    })
+}
+
 fn sum(values: &[Counter]) -> Counter {
-    values.iter().fold(Counter::default(), |acc, c| Counter {
+    values.iter().copied().fold(Counter::default(), add)
+}
+
+fn add(acc: Counter, c: Counter) -> Counter {
+    Counter {
         packets: acc.packets + c.packets,
         bytes: acc.bytes + c.bytes,
-    })
+    }
 }

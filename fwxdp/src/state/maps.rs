@@ -10,7 +10,7 @@ use aya::{
     Ebpf,
     maps::{Array, IterableMap as _, LpmTrie, Map, MapData, MapError, lpm_trie::Key},
 };
-use fwxdp_common::{CidrKey, Config, port_index};
+use fwxdp_common::{CidrKey, Config, port_index, protocol_index};
 
 use super::names::MapPin;
 use crate::policy::Policy;
@@ -109,7 +109,8 @@ impl MapSource<'_> {
 /// The maps that hold the policy.
 pub struct PolicyMaps {
     config: Array<MapData, Config>,
-    ports: Array<MapData, u8>,
+    ports: Array<MapData, u16>,
+    protocols: Array<MapData, u8>,
     cidrs: LpmTrie<MapData, CidrKey, u8>,
 }
 
@@ -119,6 +120,7 @@ impl PolicyMaps {
         Ok(Self {
             config: source.open(MapPin::Config)?,
             ports: source.open(MapPin::Ports)?,
+            protocols: source.open(MapPin::Protocols)?,
             cidrs: source.open(MapPin::Cidrs)?,
         })
     }
@@ -140,6 +142,7 @@ impl PolicyMaps {
     /// Writes `policy` into `generation`, which must not be the one in force.
     pub fn write_generation(&mut self, generation: u8, policy: &Policy) -> Result<(), MapsError> {
         self.write_ports(generation, policy)?;
+        self.write_protocols(generation, policy)?;
         let trie = |action, e| MapsError::access(action, MapPin::Cidrs, e);
         // An entry left behind would come back into force at the next switch: fail instead.
         let mut stale: Vec<Key<CidrKey>> = Vec::new();
@@ -162,7 +165,18 @@ impl PolicyMaps {
 
     /// Reads back the policy stored in `generation`.
     pub fn read_policy(&self, generation: u8) -> Result<Policy, MapsError> {
-        let flags = self.read_ports(generation)?;
+        let flags = read_array(
+            &self.ports,
+            MapPin::Ports,
+            port_index(generation, 0),
+            1 << 16,
+        )?;
+        let protocol_flags = read_array(
+            &self.protocols,
+            MapPin::Protocols,
+            protocol_index(generation, 0),
+            256,
+        )?;
         let mut cidrs = Vec::new();
         for key in self.cidrs.keys() {
             let key = key.map_err(|e| MapsError::access("read", MapPin::Cidrs, e))?;
@@ -170,81 +184,109 @@ impl PolicyMaps {
                 cidrs.push((key.prefix_len(), key.data()));
             }
         }
-        Ok(Policy::from_entries(&flags, cidrs))
+        Ok(Policy::from_entries(&flags, &protocol_flags, cidrs))
     }
 
-    /// Writes the port table of `generation`: 65,536 entries in one batch, entry by entry
-    /// where the kernel has no batches for arrays.
+    /// Writes the port table of `generation` (65,536 entries) in one batch.
     fn write_ports(&mut self, generation: u8, policy: &Policy) -> Result<(), MapsError> {
-        let keys: Vec<u8> = (0..=u16::MAX)
-            .flat_map(|port| port_index(generation, port).to_ne_bytes())
+        let indexes: Vec<u32> = (0..=u16::MAX)
+            .map(|port| port_index(generation, port))
             .collect();
-        let values: Vec<u8> = (0..=u16::MAX).map(|port| policy.port_flags(port)).collect();
-        let count = u32::try_from(values.len()).unwrap_or(u32::MAX);
-        // SAFETY: the ports map has u32 keys and u8 values (its type says so, and aya checked
-        // the sizes when it opened it); both buffers hold `count` of them.
-        let batch = unsafe {
-            super::sys::update_batch(self.ports.map().fd().as_fd(), &keys, &values, count)
-        };
-        match batch {
-            Ok(()) => return Ok(()),
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | ENOTSUPP)) => {}
-            Err(io_error) => {
-                return Err(MapsError::access(
-                    "write",
-                    MapPin::Ports,
-                    MapError::SyscallError(aya::sys::SyscallError {
-                        call: "bpf_map_update_batch",
-                        io_error,
-                    }),
-                ));
-            }
-        }
-        for (port, flags) in (0..=u16::MAX).zip(values) {
-            self.ports
-                .set(port_index(generation, port), flags, 0)
-                .map_err(|e| MapsError::access("write", MapPin::Ports, e))?;
-        }
-        Ok(())
+        let flags: Vec<u16> = (0..=u16::MAX).map(|port| policy.port_flags(port)).collect();
+        write_array(&mut self.ports, MapPin::Ports, &indexes, &flags)
     }
 
-    /// Reads the port table of `generation`, in batches where the kernel has them.
-    fn read_ports(&self, generation: u8) -> Result<Vec<u8>, MapsError> {
-        const PORTS: usize = 1 << 16;
-        let mut keys = vec![0u8; PORTS * 4];
-        let mut values = vec![0u8; PORTS];
-        let first = port_index(generation, 0);
-        let from = first
-            .checked_sub(1)
-            .map(super::sys::BatchToken::after_index);
-        let mut flags = Vec::with_capacity(PORTS);
-        // SAFETY: the ports map has u32 keys and u8 values; the buffers hold PORTS of each.
-        let batch = unsafe {
-            super::sys::lookup_batch(
-                self.ports.map().fd().as_fd(),
-                from,
-                &mut keys,
-                4,
-                &mut values,
-                1,
-            )
-        };
-        if let Ok((read, _)) = batch
-            && read as usize == PORTS
-            && keys[..4] == first.to_ne_bytes()
-        {
-            flags.extend_from_slice(&values);
-            return Ok(flags);
-        }
-        for port in 0..=u16::MAX {
-            flags.push(
-                self.ports
-                    .get(&port_index(generation, port), 0)
-                    .map_err(|e| MapsError::access("read", MapPin::Ports, e))?,
-            );
-        }
-        Ok(flags)
+    /// Writes the protocol table of `generation` (256 entries) in one batch.
+    fn write_protocols(&mut self, generation: u8, policy: &Policy) -> Result<(), MapsError> {
+        let indexes: Vec<u32> = (0..=u8::MAX)
+            .map(|number| protocol_index(generation, number))
+            .collect();
+        let flags: Vec<u8> = (0..=u8::MAX).map(|n| policy.protocol_flags(n)).collect();
+        write_array(&mut self.protocols, MapPin::Protocols, &indexes, &flags)
     }
+}
+
+/// Writes `values[i]` at `indexes[i]` of the array `map`: in one batch (one bpf(2) call,
+/// which a fault-injected kill meets once, not per entry), entry by entry where the kernel
+/// has no batches for arrays.
+fn write_array<V: aya::Pod + bytemuck::Pod>(
+    map: &mut Array<MapData, V>,
+    pin: MapPin,
+    indexes: &[u32],
+    values: &[V],
+) -> Result<(), MapsError> {
+    let count = u32::try_from(values.len().min(indexes.len())).unwrap_or(u32::MAX);
+    // SAFETY: the map has u32 keys and values of V (its type says so, and aya checked the
+    // sizes when it opened it); both buffers hold `count` of them, packed as arrays take them.
+    let batch = unsafe {
+        super::sys::update_batch(
+            map.map().fd().as_fd(),
+            bytemuck::cast_slice(indexes),
+            bytemuck::cast_slice(values),
+            count,
+        )
+    };
+    match batch {
+        Ok(()) => return Ok(()),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | ENOTSUPP)) => {}
+        Err(io_error) => {
+            return Err(MapsError::access(
+                "write",
+                pin,
+                MapError::SyscallError(aya::sys::SyscallError {
+                    call: "bpf_map_update_batch",
+                    io_error,
+                }),
+            ));
+        }
+    }
+    for (&index, value) in indexes.iter().zip(values) {
+        map.set(index, value, 0)
+            .map_err(|e| MapsError::access("write", pin, e))?;
+    }
+    Ok(())
+}
+
+/// Reads `count` entries of the array `map` from index `first`, in one batch where the kernel
+/// has them.
+fn read_array<V: aya::Pod + bytemuck::Pod>(
+    map: &Array<MapData, V>,
+    pin: MapPin,
+    first: u32,
+    count: usize,
+) -> Result<Vec<V>, MapsError> {
+    let mut keys = vec![0u8; count * 4];
+    let mut values = vec![0u8; count * size_of::<V>()];
+    let from = first
+        .checked_sub(1)
+        .map(super::sys::BatchToken::after_index);
+    // SAFETY: the map has u32 keys and values of V; the buffers hold `count` of each.
+    let batch = unsafe {
+        super::sys::lookup_batch(
+            map.map().fd().as_fd(),
+            from,
+            &mut keys,
+            4,
+            &mut values,
+            size_of::<V>(),
+        )
+    };
+    if let Ok((read, _)) = batch
+        && read as usize == count
+        && keys[..4] == first.to_ne_bytes()
+    {
+        return Ok(values
+            .chunks_exact(size_of::<V>())
+            .map(bytemuck::pod_read_unaligned)
+            .collect());
+    }
+    (first..)
+        .take(count)
+        .map(|index| {
+            map.get(&index, 0)
+                .map_err(|e| MapsError::access("read", pin, e))
+        })
+        .collect()
 }
 
 /// The kernel's ENOTSUPP (not in libc): an operation the map type does not have.

@@ -48,7 +48,9 @@ object_pins! {
         Config => (map_name::CONFIG, "config"),
         /// Port flags per generation.
         Ports => (map_name::PORTS, "ports"),
-        /// Source networks per (generation, proto, port).
+        /// Flags of the IP protocols without ports, per generation.
+        Protocols => (map_name::PROTOCOLS, "protocols"),
+        /// Source networks per (generation, proto, port) and (generation, protocol).
         Cidrs => (map_name::CIDRS, "cidrs"),
         /// Packets and bytes per reason.
         Reasons => (map_name::REASONS, "reasons"),
@@ -56,8 +58,10 @@ object_pins! {
         PortDrops => (map_name::PORT_DROPS, "port_drops"),
         /// Port drops that found the per-port table full.
         PortOverflow => (map_name::PORT_OVERFLOW, "port_overflow"),
-        /// UDP flows the host started.
-        UdpFlows => (map_name::UDP_FLOWS, "udp_flows"),
+        /// Drops per IP protocol number (reason `protocol`).
+        ProtocolDrops => (map_name::PROTOCOL_DROPS, "protocol_drops"),
+        /// Flows the host started (every protocol but TCP and the unjudged ones).
+        Flows => (map_name::FLOWS, "flows"),
         /// How each link role is attached when it is not a pinned BPF link.
         Links => (map_name::LINKS, "links"),
     }
@@ -71,7 +75,7 @@ object_pins! {
         Xdp => (program_name::XDP_INGRESS, "prog_xdp"),
         /// The same verdict as a TC ingress classifier.
         TcIngress => (program_name::TC_INGRESS, "prog_tc_ingress"),
-        /// The egress UDP flow tracker.
+        /// The egress flow tracker.
         TcEgress => (program_name::TC_EGRESS, "prog_egress"),
     }
 }

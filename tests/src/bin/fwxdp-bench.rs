@@ -15,7 +15,7 @@ use fwxdp::{attach::Loaded, metrics, policy::Policy, state::PinRoot};
 use fwxdp_common::Config;
 use fwxdp_tests::{
     lab::{
-        Lab,
+        CLIENT_V4, Lab, SERVER_V4,
         daemon::{Service, interface},
     },
     packet::{ACK, FrameBuilder, IPPROTO_DSTOPTS, IPPROTO_HOPOPTS, SYN},
@@ -78,7 +78,46 @@ fn main() {
         println!("{name:<42} {:>11} ns {:>19} ns", small_ns[i], large_ns[i]);
     }
     scrape_cost();
+    socket_lookup_cost();
     late_interface();
+}
+
+/// What the socket lookup costs the return traffic of the host's own outbound connections:
+/// an ACK to the ephemeral port of a real connection (the lookup finds it), against an ACK
+/// to a port open to everyone (no lookup), in the same run. `TestRun` runs in a lab's server
+/// namespace, whose socket tables the lookup reads.
+fn socket_lookup_cost() {
+    let lab = Lab::new();
+    let source = lab
+        .internet
+        .enter(|| std::net::TcpListener::bind(("0.0.0.0", 9000)).expect("bind"));
+    let outbound = lab
+        .server
+        .enter(|| std::net::TcpStream::connect((CLIENT_V4, 9000)).expect("connect out"));
+    let (_held, _) = source.accept().expect("accept");
+    let ephemeral = outbound.local_addr().expect("local address").port();
+    let cases = [
+        (
+            "tcp ACK to a port open to everyone",
+            FrameBuilder::tcp_v4(CLIENT_V4, SERVER_V4, 9000, 443, ACK).build(),
+        ),
+        (
+            "tcp ACK of an outbound connection (lookup)",
+            FrameBuilder::tcp_v4(CLIENT_V4, SERVER_V4, 9000, ephemeral, ACK).build(),
+        ),
+        (
+            "tcp ACK to a port nothing has (lookup)",
+            FrameBuilder::tcp_v4(CLIENT_V4, SERVER_V4, 9000, 61_000, ACK).build(),
+        ),
+    ];
+    let ns = lab
+        .server
+        .within(|| measure(&["22,443".to_owned()], &cases));
+    println!("\nsocket lookup for TCP segments that are no SYN to a port not open to their source");
+    for ((name, _), ns) in cases.iter().zip(ns) {
+        println!("{name:<46} {ns:>7} ns");
+    }
+    drop(outbound);
 }
 
 /// How long the service takes to filter an interface that appears, from the link event to

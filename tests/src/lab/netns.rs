@@ -107,6 +107,22 @@ impl Netns {
         cmd
     }
 
+    /// Runs `f` on this thread inside the namespace, then puts the thread back in the
+    /// namespace it was in (also when `f` panics). For what cannot move to another thread,
+    /// such as a loaded BPF object running `TestRun` in the namespace's socket tables.
+    ///
+    /// # Panics
+    /// When either namespace cannot be entered.
+    pub fn within<T>(&self, f: impl FnOnce() -> T) -> T {
+        let home = File::open("/proc/thread-self/ns/net").expect("open this thread's netns");
+        let path = self.path();
+        let target = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+        setns(&target, CloneFlags::CLONE_NEWNET).unwrap_or_else(|e| panic!("setns {path}: {e}"));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        setns(&home, CloneFlags::CLONE_NEWNET).expect("setns back");
+        result.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    }
+
     /// Runs `f` on a thread that has entered the namespace. Sockets it creates stay in the
     /// namespace after it returns.
     ///

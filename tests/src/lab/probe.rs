@@ -68,12 +68,40 @@ pub fn tcp(ns: &Netns, from: Option<IpAddr>, to: SocketAddr, timeout: Duration) 
 /// When the socket cannot be made or the datagram sent.
 #[must_use]
 pub fn udp(ns: &Netns, from: Option<IpAddr>, to: SocketAddr, timeout: Duration) -> Udp {
+    datagram(ns, from, to, timeout, false)
+}
+
+/// [`udp`] over UDP-Lite.
+///
+/// # Panics
+/// When the socket cannot be made or the datagram sent.
+#[must_use]
+pub fn udplite(ns: &Netns, from: Option<IpAddr>, to: SocketAddr, timeout: Duration) -> Udp {
+    datagram(ns, from, to, timeout, true)
+}
+
+fn datagram(
+    ns: &Netns,
+    from: Option<IpAddr>,
+    to: SocketAddr,
+    timeout: Duration,
+    lite: bool,
+) -> Udp {
     ns.enter(move || {
         let local = from.unwrap_or(match to {
             SocketAddr::V4(_) => IpAddr::from([0, 0, 0, 0]),
             SocketAddr::V6(_) => IpAddr::from([0u16; 8]),
         });
-        let socket = UdpSocket::bind((local, 0)).expect("bind udp");
+        let socket = if lite {
+            let domain = Domain::for_address(to);
+            let socket = super::services::udplite_socket(domain).expect("udplite socket");
+            socket
+                .bind(&SocketAddr::new(local, 0).into())
+                .expect("bind udplite");
+            UdpSocket::from(socket)
+        } else {
+            UdpSocket::bind((local, 0)).expect("bind udp")
+        };
         socket.set_read_timeout(Some(timeout)).expect("timeout");
         socket.send_to(b"fwxdp-probe", to).expect("send");
         let mut buf = [0u8; 64];

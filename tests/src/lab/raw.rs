@@ -120,33 +120,73 @@ impl Capture {
         let mut count = 0;
         let mut frame = [0u8; 2048];
         loop {
-            // SAFETY: the buffer is valid for writes of its length.
-            let read = unsafe {
-                libc::recv(
-                    self.socket.as_raw_fd(),
-                    frame.as_mut_ptr().cast(),
-                    frame.len(),
-                    0,
-                )
-            };
-            let Ok(length) = usize::try_from(read) else {
-                let error = io::Error::last_os_error();
-                assert!(
-                    matches!(
-                        error.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                    ),
-                    "read capture: {error}"
-                );
-                if stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    return count;
-                }
-                continue;
-            };
-            if is_syn_ack_from(&frame[..length], source, port) {
-                count += 1;
+            match self.recv(&mut frame) {
+                Some(length) => count += u64::from(is_syn_ack_from(&frame[..length], source, port)),
+                None if stop.load(std::sync::atomic::Ordering::Relaxed) => return count,
+                None => {}
             }
         }
+    }
+
+    /// The next frame into `frame`: its length, or `None` when the read timed out.
+    fn recv(&self, frame: &mut [u8]) -> Option<usize> {
+        // SAFETY: the buffer is valid for writes of its length.
+        let read = unsafe {
+            libc::recv(
+                self.socket.as_raw_fd(),
+                frame.as_mut_ptr().cast(),
+                frame.len(),
+                0,
+            )
+        };
+        if let Ok(length) = usize::try_from(read) {
+            return Some(length);
+        }
+        let error = io::Error::last_os_error();
+        assert!(
+            matches!(
+                error.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+            ),
+            "read capture: {error}"
+        );
+        None
+    }
+}
+
+impl Capture {
+    /// The sequence number of the first SYN-ACK from `source`:`port` to `to_port` that
+    /// arrives within `timeout` (with SYN cookies on, the cookie).
+    ///
+    /// # Panics
+    /// When reading fails other than by timing out.
+    #[must_use]
+    pub fn syn_ack_seq(
+        &self,
+        source: std::net::Ipv4Addr,
+        port: u16,
+        to_port: u16,
+        timeout: std::time::Duration,
+    ) -> Option<u32> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut frame = [0u8; 2048];
+        while std::time::Instant::now() < deadline {
+            let Some(length) = self.recv(&mut frame) else {
+                continue;
+            };
+            let frame = &frame[..length];
+            if !is_syn_ack_from(frame, source, port) {
+                continue;
+            }
+            let header = usize::from(frame[14] & 0x0f) * 4;
+            let tcp = &frame[14 + header..];
+            if tcp.get(2..4) == Some(&to_port.to_be_bytes()[..])
+                && let Some(seq) = tcp.get(4..8)
+            {
+                return Some(u32::from_be_bytes([seq[0], seq[1], seq[2], seq[3]]));
+            }
+        }
+        None
     }
 }
 

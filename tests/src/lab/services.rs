@@ -1,4 +1,4 @@
-//! Real listeners: a TCP service that greets and closes, and a UDP echo.
+//! Real listeners: a TCP service that greets and closes, and a UDP (or UDP-Lite) echo.
 
 use std::{
     io::{ErrorKind, Write as _},
@@ -78,6 +78,42 @@ pub fn udp_echo(ns: &Netns, port: u16) -> Service {
     let socket = ns.enter(move || {
         UdpSocket::bind(("::", port)).unwrap_or_else(|e| panic!("bind udp {port}: {e}"))
     });
+    echo(socket)
+}
+
+/// Echoes UDP-Lite datagrams on `port` in `ns`, IPv4 and IPv6.
+///
+/// # Panics
+/// When the port cannot be bound (or the kernel has no UDP-Lite).
+#[must_use = "the service stops when dropped"]
+pub fn udplite_echo(ns: &Netns, port: u16) -> Service {
+    let socket = ns.enter(move || {
+        let bind = || -> std::io::Result<UdpSocket> {
+            let socket = udplite_socket(socket2::Domain::IPV6)?;
+            socket.set_only_v6(false)?;
+            socket.bind(
+                &std::net::SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port)).into(),
+            )?;
+            Ok(socket.into())
+        };
+        bind().unwrap_or_else(|e| panic!("bind udplite {port}: {e}"))
+    });
+    echo(socket)
+}
+
+/// A UDP-Lite socket (IP protocol 136): the UDP socket API over another protocol.
+///
+/// # Errors
+/// When the kernel refuses one.
+pub fn udplite_socket(domain: socket2::Domain) -> std::io::Result<socket2::Socket> {
+    socket2::Socket::new(
+        domain,
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::from(libc::IPPROTO_UDPLITE)),
+    )
+}
+
+fn echo(socket: UdpSocket) -> Service {
     socket
         .set_read_timeout(Some(Duration::from_millis(20)))
         .expect("timeout");

@@ -11,6 +11,8 @@ mod filter;
 mod mechanisms;
 mod metrics;
 mod modes;
+mod protocols;
 mod raw_frames;
 mod recovery;
 mod sandbox;
+mod syn_cookies;

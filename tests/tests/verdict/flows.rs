@@ -1,6 +1,6 @@
-//! UDP flow tracking: how long a flow admits replies, and which flows are recorded.
+//! Flow tracking: how long a flow admits replies, and which flows are recorded.
 
-use fwxdp_common::{FAMILY_V4, FlowKey, Proto, UDP_FLOW_TIMEOUT_NS};
+use fwxdp_common::{FAMILY_V4, FLOW_TIMEOUT_NS, FlowKey, Proto, ip_protocol};
 use fwxdp_tests::{
     packet::FrameBuilder,
     verdict::{EPHEMERAL, ESTABLISHED, Filter, LOCAL4, REMOTE4, port_drop},
@@ -25,6 +25,7 @@ fn dns_flow() -> FlowKey {
         local_port_be: EPHEMERAL.to_be(),
         remote_port_be: 53u16.to_be(),
         family: FAMILY_V4,
+        protocol: ip_protocol::UDP,
         ..FlowKey::default()
     };
     key.local_addr[..4].copy_from_slice(&LOCAL4.octets());
@@ -40,14 +41,14 @@ fn dns_reply() -> Vec<u8> {
 fn a_flow_admits_replies_until_its_idle_timeout() {
     let mut f = Filter::new("22");
     let margin = 1_000_000_000;
-    let fresh = monotonic_ns() - (UDP_FLOW_TIMEOUT_NS - margin);
+    let fresh = monotonic_ns() - (FLOW_TIMEOUT_NS - margin);
     f.loaded
         .flows
         .insert(dns_flow(), fresh, 0)
         .expect("insert flow");
     f.expect("reply within the timeout", &dns_reply(), ESTABLISHED);
 
-    let stale = monotonic_ns() - (UDP_FLOW_TIMEOUT_NS + margin);
+    let stale = monotonic_ns() - (FLOW_TIMEOUT_NS + margin);
     f.loaded
         .flows
         .insert(dns_flow(), stale, 0)

@@ -11,4 +11,6 @@ mod flows;
 mod headers;
 mod pass;
 mod ports;
+mod protocols;
+mod sockets;
 mod truncation;

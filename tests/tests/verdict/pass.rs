@@ -1,5 +1,5 @@
 //! Frames the verdict (docs/DESIGN.md, "The verdict") passes whatever the allow rules: non-IP
-//! frames, ICMP, other transport protocols, DHCP replies, and UDP replies to flows this host
+//! frames, ICMP, IGMP, DHCP replies, and UDP replies to flows this host
 //! started, on synthetic frames through `TestRun`.
 //!
 //! Every test loads its own instance, so its maps and counters are its own.
@@ -57,20 +57,13 @@ fn icmp_and_icmpv6_pass() {
 }
 
 #[test]
-fn other_transport_protocols_pass() {
+fn igmp_passes() {
     let mut f = Filter::new(POLICY);
-    // SCTP carries ports too, but the filter judges TCP and UDP only.
-    let ports = [0x9c, 0x40, 0x0c, 0xea, 0, 0, 0, 0];
-    for protocol in [47, 50, 132] {
-        let v4 = FrameBuilder::raw_v4(REMOTE4, LOCAL4, protocol)
-            .payload(&ports)
-            .build();
-        let v6 = FrameBuilder::raw_v6(REMOTE6, LOCAL6, protocol)
-            .payload(&ports)
-            .build();
-        f.expect(&format!("v4 protocol {protocol}"), &v4, OTHER);
-        f.expect(&format!("v6 protocol {protocol}"), &v6, OTHER);
-    }
+    // A membership query from the router: multicast snooping needs the host to answer.
+    let query = FrameBuilder::raw_v4(REMOTE4, Ipv4Addr::new(224, 0, 0, 1), 2)
+        .payload(&[0x11, 0x64, 0xee, 0x9b, 0, 0, 0, 0])
+        .build();
+    f.expect("IGMP query", &query, OTHER);
 }
 
 #[test]

@@ -7,5 +7,6 @@
 )]
 
 pub mod lab;
+pub mod model;
 pub mod packet;
 pub mod verdict;

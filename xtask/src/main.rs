@@ -26,8 +26,8 @@ enum Task {
     Setup,
     /// Set up, build, and show fwxdp closing ports in a namespace sandbox.
     Demo,
-    /// Set up, then fmt, clippy, unit tests, the privileged end-to-end suite, vmtest and
-    /// vmboot.
+    /// Set up, then fmt, clippy, unit tests, the privileged end-to-end suite, a million
+    /// frames of differential fuzz, vmtest and vmboot.
     Test,
     /// Set up, then run the benchmarks.
     Bench,
@@ -39,6 +39,16 @@ enum Task {
     /// Set up, then boot Debian 12 with systemd, the shipped unit and config under qemu,
     /// and check the filter from outside the VM.
     Vmboot,
+    /// Set up, then judge random and mutated frames with the BPF program and the reference
+    /// model, and report every disagreement.
+    Fuzz {
+        /// Frames to judge.
+        #[arg(long, default_value_t = 10_000_000)]
+        frames: u64,
+        /// The generator's seed [default: from the clock]; printed, to repeat a run.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -49,6 +59,7 @@ fn main() -> ExitCode {
         Task::Bench => bench(),
         Task::Vmtest { kernels } => setup::run().and_then(|()| vmtest::run(&kernels)),
         Task::Vmboot => setup::run().and_then(|()| vmboot::run()),
+        Task::Fuzz { frames, seed } => setup::run().and_then(|()| fuzz(frames, seed)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -136,6 +147,7 @@ fn test() -> Result<()> {
         "privileged end-to-end suite (namespaces, real packets, TestRun)",
         e2e,
     )?;
+    fuzz(1_000_000, None)?;
     // Debian's 5.10, 6.1 and 6.12 kernels under qemu, every attach mode in each.
     vmtest::run(&[])?;
     // A real systemd boot of Debian 12 with the shipped unit and config.
@@ -188,6 +200,26 @@ fn demo() -> Result<()> {
     let mut demo = Command::new(target.join("fwxdp-demo"));
     demo.env("FWXDP_BIN", target.join("fwxdp"));
     step("demo", demo)
+}
+
+/// The differential fuzz of the verdict, `frames` frames.
+fn fuzz(frames: u64, seed: Option<u64>) -> Result<()> {
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--release",
+        "--package",
+        "fwxdp-tests",
+        "--bin",
+        "fwxdp-fuzz",
+    ]);
+    step("cargo build --release (fwxdp-fuzz)", build)?;
+    let mut fuzz = Command::new(workspace_root().join("target/release/fwxdp-fuzz"));
+    fuzz.args(["--frames", &frames.to_string()]);
+    if let Some(seed) = seed {
+        fuzz.args(["--seed", &seed.to_string()]);
+    }
+    step(&format!("differential fuzz, {frames} frames"), fuzz)
 }
 
 fn bench() -> Result<()> {

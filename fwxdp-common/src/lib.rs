@@ -99,6 +99,9 @@ pub const CONFIG_VERSION: u8 = 2;
 
 /// [`Config::flags`]: count verdicts but pass every packet.
 pub const CONFIG_MONITOR: u8 = 1 << 0;
+/// [`Config::flags`]: the device has no link-layer header (an IP tunnel, `tun`, WireGuard):
+/// its frames start at the IP header.
+pub const CONFIG_IP_FRAMES: u8 = 1 << 1;
 
 /// The live configuration of one attached interface, at index 0 of [`map_name::CONFIG`].
 ///
@@ -132,6 +135,12 @@ impl Config {
     #[must_use]
     pub const fn monitor(&self) -> bool {
         self.flags & CONFIG_MONITOR != 0
+    }
+
+    /// Whether [`CONFIG_IP_FRAMES`] is set: frames start at the IP header.
+    #[must_use]
+    pub const fn ip_frames(&self) -> bool {
+        self.flags & CONFIG_IP_FRAMES != 0
     }
 }
 

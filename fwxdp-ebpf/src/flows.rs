@@ -38,13 +38,13 @@ pub(crate) fn is_reply(packet: &Packet) -> bool {
 /// protocols are left alone).
 #[inline(always)]
 pub(crate) fn record_outbound(data: usize, data_end: usize) {
-    let packet = parse::frame(data, data_end, 0);
-    if packet.kind != Kind::Ip {
-        return;
-    }
     let Some(config) = FWXDP_CONFIG.get(0) else {
         return;
     };
+    let packet = parse::frame(data, data_end, 0, config.ip_frames());
+    if packet.kind != Kind::Ip {
+        return;
+    }
     // Answers from a port or protocol open to everyone (a DNS or QUIC server's replies)
     // need no flow: their peers reach it anyway, and recording them would let a flood of
     // spoofed queries evict the host's own flows.

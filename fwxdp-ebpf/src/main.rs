@@ -83,13 +83,9 @@ fn fwxdp_tc_ingress(ctx: TcContext) -> i32 {
     // counts against the tags the parser walks, so both judge a frame alike.
     // SAFETY: `skb` is the program's context; `vlan_present` is readable by classifiers.
     let outer_tags = usize::from(unsafe { (*ctx.skb.skb).vlan_present } != 0);
-    match filter(
-        ctx.as_ptr(),
-        ctx.data(),
-        ctx.data_end(),
-        outer_tags,
-        u64::from(ctx.len()),
-    ) {
+    // Counted as on the wire, tag included, as XDP counts it.
+    let bytes = u64::from(ctx.len()) + 4 * outer_tags as u64;
+    match filter(ctx.as_ptr(), ctx.data(), ctx.data_end(), outer_tags, bytes) {
         // UNSPEC lets later TC programs run; with none, the packet passes.
         Action::Pass => TC_ACT_UNSPEC,
         Action::Drop | Action::Abort => TC_ACT_SHOT,

@@ -59,6 +59,17 @@ impl Cursor {
         Some(start as *const T)
     }
 
+    /// The first byte at the cursor, without advancing; `None` when fewer than two bytes
+    /// remain (no IP header is that short). Two, because LLVM turns a one-byte bound into a
+    /// comparison the verifier cannot use.
+    #[inline(always)]
+    fn peek(&self) -> Option<u8> {
+        let mut ahead = Cursor::new(self.pos, self.end);
+        let bytes = ahead.take::<[u8; 2]>()?;
+        // SAFETY: `take` checked that the bytes lie inside the packet.
+        Some(unsafe { (*bytes)[0] })
+    }
+
     /// Advances by `len` bytes; `None` if the packet is shorter.
     #[inline(always)]
     fn skip(&mut self, len: usize) -> Option<()> {
@@ -130,9 +141,11 @@ pub(crate) struct Packet {
 }
 
 /// Parses Ethernet, up to [`VLAN_MAX_DEPTH`] VLAN tags (less `outer_tags`, which the kernel
-/// already took off the frame), and IPv4 or IPv6 with their transport header.
+/// already took off the frame), and IPv4 or IPv6 with their transport header. With
+/// `ip_frames` (a device without a link-layer header) the frame starts at the IP header,
+/// whose version says which.
 #[inline(always)]
-pub(crate) fn frame(data: usize, data_end: usize, outer_tags: usize) -> Packet {
+pub(crate) fn frame(data: usize, data_end: usize, outer_tags: usize, ip_frames: bool) -> Packet {
     let mut packet = Packet {
         kind: Kind::Malformed,
         family: 0,
@@ -146,7 +159,17 @@ pub(crate) fn frame(data: usize, data_end: usize, outer_tags: usize) -> Packet {
         ack: false,
     };
     let mut c = Cursor::new(data, data_end);
-    packet.kind = match ethernet(&mut c, outer_tags) {
+    let ether_type = if ip_frames {
+        // Anything but IPv4 or IPv6 on an IP device hides what it carries: malformed.
+        match c.peek().map(|b| b >> 4) {
+            Some(4) => Some(ETH_P_IPV4),
+            Some(6) => Some(ETH_P_IPV6),
+            _ => None,
+        }
+    } else {
+        ethernet(&mut c, outer_tags)
+    };
+    packet.kind = match ether_type {
         Some(ETH_P_IPV4) => ipv4(&mut c, &mut packet),
         Some(ETH_P_IPV6) => ipv6(&mut c, &mut packet),
         Some(_) => Kind::NonIp,

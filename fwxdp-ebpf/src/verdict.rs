@@ -50,7 +50,7 @@ pub(crate) fn judge(
     outer_tags: usize,
     config: &Config,
 ) -> Verdict {
-    let packet = parse::frame(data, data_end, outer_tags);
+    let packet = parse::frame(data, data_end, outer_tags, config.ip_frames());
     match packet.kind {
         Kind::NonIp => return Verdict::because(Reason::Other),
         Kind::Malformed => return Verdict::because(Reason::Malformed),

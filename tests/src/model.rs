@@ -56,6 +56,8 @@ pub struct World {
     pub flows: BTreeSet<Flow>,
     /// TCP ports with a listener on every address, and no connection the frames could hit.
     pub listeners: BTreeSet<u16>,
+    /// The device has no link layer: frames start at the IP header.
+    pub ip_frames: bool,
 }
 
 impl World {
@@ -122,7 +124,17 @@ impl World {
     /// `outer_tags` VLAN tags already taken off by the kernel).
     #[must_use]
     pub fn judge(&self, frame: &[u8], outer_tags: usize) -> Decision {
-        let packet = match parse(frame, outer_tags) {
+        let parsed = if self.ip_frames {
+            match frame.first().map(|b| b >> 4) {
+                _ if frame.len() < 2 => Parsed::Malformed,
+                Some(4) => ipv4(frame, 0),
+                Some(6) => ipv6(frame, 0),
+                _ => Parsed::Malformed,
+            }
+        } else {
+            parse(frame, outer_tags)
+        };
+        let packet = match parsed {
             Parsed::NonIp => return Decision::because(Reason::Other),
             Parsed::Malformed => return Decision::because(Reason::Malformed),
             Parsed::Ip(packet) => packet,

@@ -38,6 +38,9 @@ use crate::{
 /// The caller holds the [`crate::state::StateLock`].
 pub fn attach(root: &PinRoot, request: &Request<'_>) -> Result<Outcome, AttachError> {
     let ifindex = iface::filterable_index(request.iface)?;
+    // Before anything else: a device whose frames the parser cannot read would be filtered
+    // in name only.
+    let framing = iface::framing(ifindex, request.iface)?;
     root.ensure()?;
     // First: a filter a killed attach left whole is taken over, the rest removed.
     root.sweep_staging()?;
@@ -76,5 +79,5 @@ pub fn attach(root: &PinRoot, request: &Request<'_>) -> Result<Outcome, AttachEr
         }
         pinned.remove()?;
     }
-    staging::fresh(root, request, ifindex)
+    staging::fresh(root, request, ifindex, framing)
 }

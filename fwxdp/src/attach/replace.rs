@@ -9,6 +9,7 @@ use super::{
     switch,
 };
 use crate::{
+    iface::Framing,
     mode::AttachMode,
     state::{LinkPin, PinnedInterface},
 };
@@ -74,7 +75,8 @@ pub(super) fn replace(
     pinned.write_policy(next, request.policy)?;
     let mut config = Config {
         generation: next,
-        flags: config_flags(request.monitor),
+        // The device's framing is the device's: it stays as the fresh attach found it.
+        flags: config_flags(request.monitor, framing_of(&config)),
         open_tcp: open_count(request.policy, Proto::Tcp),
         open_udp: open_count(request.policy, Proto::Udp),
         ..config
@@ -112,4 +114,12 @@ pub(super) fn replace(
         fallback: placed.fallback,
         spared: false,
     })
+}
+
+fn framing_of(config: &Config) -> Framing {
+    if config.ip_frames() {
+        Framing::Ip
+    } else {
+        Framing::Ethernet
+    }
 }

@@ -2,11 +2,11 @@
 
 use std::{io, path::PathBuf};
 
-use fwxdp_common::{CONFIG_MONITOR, CONFIG_VERSION, Proto};
+use fwxdp_common::{CONFIG_IP_FRAMES, CONFIG_MONITOR, CONFIG_VERSION, Proto};
 
 use super::{object::ObjectError, spares::Spares, switch::SwitchError};
 use crate::{
-    iface::IfaceError,
+    iface::{Framing, IfaceError},
     mode::AttachMode,
     policy::Policy,
     state::{MapsError, PinError},
@@ -88,6 +88,10 @@ pub(super) fn open_count(policy: &Policy, proto: Proto) -> u16 {
     u16::try_from(policy.open_port_count(proto)).unwrap_or(u16::MAX)
 }
 
-pub(super) fn config_flags(monitor: bool) -> u8 {
-    if monitor { CONFIG_MONITOR } else { 0 }
+pub(super) fn config_flags(monitor: bool, framing: Framing) -> u8 {
+    let monitor = if monitor { CONFIG_MONITOR } else { 0 };
+    match framing {
+        Framing::Ethernet => monitor,
+        Framing::Ip => monitor | CONFIG_IP_FRAMES,
+    }
 }

@@ -16,19 +16,23 @@ use super::{
     spares::Spares,
     switch,
 };
-use crate::state::{LinkPin, PinDir, PinError, PinRoot, ProgramPin};
+use crate::{
+    iface::Framing,
+    state::{LinkPin, PinDir, PinError, PinRoot, ProgramPin},
+};
 
 /// Attaches an interface that has no pins.
 pub(super) fn fresh(
     root: &PinRoot,
     request: &Request<'_>,
     ifindex: u32,
+    framing: Framing,
 ) -> Result<Outcome, AttachError> {
     let iface = request.iface;
     let staging = Staging::create(&root.staging_dir(iface))?;
     let mut config = Config {
         generation: 0,
-        flags: config_flags(request.monitor),
+        flags: config_flags(request.monitor, framing),
         mode: 0,
         version: CONFIG_VERSION,
         ifindex,

@@ -70,8 +70,10 @@ fn attach(root: &PinRoot, args: &AttachArgs) -> Result<(), CliError> {
     }
     check_names(&args.ifaces)?;
     require_root()?;
+    // Every interface checked before any is changed: nothing half-applied.
     for name in &args.ifaces {
-        iface::filterable_index(name)?;
+        let index = iface::filterable_index(name)?;
+        iface::framing(index, name)?;
     }
     hold_signals()?;
     let _lock = StateLock::acquire()?;
@@ -141,7 +143,30 @@ fn status(root: &PinRoot, json: bool) -> Result<(), CliError> {
         .filter(|s| !s.filtering)
         .map(|s| s.interface.clone())
         .collect();
-    show(results, json, render::status)?;
+    let filtered: Vec<&str> = results
+        .iter()
+        .filter_map(|(_, result)| result.as_ref().ok())
+        .filter(|s| s.filtering)
+        .map(|s| s.interface.as_str())
+        .collect();
+    // A help, not the verdict: a listing that fails only leaves the warnings out.
+    let links = crate::netlink::links::list().unwrap_or_default();
+    let tunnels = report::unfiltered_tunnels(&links, &filtered);
+    let (interfaces, errors) = render::split(results);
+    if json {
+        render::json(&json!({
+            "interfaces": interfaces,
+            "errors": errors,
+            "unfiltered_tunnels": tunnels,
+        }))?;
+    } else {
+        if interfaces.is_empty() && errors.is_empty() {
+            say!("no interface is attached");
+        }
+        interfaces.iter().for_each(render::status);
+        render::tunnels(&tunnels);
+    }
+    render::unreadable(&errors)?;
     if unfiltered.is_empty() {
         Ok(())
     } else {

@@ -118,6 +118,19 @@ pub(super) fn status(s: &InterfaceStatus) {
     }
 }
 
+/// Tunnel devices that are up and that no filter covers.
+pub(super) fn tunnels(tunnels: &[crate::report::UnfilteredTunnel]) {
+    for t in tunnels {
+        say!(
+            "warning: tunnel device {} ({}) is up and not filtered: what arrives inside it \
+             reaches every port (fwxdp attach {} --allow ..., or cover it in the config)",
+            t.interface,
+            t.kind,
+            t.interface
+        );
+    }
+}
+
 /// One interface of `stats`.
 pub(super) fn stats(s: &InterfaceStats) {
     let monitor = if s.monitor {
@@ -200,6 +213,17 @@ pub(super) fn config(
     }
     for problem in &config.warnings {
         say!("  warning: {}", problem.at(path));
+    }
+    for tunnel in links
+        .iter()
+        .filter(|l| l.up && l.is_tunnel() && config.rule_for(&l.name).is_none())
+    {
+        say!(
+            "  warning: tunnel device {} ({}) is up and no [[interface]] covers it: what \
+             arrives inside it reaches every port",
+            tunnel.name,
+            tunnel.kind.as_deref().unwrap_or("tunnel")
+        );
     }
 }
 

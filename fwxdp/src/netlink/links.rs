@@ -5,7 +5,7 @@ use std::io;
 use netlink_packet_core::NetlinkPayload;
 use netlink_packet_route::{
     AddressFamily, RouteNetlinkMessage,
-    link::{LinkAttribute, LinkFlags, LinkMessage, LinkXdp, XdpAttached},
+    link::{LinkAttribute, LinkFlags, LinkInfo, LinkMessage, LinkXdp, XdpAttached},
 };
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 use tokio::io::unix::AsyncFd;
@@ -22,6 +22,46 @@ pub struct Link {
     pub master: Option<u32>,
     /// The device it is stacked on, for a VLAN or macvlan (`IFLA_LINK`).
     pub lower: Option<u32>,
+    /// Its link-layer type (`ARPHRD_*`): 1 for Ethernet.
+    pub link_type: u16,
+    /// Its kind (`IFLA_INFO_KIND`: `veth`, `vxlan`, `wireguard`...), when it has one.
+    pub kind: Option<String>,
+    /// Administratively up.
+    pub up: bool,
+}
+
+/// Kinds of device that carry other hosts' packets inside their own: what arrives inside
+/// reaches this host through the device, not through the interface it came in on.
+const TUNNEL_KINDS: &[&str] = &[
+    "vxlan",
+    "geneve",
+    "gre",
+    "gretap",
+    "ip6gre",
+    "ip6gretap",
+    "erspan",
+    "ip6erspan",
+    "ipip",
+    "sit",
+    "ip6tnl",
+    "vti",
+    "vti6",
+    "xfrm",
+    "wireguard",
+    "bareudp",
+    "gtp",
+    "amt",
+    "tun",
+];
+
+impl Link {
+    /// Whether the device is a tunnel ([`TUNNEL_KINDS`]).
+    #[must_use]
+    pub fn is_tunnel(&self) -> bool {
+        self.kind
+            .as_deref()
+            .is_some_and(|kind| TUNNEL_KINDS.contains(&kind))
+    }
 }
 
 impl Link {
@@ -44,9 +84,24 @@ impl Link {
             LinkAttribute::Link(index) if *index != message.header.index => Some(*index),
             _ => None,
         });
+        let kind = message
+            .attributes
+            .iter()
+            .filter_map(|a| match a {
+                LinkAttribute::LinkInfo(infos) => Some(infos),
+                _ => None,
+            })
+            .flatten()
+            .find_map(|info| match info {
+                LinkInfo::Kind(kind) => Some(kind.to_string()),
+                _ => None,
+            });
         Some(Self {
             index: message.header.index,
             loopback: message.header.flags.contains(LinkFlags::Loopback),
+            up: message.header.flags.contains(LinkFlags::Up),
+            link_type: u16::from(message.header.link_layer_type),
+            kind,
             name,
             master,
             lower,

@@ -8,4 +8,4 @@ pub mod status;
 
 pub use each::{PerInterface, ReportError};
 pub use stats::{InterfaceStats, stats};
-pub use status::{InterfaceStatus, status};
+pub use status::{InterfaceStatus, UnfilteredTunnel, status, unfiltered_tunnels};

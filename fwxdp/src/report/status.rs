@@ -8,6 +8,7 @@ use super::each::{self, PerInterface, ReportError};
 use crate::{
     iface,
     mode::AttachMode,
+    netlink::Link,
     state::{LinkPin, MapsError, Mechanism, PinRoot, PinnedInterface},
 };
 
@@ -39,6 +40,28 @@ pub struct InterfaceStatus {
     pub filtering: bool,
     /// Why not, when `filtering` is false.
     pub unfiltered: Option<String>,
+}
+
+/// A tunnel device that is up and that no filter here covers: what arrives inside it
+/// reaches every port of this host, whatever the filter on the interface it came in on.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct UnfilteredTunnel {
+    pub interface: String,
+    /// The device's kind: `vxlan`, `gre`, `wireguard`...
+    pub kind: String,
+}
+
+/// The tunnel devices of `links` that are up and not among the `filtered` interfaces.
+#[must_use]
+pub fn unfiltered_tunnels(links: &[Link], filtered: &[&str]) -> Vec<UnfilteredTunnel> {
+    links
+        .iter()
+        .filter(|l| l.up && l.is_tunnel() && !filtered.contains(&l.name.as_str()))
+        .map(|l| UnfilteredTunnel {
+            interface: l.name.clone(),
+            kind: l.kind.clone().unwrap_or_default(),
+        })
+        .collect()
 }
 
 /// Reads the status of every interface under `root`, each on its own.

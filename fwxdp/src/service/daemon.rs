@@ -398,6 +398,9 @@ impl Service {
                     loopback: false,
                     master: None,
                     lower: None,
+                    link_type: 0,
+                    kind: None,
+                    up: false,
                 })
             })
             .collect();

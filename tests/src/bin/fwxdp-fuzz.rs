@@ -17,7 +17,9 @@ use std::{
 };
 
 use aya::programs::ProgramError;
-use fwxdp_common::{FAMILY_V4, FAMILY_V6, FlowKey, Proto, Reason, program_name};
+use fwxdp_common::{
+    CONFIG_IP_FRAMES, Config, FAMILY_V4, FAMILY_V6, FlowKey, Proto, Reason, program_name,
+};
 use fwxdp_tests::{
     lab::{Lab, services},
     model::{Decision, Flow, World},
@@ -367,6 +369,7 @@ struct Args {
     frames: u64,
     seed: u64,
     replay: Option<(Vec<u8>, usize)>,
+    ip_frames: bool,
 }
 
 fn args() -> Result<Args, String> {
@@ -376,6 +379,7 @@ fn args() -> Result<Args, String> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_secs() | 1),
         replay: None,
+        ip_frames: false,
     };
     let mut replay = None;
     let mut policy = 0;
@@ -387,6 +391,7 @@ fn args() -> Result<Args, String> {
             "--seed" => args.seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
             "--replay" => replay = Some(unhex(&value()?)?),
             "--policy" => policy = value()?.parse().map_err(|e| format!("--policy: {e}"))?,
+            "--ip-frames" => args.ip_frames = true,
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -416,10 +421,18 @@ struct Case {
 }
 
 impl Case {
-    fn new(index: usize) -> Self {
-        let mut filter = Filter::new(POLICIES[index]);
+    /// Policy `index`; with `ip_frames`, as on a device without a link layer.
+    fn new(index: usize, ip_frames: bool) -> Self {
+        let config = Config {
+            flags: if ip_frames { CONFIG_IP_FRAMES } else { 0 },
+            ..Config::default()
+        };
+        let mut filter = Filter::with_config(POLICIES[index], &config);
         let mut world = World::new(POLICIES[index]);
-        world.flows = outbound(&mut filter);
+        world.ip_frames = ip_frames;
+        if !ip_frames {
+            world.flows = outbound(&mut filter);
+        }
         world.listeners = LISTENERS.into_iter().collect();
         Self {
             index,
@@ -429,6 +442,9 @@ impl Case {
     }
 
     fn refresh_flows(&mut self) {
+        if self.world.ip_frames {
+            return;
+        }
         let flows = outbound(&mut self.filter);
         assert_eq!(flows, self.world.flows, "the same flows are recorded again");
     }
@@ -489,13 +505,38 @@ impl Case {
     }
 }
 
+/// `frame` from its IP header on (after the Ethernet header and any VLAN tags); a frame too
+/// short for that stays as it is, random bytes to judge.
+fn ip_part(frame: &[u8]) -> Vec<u8> {
+    let mut at = 12;
+    while frame
+        .get(at..at + 2)
+        .is_some_and(|t| t == [0x81, 0x00] || t == [0x88, 0xa8])
+    {
+        at += 4;
+    }
+    frame
+        .get(at + 2..)
+        .map_or_else(|| frame.to_vec(), <[u8]>::to_vec)
+}
+
 fn report(case: &Case, n: u64, frame: &[u8], why: &str) {
     println!(
-        "DISAGREE policy {} ({:?}) frame #{n}: {why}\n  --replay {} --policy {}",
+        "DISAGREE policy {} ({:?}){} frame #{n}: {why}\n  --replay {} --policy {}{}",
         case.index,
         POLICIES[case.index],
+        if case.world.ip_frames {
+            " on an IP device"
+        } else {
+            ""
+        },
         hex(frame),
-        case.index
+        case.index,
+        if case.world.ip_frames {
+            " --ip-frames"
+        } else {
+            ""
+        }
     );
 }
 
@@ -517,7 +558,7 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> ExitCode {
     if let Some((frame, policy)) = &args.replay {
-        let mut case = Case::new(*policy);
+        let mut case = Case::new(*policy, args.ip_frames);
         let decision: Decision = case.world.judge(frame, 0);
         println!("model: {decision:?}");
         return match case.check(frame, true, true) {
@@ -532,7 +573,10 @@ fn run(args: &Args) -> ExitCode {
         };
     }
     let corpus = corpus();
-    let mut cases: Vec<Case> = (0..POLICIES.len()).map(Case::new).collect();
+    // Every policy on an Ethernet device, and one on a device without a link layer, whose
+    // frames are the same with the Ethernet header (and tags) cut off.
+    let mut cases: Vec<Case> = (0..POLICIES.len()).map(|i| Case::new(i, false)).collect();
+    cases.push(Case::new(1, true));
     let mut rng = Rng(args.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let started = Instant::now();
     let (mut disagreements, mut drops, mut refused) = (0u64, 0u64, 0u64);
@@ -543,8 +587,11 @@ fn run(args: &Args) -> ExitCode {
         if n % (1 << 18) == 0 && n > 0 {
             cases.iter_mut().for_each(Case::refresh_flows);
         }
-        let frame = frame(&mut rng, &corpus);
-        let case = &mut cases[usize::try_from(n).unwrap_or(0) % POLICIES.len()];
+        let mut frame = frame(&mut rng, &corpus);
+        let case = &mut cases[usize::try_from(n).unwrap_or(0) % (POLICIES.len() + 1)];
+        if case.world.ip_frames {
+            frame = ip_part(&frame);
+        }
         let model = case.world.judge(&frame, 0);
         drops += u64::from(model.drop);
         reasons[model.reason as usize] += 1;
@@ -563,8 +610,9 @@ fn run(args: &Args) -> ExitCode {
     }
     let took = started.elapsed();
     println!(
-        "fuzz: {} frames (seed {}) under {} policies in {:.1} s: {disagreements} \
-         disagreements (an abort counts as one); {drops} dropped",
+        "fuzz: {} frames (seed {}) under {} policies, and one on a device without a link \
+         layer, in {:.1} s: {disagreements} disagreements (an abort counts as one); {drops} \
+         dropped",
         args.frames,
         args.seed,
         POLICIES.len(),

@@ -14,6 +14,7 @@ pub mod probe;
 pub mod raw;
 pub mod services;
 mod setup;
+pub mod tun;
 pub mod watch;
 
 pub use setup::{fwxdp_bin, require_privileges, sweep_stale};
@@ -324,9 +325,22 @@ impl Lab {
     /// Packets dropped on (`proto`, `port`) of the server interface, per `stats --json`.
     #[must_use]
     pub fn port_drops(&self, proto: &str, port: u16) -> (u64, u64) {
+        self.port_drops_on(SERVER_IF, proto, port)
+    }
+
+    /// The packets and bytes `iface` dropped to `port` of `proto`.
+    ///
+    /// # Panics
+    /// When the stats cannot be read.
+    #[must_use]
+    pub fn port_drops_on(&self, iface: &str, proto: &str, port: u16) -> (u64, u64) {
         let stats = self.stats_json();
-        let ports = stats["interfaces"][0]["ports"]
+        let ports = stats["interfaces"]
             .as_array()
+            .into_iter()
+            .flatten()
+            .find(|i| i["interface"] == iface)
+            .and_then(|i| i["ports"].as_array())
             .cloned()
             .unwrap_or_default();
         ports

@@ -19,6 +19,8 @@ pub enum Tcp {
     Closed,
     /// No answer before the timeout: the SYN (or its answer) was dropped.
     Filtered,
+    /// No route: the link to the server is gone (deleted and not made again yet).
+    Unreachable,
 }
 
 /// How a UDP request ended.
@@ -33,7 +35,7 @@ pub enum Udp {
 /// Connects from `ns` (optionally from source address `from`) to `to`.
 ///
 /// # Panics
-/// On an error that is neither a refusal nor a timeout (say, no route).
+/// On an error that is neither a refusal, a timeout nor a missing route.
 #[must_use]
 pub fn tcp(ns: &Netns, from: Option<IpAddr>, to: SocketAddr, timeout: Duration) -> Tcp {
     ns.enter(move || {
@@ -56,6 +58,14 @@ pub fn tcp(ns: &Netns, from: Option<IpAddr>, to: SocketAddr, timeout: Duration) 
             Err(e) if e.kind() == ErrorKind::ConnectionRefused => Tcp::Closed,
             Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => {
                 Tcp::Filtered
+            }
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENETUNREACH | libc::EHOSTUNREACH)
+                ) =>
+            {
+                Tcp::Unreachable
             }
             Err(e) => panic!("connect {to}: {e}"),
         }

@@ -16,3 +16,4 @@ mod raw_frames;
 mod recovery;
 mod sandbox;
 mod syn_cookies;
+mod tunnels;

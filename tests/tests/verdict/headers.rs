@@ -3,11 +3,11 @@
 //!
 //! Every test loads its own instance, so its maps and counters are its own.
 
-use fwxdp_common::Proto;
-use fwxdp_tests::packet::{ETH_HLEN, FrameBuilder, IPPROTO_HOPOPTS, TPID_8021AD, TPID_8021Q};
+use fwxdp_common::{Config, Proto};
+use fwxdp_tests::packet::{ETH_HLEN, FrameBuilder, IPPROTO_HOPOPTS, SYN, TPID_8021AD, TPID_8021Q};
 use fwxdp_tests::verdict::{
-    AH, ALLOWED, DST, FRAG, Filter, HBH, LOCAL6, MALFORMED, OTHER, POLICY, REMOTE4, REMOTE6, RT,
-    port_drop, syn4, syn6, udp4, udp6, with_chain,
+    AH, ALLOWED, DST, EPHEMERAL, FRAG, Filter, HBH, LOCAL6, MALFORMED, OTHER, POLICY, REMOTE4,
+    REMOTE6, RT, port_drop, syn4, syn6, udp4, udp6, with_chain,
 };
 
 #[test]
@@ -297,4 +297,29 @@ fn an_ipv6_extension_header_running_past_the_end_is_malformed() {
     let remaining = frame.len() - (ext + 8);
     frame[ext + 9] = u8::try_from(remaining / 8).unwrap();
     f.expect("DST running 8 bytes past the end", &frame, MALFORMED);
+}
+
+#[test]
+fn frames_of_a_device_without_a_link_layer_are_judged_from_the_ip_header() {
+    let ip_frames = Config {
+        flags: fwxdp_common::CONFIG_IP_FRAMES,
+        ..Config::default()
+    };
+    let mut f = Filter::with_config(POLICY, &ip_frames);
+    let ip = |builder: FrameBuilder| {
+        let frame = builder.build_frame();
+        frame.bytes[frame.network_offset..].to_vec()
+    };
+    f.expect("v4 SYN to 80", &ip(syn4(REMOTE4, 80)), ALLOWED);
+    f.expect(
+        "v4 SYN to 3306",
+        &ip(syn4(REMOTE4, 3306)),
+        port_drop(Proto::Tcp, 3306),
+    );
+    let v6 = FrameBuilder::tcp_v6(REMOTE6, LOCAL6, EPHEMERAL, 3306, SYN);
+    f.expect("v6 SYN to 3306", &ip(v6), port_drop(Proto::Tcp, 3306));
+    // Neither IPv4 nor IPv6: what it carries is hidden.
+    let mut other = ip(syn4(REMOTE4, 80));
+    other[0] = 0x15;
+    f.expect("version 1", &other, MALFORMED);
 }

@@ -384,7 +384,12 @@ fn transport(c: &mut Cursor, proto: u8, remaining: usize, packet: &mut Packet) {
         ip_protocol::UDP | ip_protocol::UDPLITE => datagram::<UdpHdr>(c, packet),
         ip_protocol::SCTP => datagram::<[u8; SCTP_HEADER_LEN]>(c, packet),
         ip_protocol::DCCP => datagram::<[u8; DCCP_HEADER_LEN]>(c, packet),
-        ip_protocol::ICMP | ip_protocol::ICMPV6 | ip_protocol::IGMP => Transport::Unfiltered,
+        // Each family's own: ICMP and IGMP in IPv4, ICMPv6 in IPv6. In the other family they
+        // are protocols like any other (a raw socket would take them).
+        ip_protocol::ICMP | ip_protocol::IGMP if packet.family == FAMILY_V4 => {
+            Transport::Unfiltered
+        }
+        ip_protocol::ICMPV6 if packet.family == FAMILY_V6 => Transport::Unfiltered,
         _ => Transport::Protocol,
     };
 }

@@ -2,24 +2,6 @@
 
 use nix::{ifaddrs::getifaddrs, net::if_::InterfaceFlags};
 
-use crate::netlink::{self, NetlinkError};
-
-/// `ARPHRD_ETHER`.
-const ARPHRD_ETHER: u16 = 1;
-/// Link types whose frames start at the IP header: `ARPHRD_NONE` (tun, `wireguard`),
-/// `ARPHRD_TUNNEL` (ipip), `ARPHRD_TUNNEL6` (ip6tnl), `ARPHRD_SIT`, `ARPHRD_IPGRE`,
-/// `ARPHRD_IP6GRE`, `ARPHRD_RAWIP`, `ARPHRD_PPP`.
-const IP_LINK_TYPES: &[u16] = &[65534, 768, 769, 776, 778, 823, 519, 512];
-
-/// How the frames of an interface begin.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Framing {
-    /// With an Ethernet header.
-    Ethernet,
-    /// With the IP header: the device has no link layer.
-    Ip,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum IfaceError {
     #[error("{name:?} is not a valid interface name")]
@@ -30,13 +12,6 @@ pub enum IfaceError {
     Loopback { name: String },
     #[error("cannot list interfaces")]
     List { source: nix::Error },
-    #[error(
-        "interface {name} has link type {link_type} (neither Ethernet nor IP): fwxdp cannot \
-         read its frames, so it does not filter it"
-    )]
-    Unframed { name: String, link_type: u16 },
-    #[error(transparent)]
-    Netlink(#[from] NetlinkError),
 }
 
 /// Linux limits names to 15 bytes; a '/' or a dot name would escape the pin directory.
@@ -76,26 +51,6 @@ pub fn filterable_index(name: &str) -> Result<u32, IfaceError> {
         });
     }
     Ok(index)
-}
-
-/// How the frames of the interface `index` (called `name`) begin; an error for a link type
-/// the parser cannot read, whose frames it would misjudge.
-pub fn framing(index: u32, name: &str) -> Result<Framing, IfaceError> {
-    let unknown = || IfaceError::UnknownInterface {
-        name: name.to_owned(),
-    };
-    let link = netlink::links::list()?
-        .into_iter()
-        .find(|l| l.index == index)
-        .ok_or_else(unknown)?;
-    match link.link_type {
-        ARPHRD_ETHER => Ok(Framing::Ethernet),
-        t if IP_LINK_TYPES.contains(&t) => Ok(Framing::Ip),
-        link_type => Err(IfaceError::Unframed {
-            name: name.to_owned(),
-            link_type,
-        }),
-    }
 }
 
 /// The index of `name` if it exists now.

@@ -305,12 +305,12 @@ fn ipv4(frame: &[u8], at: usize) -> Parsed {
                     protocol = next;
                     at += len;
                     remaining -= len;
-                    transport(frame, at, protocol, remaining)
+                    transport(frame, at, protocol, remaining, true)
                 }
                 None => Transport::Hidden,
             }
         } else {
-            transport(frame, at, protocol, remaining)
+            transport(frame, at, protocol, remaining, true)
         }
     };
     Parsed::Ip(Ip {
@@ -391,7 +391,7 @@ fn ipv6(frame: &[u8], at: usize) -> Parsed {
         if matches!(next, 0 | 43 | 44 | 60 | 51) {
             Transport::Hidden
         } else {
-            self::transport(frame, at, next, remaining)
+            self::transport(frame, at, next, remaining, false)
         }
     });
     Parsed::Ip(Ip {
@@ -403,7 +403,7 @@ fn ipv6(frame: &[u8], at: usize) -> Parsed {
 
 /// The transport header of `protocol` at `at`, which the IP length fields leave `remaining`
 /// bytes for.
-fn transport(frame: &[u8], at: usize, protocol: u8, remaining: usize) -> Transport {
+fn transport(frame: &[u8], at: usize, protocol: u8, remaining: usize, v4: bool) -> Transport {
     let header = |len: usize| {
         if remaining < len {
             None
@@ -418,7 +418,8 @@ fn transport(frame: &[u8], at: usize, protocol: u8, remaining: usize) -> Transpo
         )
     };
     match protocol {
-        1 | 2 | 58 => Transport::Unjudged,
+        1 | 2 if v4 => Transport::Unjudged,
+        58 if !v4 => Transport::Unjudged,
         6 => header(20).map_or(Transport::Hidden, |h| {
             let (_, dst_port) = ports(h);
             Transport::Tcp {

@@ -1,6 +1,7 @@
 //! Attaching the filter to an interface, or replacing its policy in place; and detaching.
 //!
 //! - [`request`]: what an attach is asked, what it did, how it fails.
+//! - [`framing`]: where an interface's frames begin (Ethernet or IP), or why it is refused.
 //! - [`object`]: the embedded BPF object and one loaded instance of it.
 //! - [`spares`]: instances verified ahead of need, so that attaching costs only pins and hooks.
 //! - [`staging`]: a fresh attach, built in a staging directory and renamed into place only
@@ -12,6 +13,7 @@
 //! - [`detach`]: the way back.
 
 pub mod detach;
+pub mod framing;
 pub mod hook;
 pub mod object;
 pub mod replace;
@@ -40,7 +42,7 @@ pub fn attach(root: &PinRoot, request: &Request<'_>) -> Result<Outcome, AttachEr
     let ifindex = iface::filterable_index(request.iface)?;
     // Before anything else: a device whose frames the parser cannot read would be filtered
     // in name only.
-    let framing = iface::framing(ifindex, request.iface)?;
+    let framing = framing::of(ifindex, request.iface)?;
     root.ensure()?;
     // First: a filter a killed attach left whole is taken over, the rest removed.
     root.sweep_staging()?;

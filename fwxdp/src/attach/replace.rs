@@ -5,11 +5,11 @@
 use fwxdp_common::{Config, Proto};
 
 use super::{
+    framing::Framing,
     request::{AttachError, Outcome, Request, config_flags, open_count},
     switch,
 };
 use crate::{
-    iface::Framing,
     mode::AttachMode,
     state::{LinkPin, PinnedInterface},
 };

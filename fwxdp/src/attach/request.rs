@@ -4,9 +4,14 @@ use std::{io, path::PathBuf};
 
 use fwxdp_common::{CONFIG_IP_FRAMES, CONFIG_MONITOR, CONFIG_VERSION, Proto};
 
-use super::{object::ObjectError, spares::Spares, switch::SwitchError};
+use super::{
+    framing::{Framing, FramingError},
+    object::ObjectError,
+    spares::Spares,
+    switch::SwitchError,
+};
 use crate::{
-    iface::{Framing, IfaceError},
+    iface::IfaceError,
     mode::AttachMode,
     policy::Policy,
     state::{MapsError, PinError},
@@ -44,6 +49,8 @@ pub struct Outcome {
 pub enum AttachError {
     #[error(transparent)]
     Iface(#[from] IfaceError),
+    #[error(transparent)]
+    Framing(#[from] FramingError),
     #[error(transparent)]
     Pins(#[from] PinError),
     #[error(transparent)]

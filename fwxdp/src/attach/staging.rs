@@ -10,16 +10,14 @@ use aya::programs::TcAttachType;
 use fwxdp_common::{CONFIG_VERSION, Config, Proto};
 
 use super::{
+    framing::Framing,
     hook,
     object::Loaded,
     request::{AttachError, Outcome, Request, config_flags, open_count},
     spares::Spares,
     switch,
 };
-use crate::{
-    iface::Framing,
-    state::{LinkPin, PinDir, PinError, PinRoot, ProgramPin},
-};
+use crate::state::{LinkPin, PinDir, PinError, PinRoot, ProgramPin};
 
 /// Attaches an interface that has no pins.
 pub(super) fn fresh(

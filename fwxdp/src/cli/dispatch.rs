@@ -73,7 +73,10 @@ fn attach(root: &PinRoot, args: &AttachArgs) -> Result<(), CliError> {
     // Every interface checked before any is changed: nothing half-applied.
     for name in &args.ifaces {
         let index = iface::filterable_index(name)?;
-        iface::framing(index, name)?;
+        attach::framing::of(index, name).map_err(|source| CliError::Attach {
+            iface: name.clone(),
+            source: Box::new(source.into()),
+        })?;
     }
     hold_signals()?;
     let _lock = StateLock::acquire()?;

@@ -52,6 +52,11 @@ const TUNNEL_KINDS: &[&str] = &[
     "gtp",
     "amt",
     "tun",
+    "macsec",
+    "l2tp",
+    "ppp",
+    "hsr",
+    "batadv",
 ];
 
 impl Link {

@@ -54,8 +54,8 @@ pub fn refusal(number: u8) -> Option<String> {
     }
     match number {
         ip_protocol::ICMP | ip_protocol::ICMPV6 | ip_protocol::IGMP => Some(
-            "ICMP, ICMPv6 and IGMP always pass (neighbour discovery, path MTU and multicast \
-             need them)"
+            "ICMP and IGMP in IPv4 and ICMPv6 in IPv6 always pass (neighbour discovery, path \
+             MTU and multicast need them)"
                 .to_owned(),
         ),
         0 | 43 | 44 | 60 => {

@@ -155,6 +155,10 @@ fn other_protocols_drop_unless_allowed() {
     }
     // 4in6 and 6in6: IPv6 carrying IP.
     f.expect("v6 protocol 4", &v6(REMOTE6, IPIP), protocol_drop(IPIP));
+    // ICMP and IGMP pass in IPv4 only, ICMPv6 in IPv6 only: elsewhere they are protocols.
+    f.expect("v6 ICMP", &v6(REMOTE6, 1), protocol_drop(1));
+    f.expect("v6 IGMP", &v6(REMOTE6, 2), protocol_drop(2));
+    f.expect("v4 ICMPv6", &v4(REMOTE4, 58), protocol_drop(58));
     f.expect("esp", &v4(REMOTE4, ESP), ALLOWED);
     f.expect("v6 esp", &v6(REMOTE6, ESP), ALLOWED);
     f.expect("protocol 253", &v4(REMOTE4, 253), ALLOWED);

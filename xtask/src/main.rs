@@ -204,17 +204,8 @@ fn demo() -> Result<()> {
 
 /// The differential fuzz of the verdict, `frames` frames.
 fn fuzz(frames: u64, seed: Option<u64>) -> Result<()> {
-    let mut build = cargo();
-    build.args([
-        "build",
-        "--release",
-        "--package",
-        "fwxdp-tests",
-        "--bin",
-        "fwxdp-fuzz",
-    ]);
-    step("cargo build --release (fwxdp-fuzz)", build)?;
-    let mut fuzz = Command::new(workspace_root().join("target/release/fwxdp-fuzz"));
+    let target = build_release("fwxdp-fuzz")?;
+    let mut fuzz = Command::new(target.join("fwxdp-fuzz"));
     fuzz.args(["--frames", &frames.to_string()]);
     if let Some(seed) = seed {
         fuzz.args(["--seed", &seed.to_string()]);
@@ -224,21 +215,8 @@ fn fuzz(frames: u64, seed: Option<u64>) -> Result<()> {
 
 fn bench() -> Result<()> {
     setup::run()?;
-    let mut build = cargo();
-    build.args([
-        "build",
-        "--release",
-        "--package",
-        "fwxdp-tests",
-        "--bin",
-        "fwxdp-bench",
-        // The service, which the bench starts in a lab.
-        "--package",
-        "fwxdp",
-        "--bin",
-        "fwxdp",
-    ]);
-    step("cargo build --release", build)?;
-    let bench = Command::new(workspace_root().join("target/release/fwxdp-bench"));
+    // fwxdp too: the bench starts the service in a lab.
+    let target = build_release("fwxdp-bench")?;
+    let bench = Command::new(target.join("fwxdp-bench"));
     step("benchmarks", bench)
 }

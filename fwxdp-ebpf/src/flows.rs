@@ -3,7 +3,7 @@
 //! without ports are tracked by (protocol, local address, remote address).
 
 use aya_ebpf::helpers::bpf_ktime_get_ns;
-use fwxdp_common::{FLOW_TIMEOUT_NS, FlowKey, PROTOCOL_ALLOW, Proto, port_index, protocol_index};
+use fwxdp_common::{FLOW_TIMEOUT_NS, FlowKey, PROTOCOL_ALLOW, port_index, protocol_index};
 
 use crate::{
     maps::{FWXDP_CONFIG, FWXDP_FLOWS, FWXDP_PORTS, FWXDP_PROTOCOLS},
@@ -18,8 +18,8 @@ const REFRESH_NS: u64 = 1_000_000_000;
 #[inline(always)]
 pub(crate) fn is_reply(packet: &Packet) -> bool {
     let key = FlowKey {
-        local_addr: packet.dst,
-        remote_addr: packet.src,
+        local_addr: packet.dst(),
+        remote_addr: packet.src(),
         local_port_be: packet.dst_port.to_be(),
         remote_port_be: packet.src_port.to_be(),
         family: packet.family,
@@ -49,14 +49,9 @@ pub(crate) fn record_outbound(data: usize, data_end: usize) {
     // need no flow: their peers reach it anyway, and recording them would let a flood of
     // spoofed queries evict the host's own flows.
     let open_to_all = match packet.transport {
-        Transport::Datagram => {
-            let Some(proto) = Proto::from_ip_protocol(packet.ip_proto) else {
-                return;
-            };
-            FWXDP_PORTS
-                .get(port_index(config.generation, packet.src_port))
-                .is_some_and(|flags| flags & proto.allow_flag() != 0)
-        }
+        Transport::Datagram => FWXDP_PORTS
+            .get(port_index(config.generation, packet.src_port))
+            .is_some_and(|flags| flags & packet.proto.allow_flag() != 0),
         Transport::Protocol => FWXDP_PROTOCOLS
             .get(protocol_index(config.generation, packet.ip_proto))
             .is_some_and(|flags| flags & PROTOCOL_ALLOW != 0),
@@ -68,8 +63,8 @@ pub(crate) fn record_outbound(data: usize, data_end: usize) {
         return;
     }
     let key = FlowKey {
-        local_addr: packet.src,
-        remote_addr: packet.dst,
+        local_addr: packet.src(),
+        remote_addr: packet.dst(),
         local_port_be: packet.src_port.to_be(),
         remote_port_be: packet.dst_port.to_be(),
         family: packet.family,

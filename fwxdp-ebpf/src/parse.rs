@@ -6,7 +6,7 @@
 
 use core::{mem::size_of, ptr::read_unaligned};
 
-use fwxdp_common::{FAMILY_V4, FAMILY_V6, ip_protocol};
+use fwxdp_common::{FAMILY_V4, FAMILY_V6, Proto, ip_protocol};
 use network_types::{
     eth::EthHdr,
     ip::{Ipv4Hdr, Ipv6Hdr},
@@ -121,23 +121,97 @@ pub(crate) enum Transport {
 /// A parsed frame. A flat struct with every field always written, rather than enums with
 /// payloads: LLVM may copy an unset payload, and the verifier rejects reading an
 /// uninitialised register.
+///
+/// The addresses stay in the packet and are read where a verdict needs them: copying 32
+/// bytes out of every frame was most of the cost of a verdict for an open port.
 pub(crate) struct Packet {
     pub(crate) kind: Kind,
     /// [`FAMILY_V4`] or [`FAMILY_V6`].
     pub(crate) family: u8,
-    /// Source address, network order; IPv4 in the first four bytes.
-    pub(crate) src: [u8; 16],
-    /// Destination address, network order; IPv4 in the first four bytes.
-    pub(crate) dst: [u8; 16],
+    /// The address of the IP header, whose fixed part lies inside the packet when
+    /// [`Packet::kind`] is [`Kind::Ip`]; 0 otherwise.
+    ip: usize,
     pub(crate) transport: Transport,
     /// The IP protocol number of the transport (after IPv6 extension headers and AH).
     pub(crate) ip_proto: u8,
+    /// For [`Transport::Tcp`] and [`Transport::Datagram`], the protocol whose ports are set,
+    /// so that the verdict need not dispatch on [`Packet::ip_proto`] again.
+    pub(crate) proto: Proto,
     /// Host byte order.
     pub(crate) src_port: u16,
     /// Host byte order.
     pub(crate) dst_port: u16,
     pub(crate) syn: bool,
     pub(crate) ack: bool,
+}
+
+/// Where the addresses lie in each family's fixed header.
+const IPV4_SRC: usize = 12;
+const IPV4_DST: usize = 16;
+const IPV6_SRC: usize = 8;
+const IPV6_DST: usize = 24;
+
+impl Packet {
+    /// The source address, network order; IPv4 in the first four bytes. Only for an IP packet.
+    #[inline(always)]
+    pub(crate) fn src(&self) -> [u8; 16] {
+        self.address(IPV4_SRC, IPV6_SRC)
+    }
+
+    /// The destination address, as [`Packet::src`].
+    #[inline(always)]
+    pub(crate) fn dst(&self) -> [u8; 16] {
+        self.address(IPV4_DST, IPV6_DST)
+    }
+
+    #[inline(always)]
+    fn address(&self, v4: usize, v6: usize) -> [u8; 16] {
+        let mut addr = [0; 16];
+        // SAFETY: `ip` is the fixed header of this family, which holds the address; the
+        // reads are unaligned.
+        unsafe {
+            if self.family == FAMILY_V4 {
+                let v4 = read_unaligned((self.ip + v4) as *const [u8; 4]);
+                addr[..4].copy_from_slice(&v4);
+            } else {
+                addr = read_unaligned((self.ip + v6) as *const [u8; 16]);
+            }
+        }
+        addr
+    }
+
+    /// Whether either address is a loopback one: `127.0.0.0/8`, `::1` or
+    /// `::ffff:127.0.0.0/104`. Reads one byte of each address unless it starts with zero.
+    #[inline(always)]
+    pub(crate) fn is_loopback(&self) -> bool {
+        if self.family == FAMILY_V4 {
+            // SAFETY: as in `address`.
+            let (src, dst) = unsafe {
+                (
+                    *((self.ip + IPV4_SRC) as *const u8),
+                    *((self.ip + IPV4_DST) as *const u8),
+                )
+            };
+            return src == 127 || dst == 127;
+        }
+        self.is_loopback_v6(IPV6_SRC) || self.is_loopback_v6(IPV6_DST)
+    }
+
+    #[inline(always)]
+    fn is_loopback_v6(&self, at: usize) -> bool {
+        // SAFETY: as in `address`.
+        if unsafe { *((self.ip + at) as *const u8) } != 0 {
+            return false;
+        }
+        // SAFETY: as in `address`.
+        let addr = unsafe { read_unaligned((self.ip + at) as *const [u8; 16]) };
+        let head = u64::from_be_bytes([
+            addr[0], addr[1], addr[2], addr[3], addr[4], addr[5], addr[6], addr[7],
+        ]);
+        let mid = u32::from_be_bytes([addr[8], addr[9], addr[10], addr[11]]);
+        let tail = u32::from_be_bytes([addr[12], addr[13], addr[14], addr[15]]);
+        head == 0 && ((mid == 0 && tail == 1) || (mid == 0xffff && addr[12] == 127))
+    }
 }
 
 /// Parses Ethernet, up to [`VLAN_MAX_DEPTH`] VLAN tags (less `outer_tags`, which the kernel
@@ -149,10 +223,10 @@ pub(crate) fn frame(data: usize, data_end: usize, outer_tags: usize, ip_frames: 
     let mut packet = Packet {
         kind: Kind::Malformed,
         family: 0,
-        src: [0; 16],
-        dst: [0; 16],
+        ip: 0,
         transport: Transport::Unfiltered,
         ip_proto: 0,
+        proto: Proto::Tcp,
         src_port: 0,
         dst_port: 0,
         syn: false,
@@ -214,6 +288,7 @@ fn ipv4(c: &mut Cursor, packet: &mut Packet) -> Kind {
     let Some(ip) = c.take::<Ipv4Hdr>() else {
         return Kind::Malformed;
     };
+    let ip_addr = ip as usize;
     // SAFETY: `take` checked that the fixed header lies inside the packet.
     let ip = unsafe { &*ip };
     let header_len = usize::from(ip.ihl());
@@ -229,8 +304,7 @@ fn ipv4(c: &mut Cursor, packet: &mut Packet) -> Kind {
         return Kind::Malformed;
     }
     packet.family = FAMILY_V4;
-    packet.src[..4].copy_from_slice(&ip.src_addr);
-    packet.dst[..4].copy_from_slice(&ip.dst_addr);
+    packet.ip = ip_addr;
     if ip.frag_offset() != 0 {
         packet.transport = Transport::LaterFragment;
         return Kind::Ip;
@@ -269,14 +343,14 @@ fn ipv6(c: &mut Cursor, packet: &mut Packet) -> Kind {
     let Some(ip) = c.take::<Ipv6Hdr>() else {
         return Kind::Malformed;
     };
+    let ip_addr = ip as usize;
     // SAFETY: `take` checked that the fixed header lies inside the packet.
     let ip = unsafe { &*ip };
     if ip.version() != 6 {
         return Kind::Malformed;
     }
     packet.family = FAMILY_V6;
-    packet.src = ip.src_addr;
-    packet.dst = ip.dst_addr;
+    packet.ip = ip_addr;
     match extension_headers(
         c,
         ip.next_hdr,
@@ -381,9 +455,10 @@ fn transport(c: &mut Cursor, proto: u8, remaining: usize, packet: &mut Packet) {
             }
             None => Transport::Hidden,
         },
-        ip_protocol::UDP | ip_protocol::UDPLITE => datagram::<UdpHdr>(c, packet),
-        ip_protocol::SCTP => datagram::<[u8; SCTP_HEADER_LEN]>(c, packet),
-        ip_protocol::DCCP => datagram::<[u8; DCCP_HEADER_LEN]>(c, packet),
+        ip_protocol::UDP => datagram::<UdpHdr>(c, Proto::Udp, packet),
+        ip_protocol::UDPLITE => datagram::<UdpHdr>(c, Proto::UdpLite, packet),
+        ip_protocol::SCTP => datagram::<[u8; SCTP_HEADER_LEN]>(c, Proto::Sctp, packet),
+        ip_protocol::DCCP => datagram::<[u8; DCCP_HEADER_LEN]>(c, Proto::Dccp, packet),
         // Each family's own: ICMP and IGMP in IPv4, ICMPv6 in IPv6. In the other family they
         // are protocols like any other (a raw socket would take them).
         ip_protocol::ICMP | ip_protocol::IGMP if packet.family == FAMILY_V4 => {
@@ -397,7 +472,7 @@ fn transport(c: &mut Cursor, proto: u8, remaining: usize, packet: &mut Packet) {
 /// Reads the ports of a datagram protocol whose header (at least `H`) starts with the source
 /// and destination ports, as UDP, UDP-Lite, SCTP and DCCP all do.
 #[inline(always)]
-fn datagram<H>(c: &mut Cursor, packet: &mut Packet) -> Transport {
+fn datagram<H>(c: &mut Cursor, proto: Proto, packet: &mut Packet) -> Transport {
     let Some(header) = c.take::<H>() else {
         return Transport::Hidden;
     };
@@ -407,5 +482,6 @@ fn datagram<H>(c: &mut Cursor, packet: &mut Packet) -> Transport {
     let ports = unsafe { read_unaligned(ports) };
     packet.src_port = u16::from_be_bytes([ports[0], ports[1]]);
     packet.dst_port = u16::from_be_bytes([ports[2], ports[3]]);
+    packet.proto = proto;
     Transport::Datagram
 }

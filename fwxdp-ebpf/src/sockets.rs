@@ -44,18 +44,19 @@ pub(crate) fn tcp(ctx: *mut c_void, packet: &Packet) -> Socket {
     // LLVM may fill it from any register, pointers included, which the verifier refuses.
     // SAFETY: the tuple is plain integers; all-zero is valid.
     let mut tuple: bpf_sock_tuple = unsafe { core::mem::zeroed() };
+    let (src, dst) = (packet.src(), packet.dst());
     let size = if packet.family == FAMILY_V4 {
         tuple.__bindgen_anon_1.ipv4 = bpf_sock_tuple__bindgen_ty_1__bindgen_ty_1 {
-            saddr: u32::from_ne_bytes([packet.src[0], packet.src[1], packet.src[2], packet.src[3]]),
-            daddr: u32::from_ne_bytes([packet.dst[0], packet.dst[1], packet.dst[2], packet.dst[3]]),
+            saddr: u32::from_ne_bytes([src[0], src[1], src[2], src[3]]),
+            daddr: u32::from_ne_bytes([dst[0], dst[1], dst[2], dst[3]]),
             sport,
             dport,
         };
         TUPLE_V4
     } else {
         tuple.__bindgen_anon_1.ipv6 = bpf_sock_tuple__bindgen_ty_1__bindgen_ty_2 {
-            saddr: words(&packet.src),
-            daddr: words(&packet.dst),
+            saddr: words(&src),
+            daddr: words(&dst),
             sport,
             dport,
         };

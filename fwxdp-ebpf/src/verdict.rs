@@ -56,7 +56,7 @@ pub(crate) fn judge(
         Kind::Malformed => return Verdict::because(Reason::Malformed),
         Kind::Ip => {}
     }
-    if is_loopback(&packet.src, packet.family) || is_loopback(&packet.dst, packet.family) {
+    if packet.is_loopback() {
         return Verdict::because(Reason::Loopback);
     }
     match packet.transport {
@@ -70,9 +70,7 @@ pub(crate) fn judge(
             }
         }
         Transport::Datagram => {
-            let Some(proto) = Proto::from_ip_protocol(packet.ip_proto) else {
-                return Verdict::because(Reason::Malformed);
-            };
+            let proto = packet.proto;
             if proto == Proto::Udp && is_dhcp_client_reply(&packet) {
                 return Verdict::because(Reason::Established);
             }
@@ -94,20 +92,6 @@ pub(crate) fn judge(
             }
         }
     }
-}
-
-/// `127.0.0.0/8`, `::1` and `::ffff:127.0.0.0/104`.
-#[inline(always)]
-fn is_loopback(addr: &[u8; 16], family: u8) -> bool {
-    if family == FAMILY_V4 {
-        return addr[0] == 127;
-    }
-    let head = u64::from_be_bytes([
-        addr[0], addr[1], addr[2], addr[3], addr[4], addr[5], addr[6], addr[7],
-    ]);
-    let mid = u32::from_be_bytes([addr[8], addr[9], addr[10], addr[11]]);
-    let tail = u32::from_be_bytes([addr[12], addr[13], addr[14], addr[15]]);
-    head == 0 && ((mid == 0 && tail == 1) || (mid == 0xffff && addr[12] == 127))
 }
 
 #[inline(always)]
@@ -191,7 +175,7 @@ fn source_listed(generation: u8, proto: u8, port: u16, packet: &Packet) -> bool 
             family: packet.family,
             _pad: 0,
             port_be: port.to_be(),
-            addr: packet.src,
+            addr: packet.src(),
         },
     );
     FWXDP_CIDRS.get(&key).is_some()

@@ -37,6 +37,15 @@ pub mod map_name {
     /// [`crate::LinkRecord`] per link role: attachments that have no pinned BPF link (TC
     /// filters made over netlink). Written and read by userspace only.
     pub const LINKS: &str = "FWXDP_LINKS";
+    /// Hash of [`crate::LimitKey`] → [`crate::Limit`]: the per-source rate limits of the
+    /// ports flagged [`crate::PORT_LIMIT`], per policy generation.
+    pub const LIMITS: &str = "FWXDP_LIMITS";
+    /// LRU hash of [`crate::RateKey`] → [`crate::RateState`]: the recent new connections of
+    /// each source on each limited port.
+    pub const RATES: &str = "FWXDP_RATES";
+    /// Per-CPU hash of [`crate::PortKey`] (reason byte 0) → [`crate::Counter`]: drops of
+    /// reason `ratelimit` per (proto, port).
+    pub const LIMIT_DROPS: &str = "FWXDP_LIMIT_DROPS";
 }
 
 /// Program names in the BPF object.
@@ -67,6 +76,19 @@ pub const PORT_DROPS_MAX_ENTRIES: u32 = 4_096;
 pub const FLOWS_MAX_ENTRIES: u32 = 65_536;
 /// A flow this host started admits replies for this long after its last outbound packet.
 pub const FLOW_TIMEOUT_NS: u64 = 120 * 1_000_000_000;
+/// Capacity of [`map_name::LIMITS`]: the (proto, port) pairs with a limit, both generations.
+pub const LIMITS_MAX_ENTRIES: u32 = GENERATIONS * 1_024;
+/// Capacity of [`map_name::RATES`]: sources tracked across all limited ports; the least
+/// recently used is forgotten first.
+pub const RATES_MAX_ENTRIES: u32 = 32_768;
+/// Capacity of [`map_name::LIMIT_DROPS`].
+pub const LIMIT_DROPS_MAX_ENTRIES: u32 = LIMITS_MAX_ENTRIES;
+/// The largest connection count a limit may allow per window: the size of
+/// [`RateState::stamps`].
+pub const LIMIT_MAX_COUNT: u32 = 16;
+/// The longest window a limit may have (one day), well inside the wrap of the 32-bit
+/// millisecond clock [`RateState`] keeps.
+pub const LIMIT_MAX_WINDOW_MS: u32 = 86_400_000;
 
 /// [`map_name::PORTS`] flag: the port is open to every source for TCP.
 pub const PORT_TCP_ALLOW: u16 = Proto::Tcp.allow_flag();
@@ -76,6 +98,10 @@ pub const PORT_UDP_ALLOW: u16 = Proto::Udp.allow_flag();
 pub const PORT_TCP_CIDR: u16 = Proto::Tcp.cidr_flag();
 /// [`map_name::PORTS`] flag: some source CIDRs are allowed on this UDP port.
 pub const PORT_UDP_CIDR: u16 = Proto::Udp.cidr_flag();
+
+/// [`map_name::PORTS`] flag: some protocol on this port has a per-source rate limit in
+/// [`map_name::LIMITS`] (which says which).
+pub const PORT_LIMIT: u16 = 1 << 15;
 
 /// [`map_name::PROTOCOLS`] flag: the protocol is open to every source.
 pub const PROTOCOL_ALLOW: u8 = 1 << 0;
@@ -95,7 +121,7 @@ pub const fn protocol_index(generation: u8, protocol: u8) -> u32 {
 }
 
 /// The layout of the pinned maps; a replacement refuses pins of another layout.
-pub const CONFIG_VERSION: u8 = 2;
+pub const CONFIG_VERSION: u8 = 3;
 
 /// [`Config::flags`]: count verdicts but pass every packet.
 pub const CONFIG_MONITOR: u8 = 1 << 0;
@@ -268,10 +294,12 @@ pub enum Reason {
     /// Dropped: a packet of an IP protocol without ports that is not allowed and is not a
     /// reply to this host (GRE, ESP, IPIP...).
     Protocol = 7,
+    /// Dropped: a new connection to a rate-limited port from a source over its limit.
+    Ratelimit = 8,
 }
 
 /// Number of [`Reason`] values: the length of [`map_name::REASONS`].
-pub const REASON_COUNT: u32 = 8;
+pub const REASON_COUNT: u32 = 9;
 
 impl Reason {
     /// Every reason, in index order.
@@ -284,6 +312,7 @@ impl Reason {
         Self::Loopback,
         Self::Malformed,
         Self::Protocol,
+        Self::Ratelimit,
     ];
 
     /// Whether the verdict for this reason is to drop (unless in monitor mode).
@@ -291,7 +320,7 @@ impl Reason {
     pub const fn is_drop(self) -> bool {
         matches!(
             self,
-            Self::Port | Self::Loopback | Self::Malformed | Self::Protocol
+            Self::Port | Self::Loopback | Self::Malformed | Self::Protocol | Self::Ratelimit
         )
     }
 
@@ -307,6 +336,7 @@ impl Reason {
             Self::Loopback => "loopback",
             Self::Malformed => "malformed",
             Self::Protocol => "protocol",
+            Self::Ratelimit => "ratelimit",
         }
     }
 }
@@ -345,6 +375,60 @@ pub struct PortKey {
     pub _pad: u8,
 }
 const _: () = assert!(size_of::<PortKey>() == 4);
+
+/// Key of [`map_name::LIMITS`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
+pub struct LimitKey {
+    /// The policy generation the limit belongs to (0 or 1).
+    pub generation: u8,
+    /// A [`Proto`] value.
+    pub proto: u8,
+    /// Destination port, host byte order.
+    pub port: u16,
+}
+const _: () = assert!(size_of::<LimitKey>() == 4);
+
+/// A per-source rate limit: at most `count` new connections in any `window_ms`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
+pub struct Limit {
+    /// 1 to [`LIMIT_MAX_COUNT`].
+    pub count: u32,
+    /// 1 to [`LIMIT_MAX_WINDOW_MS`].
+    pub window_ms: u32,
+}
+const _: () = assert!(size_of::<Limit>() == 8);
+
+/// Key of [`map_name::RATES`]: a source on a limited (proto, port). IPv6 sources are
+/// grouped by /64 (the rest of the address is zero), as one host usually holds a /64.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct RateKey {
+    /// A [`Proto`] value.
+    pub proto: u8,
+    /// [`FAMILY_V4`] or [`FAMILY_V6`].
+    pub family: u8,
+    /// Destination port, host byte order.
+    pub port: u16,
+    /// Source address (or /64), network byte order; IPv4 in the first four bytes.
+    pub addr: [u8; 16],
+}
+const _: () = assert!(size_of::<RateKey>() == 20);
+
+/// The admitted new connections of one source: a ring of their times (milliseconds of the
+/// monotonic clock, wrapping) of which the oldest is at `next` once `used` reaches the
+/// limit's count.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct RateState {
+    pub stamps: [u32; LIMIT_MAX_COUNT as usize],
+    /// The slot the next admission writes.
+    pub next: u32,
+    /// How many slots hold an admission.
+    pub used: u32,
+}
+const _: () = assert!(size_of::<RateState>() == 72);
 
 /// Entries of [`map_name::LINKS`]: one per link role (ingress, bridge, egress).
 pub const LINK_ROLES: u32 = 3;
@@ -442,4 +526,12 @@ mod user {
     unsafe impl aya::Pod for super::FlowKey {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::LinkRecord {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::LimitKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::Limit {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::RateKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::RateState {}
 }

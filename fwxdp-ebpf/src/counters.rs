@@ -1,10 +1,14 @@
-//! Per-CPU counters: per reason, drops per (proto, port), and per IP protocol number.
+//! Per-CPU counters: per reason, drops per (proto, port) for port and rate-limit drops, and
+//! per IP protocol number.
 
 use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_ns};
-use fwxdp_common::{Counter, PortCounter, PortKey, Proto};
+use fwxdp_common::{Counter, PortCounter, PortKey, Proto, Reason};
 
 use crate::{
-    maps::{FWXDP_PORT_DROPS, FWXDP_PORT_OVERFLOW, FWXDP_PROTOCOL_DROPS, FWXDP_REASONS},
+    maps::{
+        FWXDP_LIMIT_DROPS, FWXDP_PORT_DROPS, FWXDP_PORT_OVERFLOW, FWXDP_PROTOCOL_DROPS,
+        FWXDP_REASONS,
+    },
     verdict::Verdict,
 };
 
@@ -15,7 +19,11 @@ pub(crate) fn count(verdict: &Verdict, bytes: u64) {
         add(counter, bytes);
     }
     if let Some((proto, port)) = verdict.port {
-        count_port_drop(proto, port, bytes);
+        if verdict.reason == Reason::Ratelimit {
+            count_limit_drop(proto, port, bytes);
+        } else {
+            count_port_drop(proto, port, bytes);
+        }
     }
     if let Some(protocol) = verdict.protocol
         && let Some(counter) = FWXDP_PROTOCOL_DROPS.get_ptr_mut(u32::from(protocol))
@@ -54,6 +62,30 @@ fn count_port_drop(proto: Proto, port: u16, bytes: u64) {
         // SAFETY: as above.
         unsafe { add_port(counter, bytes) };
     } else if let Some(counter) = FWXDP_PORT_OVERFLOW.get_ptr_mut(proto as u32) {
+        add(counter, bytes);
+    }
+}
+
+/// A rate-limit drop, per (proto, port): the limited ports are few (bounded by
+/// [`fwxdp_common::LIMITS_MAX_ENTRIES`]), so a full map only means a lost count.
+#[inline(always)]
+fn count_limit_drop(proto: Proto, port: u16, bytes: u64) {
+    let key = PortKey {
+        port,
+        proto: proto as u8,
+        _pad: 0,
+    };
+    if let Some(counter) = FWXDP_LIMIT_DROPS.get_ptr_mut(key) {
+        add(counter, bytes);
+        return;
+    }
+    let first = Counter { packets: 1, bytes };
+    if FWXDP_LIMIT_DROPS
+        .insert(key, first, u64::from(BPF_NOEXIST))
+        .is_err()
+        && let Some(counter) = FWXDP_LIMIT_DROPS.get_ptr_mut(key)
+    {
+        // Another CPU inserted the key first.
         add(counter, bytes);
     }
 }

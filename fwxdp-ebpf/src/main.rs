@@ -14,6 +14,7 @@ mod counters;
 mod flows;
 mod maps;
 mod parse;
+mod rates;
 mod sockets;
 mod verdict;
 

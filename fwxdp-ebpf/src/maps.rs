@@ -2,12 +2,13 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, LpmTrie, LruHashMap, PerCpuArray, PerCpuHashMap},
+    maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, PerCpuHashMap},
 };
 use fwxdp_common::{
-    CIDRS_MAX_ENTRIES, CidrKey, Config, Counter, FLOWS_MAX_ENTRIES, FlowKey, LINK_ROLES,
-    LinkRecord, PORT_DROPS_MAX_ENTRIES, PORTS_ENTRIES, PROTO_COUNT, PROTOCOL_NUMBERS,
-    PROTOCOLS_ENTRIES, PortCounter, PortKey, REASON_COUNT,
+    CIDRS_MAX_ENTRIES, CidrKey, Config, Counter, FLOWS_MAX_ENTRIES, FlowKey,
+    LIMIT_DROPS_MAX_ENTRIES, LIMITS_MAX_ENTRIES, LINK_ROLES, Limit, LimitKey, LinkRecord,
+    PORT_DROPS_MAX_ENTRIES, PORTS_ENTRIES, PROTO_COUNT, PROTOCOL_NUMBERS, PROTOCOLS_ENTRIES,
+    PortCounter, PortKey, RATES_MAX_ENTRIES, REASON_COUNT, RateKey, RateState,
 };
 
 #[map]
@@ -42,6 +43,18 @@ pub(crate) static FWXDP_PROTOCOL_DROPS: PerCpuArray<Counter> =
 #[map]
 pub(crate) static FWXDP_FLOWS: LruHashMap<FlowKey, u64> =
     LruHashMap::with_max_entries(FLOWS_MAX_ENTRIES, 0);
+
+#[map]
+pub(crate) static FWXDP_LIMITS: HashMap<LimitKey, Limit> =
+    HashMap::with_max_entries(LIMITS_MAX_ENTRIES, 0);
+
+#[map]
+pub(crate) static FWXDP_RATES: LruHashMap<RateKey, RateState> =
+    LruHashMap::with_max_entries(RATES_MAX_ENTRIES, 0);
+
+#[map]
+pub(crate) static FWXDP_LIMIT_DROPS: PerCpuHashMap<PortKey, Counter> =
+    PerCpuHashMap::with_max_entries(LIMIT_DROPS_MAX_ENTRIES, 0);
 
 /// Read and written by userspace only: created with the other maps so that it is pinned
 /// beside them.

@@ -5,7 +5,7 @@ use core::ffi::c_void;
 
 use aya_ebpf::maps::lpm_trie::Key;
 use fwxdp_common::{
-    CIDR_IP_PROTOCOL, CIDR_KEY_FIXED_BITS, CidrKey, Config, FAMILY_V4, PROTOCOL_ALLOW,
+    CIDR_IP_PROTOCOL, CIDR_KEY_FIXED_BITS, CidrKey, Config, FAMILY_V4, PORT_LIMIT, PROTOCOL_ALLOW,
     PROTOCOL_CIDR, Proto, Reason, port_index, protocol_index,
 };
 
@@ -13,6 +13,7 @@ use crate::{
     flows,
     maps::{FWXDP_CIDRS, FWXDP_PORTS, FWXDP_PROTOCOLS},
     parse::{self, Kind, Packet, Transport},
+    rates,
     sockets::{self, Socket},
 };
 
@@ -21,8 +22,8 @@ const DHCPV4_CLIENT: u16 = 68;
 const DHCPV6_SERVER: u16 = 547;
 const DHCPV6_CLIENT: u16 = 546;
 
-/// Why a frame passes or drops; for a port drop, which (proto, port) to charge, and for a
-/// protocol drop, which IP protocol number.
+/// Why a frame passes or drops; for a port or rate-limit drop, which (proto, port) to
+/// charge, and for a protocol drop, which IP protocol number.
 pub(crate) struct Verdict {
     pub(crate) reason: Reason,
     pub(crate) port: Option<(Proto, u16)>,
@@ -64,7 +65,7 @@ pub(crate) fn judge(
         Transport::Hidden => Verdict::because(Reason::Malformed),
         Transport::Tcp => {
             if packet.syn && !packet.ack {
-                new_connection(config.generation, Proto::Tcp, &packet)
+                new_connection(config.generation, Proto::Tcp, &packet, true)
             } else {
                 segment(ctx, config.generation, &packet)
             }
@@ -76,7 +77,7 @@ pub(crate) fn judge(
             }
             // The policy first: the flow table is consulted only for what would be dropped,
             // so datagrams to open ports never pay for it.
-            let verdict = new_connection(config.generation, proto, &packet);
+            let verdict = new_connection(config.generation, proto, &packet, true);
             if verdict.reason == Reason::Port && flows::is_reply(&packet) {
                 Verdict::because(Reason::Established)
             } else {
@@ -110,7 +111,7 @@ fn is_dhcp_client_reply(packet: &Packet) -> bool {
 /// or NAT-ed into a container) and passes. Ports open to everyone never pay the lookup.
 #[inline(always)]
 fn segment(ctx: *mut c_void, generation: u8, packet: &Packet) -> Verdict {
-    let verdict = new_connection(generation, Proto::Tcp, packet);
+    let verdict = new_connection(generation, Proto::Tcp, packet, false);
     if verdict.reason == Reason::Port && sockets::tcp(ctx, packet) == Socket::Listener {
         verdict
     } else {
@@ -118,15 +119,25 @@ fn segment(ctx: *mut c_void, generation: u8, packet: &Packet) -> Verdict {
     }
 }
 
-/// A new connection passes when its port is open, or open to a CIDR holding its source.
+/// A new connection passes when its port is open (and, with `limit`, its source within the
+/// port's rate limit, if it has one), or open to a CIDR holding its source. Without
+/// `limit` the question is only whether the port is open to the source: segments of
+/// connections are never limited.
 #[inline(always)]
-fn new_connection(generation: u8, proto: Proto, packet: &Packet) -> Verdict {
+fn new_connection(generation: u8, proto: Proto, packet: &Packet, limit: bool) -> Verdict {
     let port = packet.dst_port;
     let flags = FWXDP_PORTS
         .get(port_index(generation, port))
         .copied()
         .unwrap_or(0);
     if flags & proto.allow_flag() != 0 {
+        if limit && flags & PORT_LIMIT != 0 && !rates::admit(generation, proto, port, packet) {
+            return Verdict {
+                reason: Reason::Ratelimit,
+                port: Some((proto, port)),
+                protocol: None,
+            };
+        }
         return Verdict::because(Reason::Allowed);
     }
     if flags & proto.cidr_flag() != 0 && source_listed(generation, proto as u8, port, packet) {

@@ -131,6 +131,18 @@ pub const fn port_drop(proto: Proto, port: u16) -> Verdict {
     }
 }
 
+/// Dropped by a per-source rate limit, charged to `port` of `proto`.
+#[must_use]
+pub const fn ratelimit_drop(proto: Proto, port: u16) -> Verdict {
+    Verdict {
+        action: Action::Drop,
+        reason: Reason::Ratelimit,
+        port: Some((proto, port)),
+        protocol: None,
+        overflowed: false,
+    }
+}
+
 /// Dropped as a packet of an IP protocol without ports, charged to its `number`.
 #[must_use]
 pub const fn protocol_drop(number: u8) -> Verdict {
@@ -175,8 +187,22 @@ impl Filter {
     /// Loads the object with `allow` and `config`.
     #[must_use]
     pub fn with_config(allow: &str, config: &Config) -> Self {
+        Self::with_policy(&policy(allow), config)
+    }
+
+    /// Loads the object with `allow` and the rate limits `limit` (`22/tcp=4/60s,...`).
+    #[must_use]
+    pub fn with_limits(allow: &str, limit: &str) -> Self {
+        let policy = Policy::parse_with_limits(&[allow], &[limit])
+            .unwrap_or_else(|e| panic!("bad test policy {allow:?} / {limit:?}: {e}"));
+        Self::with_policy(&policy, &Config::default())
+    }
+
+    /// Loads the object with `policy` and `config`.
+    #[must_use]
+    pub fn with_policy(policy: &Policy, config: &Config) -> Self {
         require_root();
-        let loaded = Loaded::new(&policy(allow), config, None)
+        let loaded = Loaded::new(policy, config, None)
             .unwrap_or_else(|e| panic!("cannot load the BPF object: {e} ({e:?})"));
         Self { loaded }
     }
@@ -332,6 +358,25 @@ fn counted(label: &str, len: usize, before: &Totals, after: &Totals, action: Act
         .map(|((proto, b), (_, a))| (*proto, diff(*a, *b)))
         .filter(|(_, d)| *d != Counter::default())
         .collect();
+    let old: BTreeMap<(Proto, u16), Counter> = before
+        .limit_drops
+        .iter()
+        .map(|&(proto, port, c)| ((proto, port), c))
+        .collect();
+    let limited: Vec<((Proto, u16), Counter)> = after
+        .limit_drops
+        .iter()
+        .map(|&(proto, port, c)| {
+            let was = old.get(&(proto, port)).copied().unwrap_or_default();
+            ((proto, port), diff(c, was))
+        })
+        .filter(|(_, d)| *d != Counter::default())
+        .collect();
+    let ports = match (&ports[..], &limited[..]) {
+        (_, []) => ports,
+        ([], [_]) => limited,
+        _ => panic!("{label}: port and rate-limit drops charged: {ports:?}, {limited:?}"),
+    };
     let (port, overflowed) = match (&ports[..], &overflows[..]) {
         ([], []) => (None, false),
         ([(key, count)], []) => {

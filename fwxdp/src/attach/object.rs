@@ -4,7 +4,7 @@ use std::path::Path;
 
 use aya::{
     Ebpf, EbpfError, EbpfLoader,
-    maps::{HashMap, MapData},
+    maps::{HashMap, Map, MapData},
     programs::{ProgramError, SchedClassifier, Xdp},
 };
 use fwxdp_common::{Config, FlowKey, program_name};
@@ -62,6 +62,9 @@ pub struct Loaded {
     /// Flows started by the host (an LRU hash): protocol, local and remote end → last seen
     /// (ns).
     pub flows: HashMap<MapData, FlowKey, u64>,
+    /// The rate-limit state, which only the program reads and writes: taken so that it is
+    /// pinned, and held so that the programs still to be loaded find it open.
+    _rates: Map,
 }
 
 impl Loaded {
@@ -105,6 +108,7 @@ impl Loaded {
         let flows = source.open(MapPin::Flows)?;
         // Userspace's own records; taken so that they are pinned with the rest.
         drop(source.map(MapPin::Links)?);
+        let rates = source.map(MapPin::Rates)?;
         policy_maps.write_generation(config.generation, policy)?;
         policy_maps.set_config(config)?;
         Ok(Self {
@@ -112,6 +116,7 @@ impl Loaded {
             policy: policy_maps,
             counters,
             flows,
+            _rates: rates,
         })
     }
 

@@ -91,8 +91,14 @@ pub struct AttachArgs {
     /// Ports and protocols to allow, comma-separated and repeatable:
     /// `22,80,443` (TCP and UDP)  `8000-8100/tcp`  `53/udp`  `5000/sctp`  `5300/udplite`
     /// `5432@10.0.0.0/8`  `22@2001:db8::/32`  `ip:esp`  `ip:gre@203.0.113.0/24`  `ip:112`
-    #[arg(long, required = true, value_name = "SPEC")]
+    #[arg(long, required_unless_present = "limit", value_name = "SPEC")]
     pub allow: Vec<String>,
+
+    /// Per-source rate limits on new connections, comma-separated and repeatable:
+    /// `22/tcp=4/60s` allows port 22 to every source, at most 4 new connections per source
+    /// address (IPv6: per /64) in any 60 s.
+    #[arg(long, value_name = "PORT/PROTO=COUNT/WINDOW")]
+    pub limit: Vec<String>,
 
     /// How to attach [default: auto; an attached interface keeps its mode unless one is
     /// given].

@@ -64,7 +64,7 @@ fn check_names(ifaces: &[String]) -> Result<(), UsageError> {
 
 fn attach(root: &PinRoot, args: &AttachArgs) -> Result<(), CliError> {
     // Validate everything before touching anything.
-    let policy = Policy::parse(&args.allow).map_err(UsageError::from)?;
+    let policy = Policy::parse_with_limits(&args.allow, &args.limit).map_err(UsageError::from)?;
     if !args.force {
         lockout::check(&policy).map_err(UsageError::from)?;
     }

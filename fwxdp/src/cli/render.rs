@@ -58,11 +58,21 @@ pub(super) fn outcome(outcome: &Outcome, policy: &Policy, monitor: bool) {
         ""
     };
     say!(
-        "{}: {action} ({}), allowing {}{monitor}",
+        "{}: {action} ({}), allowing {}{}{monitor}",
         outcome.iface,
         mode_label(outcome.mode),
-        allow_list(&policy.to_specs())
+        allow_list(&policy.to_specs()),
+        limits(&policy.limit_specs())
     );
+}
+
+/// `, limiting 22/tcp=4/1m` for a policy with limits, nothing without.
+fn limits(specs: &[String]) -> String {
+    if specs.is_empty() {
+        String::new()
+    } else {
+        format!(", limiting {}", specs.join(","))
+    }
 }
 
 /// What could be read, and `{interface, error}` for what could not.
@@ -113,6 +123,9 @@ pub(super) fn status(s: &InterfaceStatus) {
             .map_or_else(|| "?".to_owned(), |id| id.to_string()),
     );
     say!("  allow {}", allow_list(&s.allow));
+    if !s.limits.is_empty() {
+        say!("  limit {}", s.limits.join(","));
+    }
     if let Some(why) = &s.unfiltered {
         say!("  NOT FILTERED: {why}");
     }
@@ -166,6 +179,13 @@ pub(super) fn stats(s: &InterfaceStats) {
             say!("  {label:<14} {:>14} {:>16}", p.packets, p.bytes);
         }
     }
+    if !s.ratelimited.is_empty() {
+        say!("  {:<14} {:>14} {:>16}", "rate-limited", "packets", "bytes");
+        for p in &s.ratelimited {
+            let port = format!("{}/{}", p.port, p.proto);
+            say!("  {port:<14} {:>14} {:>16}", p.packets, p.bytes);
+        }
+    }
 }
 
 /// A valid config, as `check` shows it.
@@ -177,9 +197,10 @@ pub(super) fn config(
     say!("{}: valid", path.display());
     for interface in &config.interfaces {
         say!(
-            "  {}: allow {}, mode {}, monitor {}",
+            "  {}: allow {}{}, mode {}, monitor {}",
             interface.label(),
             allow_list(&interface.policy.to_specs()),
+            limits(&interface.policy.limit_specs()),
             interface
                 .mode
                 .map_or("as attached (auto at first)", AttachMode::name),

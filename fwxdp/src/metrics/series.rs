@@ -153,6 +153,19 @@ pub(crate) fn dropped(iface: &str, totals: &Totals, max_port_series: usize) -> V
             series.push(other);
         }
     }
+    // One series per limited port at most: the limits bound them.
+    for &(proto, port, counter) in &totals.limit_drops {
+        series.push(Dropped {
+            labels: vec![
+                ("interface", iface.to_owned()),
+                ("proto", proto.name().to_owned()),
+                ("port", port.to_string()),
+                ("reason", Reason::Ratelimit.name().to_owned()),
+            ],
+            packets: counter.packets,
+            bytes: counter.bytes,
+        });
+    }
     for &(number, counter) in &totals.protocol_drops {
         series.push(Dropped {
             labels: vec![
@@ -234,6 +247,14 @@ mod tests {
                     bytes: 400,
                 },
             )],
+            limit_drops: vec![(
+                Proto::Tcp,
+                22,
+                Counter {
+                    packets: 5,
+                    bytes: 300,
+                },
+            )],
         }
     }
 
@@ -264,18 +285,22 @@ mod tests {
             Some(5 + 11 + 100)
         );
         assert_eq!(find(&series, "other", "udp").map(|s| s.packets), Some(0));
-        let port_series = series.iter().filter(|s| s.labels.len() == 4).count();
+        let is_port = |s: &&Dropped| s.labels.contains(&("reason", "port".into()));
+        let port_series = series.iter().filter(is_port).count();
         assert_eq!(
             port_series,
             2 + 2,
             "two ports and one other for TCP and UDP"
         );
-        let total: u64 = series
-            .iter()
-            .filter(|s| s.labels.len() == 4)
-            .map(|s| s.packets)
-            .sum();
+        let total: u64 = series.iter().filter(is_port).map(|s| s.packets).sum();
         assert_eq!(total, 1 + 5 + 7 + 11 + 100);
+        let limited = series
+            .iter()
+            .find(|s| s.labels.contains(&("reason", "ratelimit".into())))
+            .expect("ratelimit series");
+        assert_eq!((limited.packets, limited.bytes), (5, 300));
+        assert!(limited.labels.contains(&("port", "22".into())));
+        assert!(limited.labels.contains(&("proto", "tcp".into())));
         let loopback = series
             .iter()
             .find(|s| s.labels == vec![("interface", "eth0".into()), ("reason", "loopback".into())])

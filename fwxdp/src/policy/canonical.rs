@@ -7,10 +7,34 @@ use ipnet::IpNet;
 
 use super::{
     PORTS, Policy,
+    limit::LimitRule,
     spec::{AllowRule, ProtocolRule},
 };
 
 impl Policy {
+    /// The per-source limits as canonical limit items (`22/tcp=4/1m`): consecutive ports
+    /// of one protocol with the same limit merged into ranges.
+    #[must_use]
+    pub fn limit_specs(&self) -> Vec<String> {
+        let mut rules: Vec<LimitRule> = Vec::new();
+        for (&(proto, port), &limit) in &self.limits {
+            match rules.last_mut() {
+                Some(rule)
+                    if rule.proto == proto && rule.limit == limit && rule.last + 1 == port =>
+                {
+                    rule.last = port;
+                }
+                _ => rules.push(LimitRule {
+                    first: port,
+                    last: port,
+                    proto,
+                    limit,
+                }),
+            }
+        }
+        rules.iter().map(ToString::to_string).collect()
+    }
+
     /// The policy as canonical allow-spec items: ranges merged, TCP and UDP merged where both
     /// are allowed, protocols without ports last. Parsing them gives the same policy back.
     #[must_use]

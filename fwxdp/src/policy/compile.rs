@@ -4,8 +4,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use fwxdp_common::{
-    CIDR_IP_PROTOCOL, CIDR_KEY_FIXED_BITS, CidrKey, FAMILY_V4, FAMILY_V6, PROTOCOL_ALLOW,
-    PROTOCOL_CIDR, Proto,
+    CIDR_IP_PROTOCOL, CIDR_KEY_FIXED_BITS, CidrKey, FAMILY_V4, FAMILY_V6, LIMIT_MAX_COUNT, Limit,
+    LimitKey, PORT_LIMIT, PROTOCOL_ALLOW, PROTOCOL_CIDR, Proto,
 };
 use ipnet::IpNet;
 
@@ -23,8 +23,25 @@ impl Policy {
             if self.has_cidrs(proto, port) {
                 flags |= proto.cidr_flag();
             }
+            if self.limits.contains_key(&(proto, port)) {
+                flags |= PORT_LIMIT;
+            }
         }
         flags
+    }
+
+    /// The limits map entries of this policy for `generation`.
+    pub fn limit_entries(&self, generation: u8) -> impl Iterator<Item = (LimitKey, Limit)> + '_ {
+        self.limits.iter().map(move |(&(proto, port), &limit)| {
+            (
+                LimitKey {
+                    generation,
+                    proto: proto as u8,
+                    port,
+                },
+                limit,
+            )
+        })
     }
 
     fn has_cidrs(&self, proto: Proto, port: u16) -> bool {
@@ -83,12 +100,15 @@ impl Policy {
     }
 
     /// Rebuilds a policy from the ports map (`flags[port]`), the protocols map
-    /// (`protocol_flags[number]`) and trie entries of one generation.
+    /// (`protocol_flags[number]`), and the trie and limits entries of one generation. A
+    /// limit the program would not enforce (its port not flagged, or not open for its
+    /// protocol) is left out, so the policy shows what is enforced.
     #[must_use]
     pub fn from_entries(
         flags: &[u16],
         protocol_flags: &[u8],
         cidrs: impl IntoIterator<Item = (u32, CidrKey)>,
+        limits: impl IntoIterator<Item = (LimitKey, Limit)>,
     ) -> Self {
         let allow_bits = Proto::ALL.iter().fold(0, |bits, p| bits | p.allow_flag());
         let mut policy = Self::deny_all();
@@ -124,6 +144,21 @@ impl Policy {
                 }
             } else if let Some(proto) = Proto::from_raw(key.proto) {
                 policy.cidrs.insert((proto, port, net));
+            }
+        }
+        for (key, limit) in limits {
+            let Some(proto) = Proto::from_raw(key.proto) else {
+                continue;
+            };
+            let port_flags = flags.get(usize::from(key.port)).copied().unwrap_or(0);
+            let enforced = port_flags & PORT_LIMIT != 0 && port_flags & proto.allow_flag() != 0;
+            // The program clamps the count into 1..=16 and compares the window as stored.
+            let limit = Limit {
+                count: limit.count.clamp(1, LIMIT_MAX_COUNT),
+                window_ms: limit.window_ms,
+            };
+            if enforced {
+                policy.limits.insert((proto, key.port), limit);
             }
         }
         policy
@@ -191,8 +226,36 @@ mod tests {
         );
         let flags: Vec<u16> = (0..=u16::MAX).map(|port| p.port_flags(port)).collect();
         let protocol_flags: Vec<u8> = (0..=u8::MAX).map(|n| p.protocol_flags(n)).collect();
-        let back = Policy::from_entries(&flags, &protocol_flags, p.cidr_entries(0));
+        let back = Policy::from_entries(
+            &flags,
+            &protocol_flags,
+            p.cidr_entries(0),
+            p.limit_entries(0),
+        );
         assert_eq!(back, p);
+    }
+
+    #[test]
+    fn compiles_limits_and_reads_them_back() {
+        let p = Policy::parse_with_limits(&["80"], &["22/tcp=4/60s,2222-2224/tcp=10/5s"]).unwrap();
+        assert_eq!(p.port_flags(22), PORT_TCP_ALLOW | PORT_LIMIT);
+        assert_eq!(p.port_flags(80), PORT_TCP_ALLOW | PORT_UDP_ALLOW);
+        assert_eq!(p.limit_entries(1).count(), 4);
+        assert!(p.limit_entries(1).all(|(key, _)| key.generation == 1));
+        let flags: Vec<u16> = (0..=u16::MAX).map(|port| p.port_flags(port)).collect();
+        let protocol_flags: Vec<u8> = (0..=u8::MAX).map(|n| p.protocol_flags(n)).collect();
+        let back = Policy::from_entries(
+            &flags,
+            &protocol_flags,
+            p.cidr_entries(0),
+            p.limit_entries(0),
+        );
+        assert_eq!(back, p);
+        assert_eq!(back.limit_specs(), ["22/tcp=4/1m", "2222-2224/tcp=10/5s"]);
+        // A limit entry whose port the flags do not mark is not enforced, so not shown.
+        let unflagged = vec![0u16; 1 << 16];
+        let back = Policy::from_entries(&unflagged, &protocol_flags, [], p.limit_entries(0));
+        assert!(back.limit_specs().is_empty());
     }
 
     #[test]

@@ -9,20 +9,27 @@
 
 pub mod canonical;
 pub mod compile;
+pub mod limit;
 pub mod lockout;
 pub mod protocols;
 pub mod sessions;
 pub mod spec;
 
-use std::{collections::BTreeSet, net::IpAddr};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::IpAddr,
+};
 
-use fwxdp_common::{CIDRS_MAX_ENTRIES, GENERATIONS, Proto};
+use fwxdp_common::{CIDRS_MAX_ENTRIES, GENERATIONS, LIMITS_MAX_ENTRIES, Limit, Proto};
 use ipnet::IpNet;
 
+use limit::{LimitError, LimitRule};
 use spec::{AllowItem, SpecError};
 
 /// CIDR entries one policy may hold: the trie holds two generations during a replacement.
 pub const MAX_CIDR_ENTRIES: usize = (CIDRS_MAX_ENTRIES / GENERATIONS) as usize;
+/// Limited (proto, port) pairs one policy may hold: the map holds two generations.
+pub const MAX_LIMITS: usize = (LIMITS_MAX_ENTRIES / GENERATIONS) as usize;
 
 const PORTS: usize = 1 << 16;
 
@@ -36,9 +43,16 @@ pub enum PolicyError {
          network); the limit is {MAX_CIDR_ENTRIES}: use narrower port ranges with @"
     )]
     TooManyCidrEntries { entries: usize },
+    #[error("{}", join_errors(.0))]
+    Limit(Vec<LimitError>),
+    #[error(
+        "limits cover {pairs} (protocol, port) pairs; the limit is {MAX_LIMITS}: use narrower \
+         port ranges"
+    )]
+    TooManyLimits { pairs: usize },
 }
 
-fn join_errors(errors: &[SpecError]) -> String {
+fn join_errors<E: std::fmt::Display>(errors: &[E]) -> String {
     errors
         .iter()
         .map(ToString::to_string)
@@ -58,6 +72,8 @@ pub struct Policy {
     protocols: BTreeSet<u8>,
     /// Source networks allowed where the protocol is not open to everyone.
     protocol_cidrs: BTreeSet<(u8, IpNet)>,
+    /// Per-source rate limits; a limited port is open to everyone (within the limit).
+    limits: BTreeMap<(Proto, u16), Limit>,
 }
 
 impl std::fmt::Debug for Policy {
@@ -75,11 +91,41 @@ impl Policy {
             cidrs: BTreeSet::new(),
             protocols: BTreeSet::new(),
             protocol_cidrs: BTreeSet::new(),
+            limits: BTreeMap::new(),
         }
     }
 
     /// Parses allow lists (each comma-separated) into a policy, reporting every bad item.
     pub fn parse<S: AsRef<str>>(lists: &[S]) -> Result<Self, PolicyError> {
+        Self::parse_with_limits(lists, &[] as &[&str])
+    }
+
+    /// Parses allow lists and limit lists (`22/tcp=4/60s`, each comma-separated) into a
+    /// policy, reporting every bad item of either.
+    pub fn parse_with_limits<S: AsRef<str>, T: AsRef<str>>(
+        lists: &[S],
+        limit_lists: &[T],
+    ) -> Result<Self, PolicyError> {
+        let mut limits = Vec::new();
+        let mut limit_errors = Vec::new();
+        for list in limit_lists {
+            match limit::parse_list(list.as_ref()) {
+                Ok(parsed) => limits.extend(parsed),
+                Err(bad) => limit_errors.extend(bad),
+            }
+        }
+        let policy = Self::parse_allow(lists);
+        if !limit_errors.is_empty() {
+            // Both kinds of mistake in one run.
+            return Err(match policy {
+                Err(PolicyError::Spec(spec)) => PolicyError::Spec(spec),
+                _ => PolicyError::Limit(limit_errors),
+            });
+        }
+        policy?.with_limits(&limits)
+    }
+
+    fn parse_allow<S: AsRef<str>>(lists: &[S]) -> Result<Self, PolicyError> {
         let mut rules = Vec::new();
         let mut errors = Vec::new();
         for list in lists {
@@ -144,6 +190,38 @@ impl Policy {
             return Err(PolicyError::TooManyCidrEntries { entries });
         }
         Ok(policy)
+    }
+
+    /// This policy with `rules` added: each limited port becomes open to every source for
+    /// its protocol, within the limit (a later rule for the same port wins). Source networks
+    /// listed for a limited port no longer matter: the port is open.
+    pub fn with_limits(mut self, rules: &[LimitRule]) -> Result<Self, PolicyError> {
+        let mut pairs = self.limits.len();
+        for rule in rules {
+            pairs += usize::from(rule.last - rule.first) + 1;
+            if pairs > MAX_LIMITS * 4 {
+                return Err(PolicyError::TooManyLimits { pairs });
+            }
+            for port in rule.first..=rule.last {
+                self.limits.insert((rule.proto, port), rule.limit);
+                self.open[usize::from(port)] |= rule.proto.allow_flag();
+            }
+        }
+        let limits = &self.limits;
+        self.cidrs
+            .retain(|(proto, port, _)| !limits.contains_key(&(*proto, *port)));
+        if self.limits.len() > MAX_LIMITS {
+            return Err(PolicyError::TooManyLimits {
+                pairs: self.limits.len(),
+            });
+        }
+        Ok(self)
+    }
+
+    /// The per-source limit on (`proto`, `port`), if it has one.
+    #[must_use]
+    pub fn limit(&self, proto: Proto, port: u16) -> Option<Limit> {
+        self.limits.get(&(proto, port)).copied()
     }
 
     /// Whether `port` is open to every source for `proto`.
@@ -225,6 +303,23 @@ mod tests {
         );
         assert!(err.to_string().contains("limit is 8192"), "{err}");
         assert!(Policy::parse(&["1-4096@10.0.0.0/8"]).is_ok());
+    }
+
+    #[test]
+    fn limits_open_their_ports_within_the_limit() {
+        let p = Policy::parse_with_limits(&["80,22@10.0.0.0/8"], &["22/tcp=4/60s"]).unwrap();
+        let addr = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(p.admits(Proto::Tcp, 22, addr("203.0.113.9")));
+        assert!(!p.admits(Proto::Udp, 22, addr("203.0.113.9")));
+        assert!(p.admits(Proto::Udp, 22, addr("10.0.0.1")));
+        let limit = p.limit(Proto::Tcp, 22).unwrap();
+        assert_eq!((limit.count, limit.window_ms), (4, 60_000));
+        assert_eq!(p.limit(Proto::Udp, 22), None);
+        assert_eq!(p.limit(Proto::Tcp, 80), None);
+        let err = Policy::parse_with_limits(&["22"], &["1-2000/tcp=4/1s"]).unwrap_err();
+        assert!(err.to_string().contains("the limit is 1024"), "{err}");
+        let err = Policy::parse_with_limits(&["22"], &["22/tcp=99/1s"]).unwrap_err();
+        assert!(err.to_string().contains("bad limit item"), "{err}");
     }
 
     #[test]

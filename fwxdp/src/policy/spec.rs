@@ -132,16 +132,24 @@ pub enum SpecError {
 ///
 /// Every bad item is reported, so one run shows everything to fix.
 pub fn parse_list(list: &str) -> Result<Vec<AllowItem>, Vec<SpecError>> {
-    let mut rules = Vec::new();
+    each_item(list, |item| parse_item(item, list))
+}
+
+/// Parses each comma-separated item of `list` with `parse`: every item, or every error.
+pub(super) fn each_item<T, E>(
+    list: &str,
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> Result<Vec<T>, Vec<E>> {
+    let mut items = Vec::new();
     let mut errors = Vec::new();
     for item in list.split(',') {
-        match parse_item(item.trim(), list) {
-            Ok(rule) => rules.push(rule),
+        match parse(item.trim()) {
+            Ok(parsed) => items.push(parsed),
             Err(error) => errors.push(error),
         }
     }
     if errors.is_empty() {
-        Ok(rules)
+        Ok(items)
     } else {
         Err(errors)
     }

@@ -68,6 +68,8 @@ pub struct InterfaceStats {
     pub ports_other: Vec<OverflowDrops>,
     /// Drops per IP protocol without ports, those with any, by number.
     pub protocols: Vec<ProtocolDrops>,
+    /// Drops of reason `ratelimit` per (proto, port), sorted by proto then port.
+    pub ratelimited: Vec<PortDrops>,
 }
 
 /// Reads the counters of `iface`, or of every attached interface, each on its own.
@@ -127,6 +129,16 @@ fn report(iface: &str, monitor: bool, totals: Totals) -> InterfaceStats {
             .map(|(number, c)| ProtocolDrops {
                 protocol: protocols::name(number),
                 number,
+                packets: c.packets,
+                bytes: c.bytes,
+            })
+            .collect(),
+        ratelimited: totals
+            .limit_drops
+            .into_iter()
+            .map(|(proto, port, c)| PortDrops {
+                proto: proto.name(),
+                port,
                 packets: c.packets,
                 bytes: c.bytes,
             })

@@ -24,6 +24,8 @@ pub struct InterfaceStatus {
     pub egress_mechanism: &'static str,
     /// The allow list in force, as canonical spec items.
     pub allow: Vec<String>,
+    /// The per-source rate limits in force, as canonical limit items.
+    pub limits: Vec<String>,
     pub monitor: bool,
     /// First attach time, seconds since the Unix epoch.
     pub attached_at: u64,
@@ -94,6 +96,7 @@ pub fn interface_status(pinned: &mut PinnedInterface) -> Result<InterfaceStatus,
         mechanism,
         egress_mechanism: tc_mechanism(LinkPin::Egress),
         allow: policy.to_specs(),
+        limits: policy.limit_specs(),
         monitor: config.monitor(),
         attached_at: config.attached_at,
         attached_at_utc: humantime::format_rfc3339_seconds(

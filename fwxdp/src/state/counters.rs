@@ -20,6 +20,8 @@ pub struct CounterMaps {
     port_overflow: PerCpuArray<MapData, Counter>,
     /// A per-CPU array of [`Counter`] per IP protocol number, untyped to read it in a batch.
     protocol_drops: Map,
+    /// Drops of reason `ratelimit` per (proto, port): as few entries as limited ports.
+    limit_drops: PerCpuHashMap<MapData, PortKey, Counter>,
 }
 
 /// The drops of one (proto, port), summed over CPUs.
@@ -43,6 +45,8 @@ pub struct Totals {
     pub port_overflow: Vec<(Proto, Counter)>,
     /// Drops of reason `protocol` per IP protocol number, those with any, by number.
     pub protocol_drops: Vec<(u8, Counter)>,
+    /// Drops of reason `ratelimit` per (proto, port), sorted.
+    pub limit_drops: Vec<(Proto, u16, Counter)>,
 }
 
 impl CounterMaps {
@@ -53,6 +57,7 @@ impl CounterMaps {
             port_drops: source.map(MapPin::PortDrops)?,
             port_overflow: source.open(MapPin::PortOverflow)?,
             protocol_drops: source.map(MapPin::ProtocolDrops)?,
+            limit_drops: source.open(MapPin::LimitDrops)?,
         })
     }
 
@@ -79,6 +84,15 @@ impl CounterMaps {
         totals.protocol_drops = self
             .protocol_totals()
             .map_err(|e| read(MapPin::ProtocolDrops, e))?;
+        for entry in &self.limit_drops {
+            let (key, values) = entry.map_err(|e| read(MapPin::LimitDrops, e))?;
+            if let Some(proto) = Proto::from_raw(key.proto) {
+                totals.limit_drops.push((proto, key.port, sum(&values)));
+            }
+        }
+        totals
+            .limit_drops
+            .sort_by_key(|&(proto, port, _)| (proto, port));
         Ok(totals)
     }
 

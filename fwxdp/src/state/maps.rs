@@ -8,9 +8,9 @@ use std::{
 
 use aya::{
     Ebpf,
-    maps::{Array, IterableMap as _, LpmTrie, Map, MapData, MapError, lpm_trie::Key},
+    maps::{Array, HashMap, IterableMap as _, LpmTrie, Map, MapData, MapError, lpm_trie::Key},
 };
-use fwxdp_common::{CidrKey, Config, port_index, protocol_index};
+use fwxdp_common::{CidrKey, Config, Limit, LimitKey, port_index, protocol_index};
 
 use super::names::MapPin;
 use crate::policy::Policy;
@@ -112,6 +112,7 @@ pub struct PolicyMaps {
     ports: Array<MapData, u16>,
     protocols: Array<MapData, u8>,
     cidrs: LpmTrie<MapData, CidrKey, u8>,
+    limits: HashMap<MapData, LimitKey, Limit>,
 }
 
 impl PolicyMaps {
@@ -122,6 +123,7 @@ impl PolicyMaps {
             ports: source.open(MapPin::Ports)?,
             protocols: source.open(MapPin::Protocols)?,
             cidrs: source.open(MapPin::Cidrs)?,
+            limits: source.open(MapPin::Limits)?,
         })
     }
 
@@ -160,6 +162,27 @@ impl PolicyMaps {
                 .insert(&Key::new(prefix_len, key), 1, 0)
                 .map_err(|e| trie("write", e))?;
         }
+        self.write_limits(generation, policy)
+    }
+
+    /// Replaces the limits of `generation`: stale ones first, as for the trie.
+    fn write_limits(&mut self, generation: u8, policy: &Policy) -> Result<(), MapsError> {
+        let limits = |action, e| MapsError::access(action, MapPin::Limits, e);
+        let mut stale = Vec::new();
+        for key in self.limits.keys() {
+            let key = key.map_err(|e| limits("read", e))?;
+            if key.generation == generation {
+                stale.push(key);
+            }
+        }
+        for key in &stale {
+            self.limits.remove(key).map_err(|e| limits("write", e))?;
+        }
+        for (key, limit) in policy.limit_entries(generation) {
+            self.limits
+                .insert(key, limit, 0)
+                .map_err(|e| limits("write", e))?;
+        }
         Ok(())
     }
 
@@ -184,7 +207,14 @@ impl PolicyMaps {
                 cidrs.push((key.prefix_len(), key.data()));
             }
         }
-        Ok(Policy::from_entries(&flags, &protocol_flags, cidrs))
+        let mut limits = Vec::new();
+        for entry in &self.limits {
+            let (key, limit) = entry.map_err(|e| MapsError::access("read", MapPin::Limits, e))?;
+            if key.generation == generation {
+                limits.push((key, limit));
+            }
+        }
+        Ok(Policy::from_entries(&flags, &protocol_flags, cidrs, limits))
     }
 
     /// Writes the port table of `generation` (65,536 entries) in one batch.

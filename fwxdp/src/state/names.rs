@@ -64,6 +64,12 @@ object_pins! {
         Flows => (map_name::FLOWS, "flows"),
         /// How each link role is attached when it is not a pinned BPF link.
         Links => (map_name::LINKS, "links"),
+        /// Per-source rate limits per (generation, proto, port).
+        Limits => (map_name::LIMITS, "limits"),
+        /// Recent new connections per source on limited ports: kept across replacements.
+        Rates => (map_name::RATES, "rates"),
+        /// Drops per (proto, port) of reason `ratelimit`.
+        LimitDrops => (map_name::LIMIT_DROPS, "limit_drops"),
     }
 }
 

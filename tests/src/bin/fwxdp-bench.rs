@@ -77,9 +77,29 @@ fn main() {
     for (i, (name, _)) in cases.iter().enumerate() {
         println!("{name:<42} {:>11} ns {:>19} ns", small_ns[i], large_ns[i]);
     }
+    limit_cost();
     scrape_cost();
     socket_lookup_cost();
     late_interface();
+}
+
+/// What a per-source rate limit costs: a SYN to a limited port from a source over its limit
+/// (the limit and the source's state looked up, dropped), next to a SYN to an open port
+/// without a limit under the same policy.
+fn limit_cost() {
+    let policy = Policy::parse_with_limits(&["80"], &["22/tcp=4/60s"]).expect("bench policy");
+    let cases = [
+        ("tcp SYN, open port without a limit", syn(80).build()),
+        (
+            "tcp SYN, limited port, source over it (drop)",
+            syn(22).build(),
+        ),
+    ];
+    let ns = measure_policy(&policy, &cases);
+    println!("\nper-source rate limit (22/tcp=4/60s), same run");
+    for ((name, _), ns) in cases.iter().zip(ns) {
+        println!("{name:<46} {ns:>7} ns");
+    }
 }
 
 /// What the socket lookup costs the return traffic of the host's own outbound connections:
@@ -242,7 +262,11 @@ fn syn(port: u16) -> FrameBuilder {
 
 fn measure(allow: &[String], cases: &[(&str, Vec<u8>)]) -> Vec<u128> {
     let policy = Policy::parse(allow).unwrap_or_else(|e| panic!("bench policy: {e}"));
-    let mut loaded = Loaded::new(&policy, &Config::default(), None).expect("load the program");
+    measure_policy(&policy, cases)
+}
+
+fn measure_policy(policy: &Policy, cases: &[(&str, Vec<u8>)]) -> Vec<u128> {
+    let mut loaded = Loaded::new(policy, &Config::default(), None).expect("load the program");
     let xdp = loaded.xdp().expect("load XDP");
     cases
         .iter()

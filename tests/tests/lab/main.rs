@@ -8,6 +8,7 @@
 mod crash;
 mod docker;
 mod filter;
+mod limits;
 mod mechanisms;
 mod metrics;
 mod modes;

@@ -9,6 +9,7 @@ mod config;
 mod counters;
 mod flows;
 mod headers;
+mod limits;
 mod pass;
 mod ports;
 mod protocols;

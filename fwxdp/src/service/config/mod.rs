@@ -5,6 +5,7 @@
 //! [[interface]]
 //! name = ["eth*", "en*"]   # a name, a pattern, or a list of them; never lo
 //! allow = ["22", "80", "443", "53/udp", "5432@10.0.0.0/8"]
+//! limit = ["22/tcp=4/60s"]   # optional: per-source rate limits, the port allowed
 //! mode = "auto"      # optional
 //! monitor = false    # optional
 //!
@@ -29,7 +30,7 @@ pub use names::NamePattern;
 use crate::{
     metrics,
     mode::AttachMode,
-    policy::{Policy, PolicyError},
+    policy::{Policy, PolicyError, limit},
 };
 
 /// The largest config file read; a real one is a few hundred bytes.
@@ -149,7 +150,11 @@ struct RawFile {
 #[serde(deny_unknown_fields)]
 struct RawInterface {
     name: Spanned<OneOrMany>,
+    #[serde(default)]
     allow: Vec<Spanned<String>>,
+    /// Per-source rate limits (`22/tcp=4/60s`); a limited port is allowed.
+    #[serde(default)]
+    limit: Vec<Spanned<String>>,
     mode: Option<Spanned<String>>,
     #[serde(default)]
     monitor: bool,
@@ -410,11 +415,22 @@ fn interface(
             Err(e) => problem(&item.span(), e.to_string()),
         }
     }
-    let policy = Policy::parse(&lists).unwrap_or_else(|e| {
+    let mut limit_lists = Vec::new();
+    for item in &entry.limit {
+        match limit::parse_list(item.get_ref()) {
+            Ok(_) => limit_lists.push(item.get_ref().clone()),
+            Err(errors) => {
+                for e in errors {
+                    problem(&item.span(), e.to_string());
+                }
+            }
+        }
+    }
+    let policy = Policy::parse_with_limits(&lists, &limit_lists).unwrap_or_else(|e| {
         problem(&entry.name.span(), e.to_string());
         Policy::deny_all()
     });
-    if entry.allow.is_empty() && !entry.allow_nothing {
+    if entry.allow.is_empty() && entry.limit.is_empty() && !entry.allow_nothing {
         problem(
             &entry.name.span(),
             "allow is empty: every new connection, SSH included, would be dropped (write \

@@ -247,3 +247,20 @@ fn the_shipped_example_is_valid_and_covers_both_naming_schemes() {
     }
     assert!(config.warnings.is_empty(), "{:?}", config.warnings);
 }
+
+#[test]
+fn limits_are_read_and_a_bad_one_is_named_with_its_line() {
+    let config = parse("[[interface]]\nname = \"eth0\"\nlimit = [\"22/tcp=4/60s\"]\n")
+        .expect("a limit alone allows its port");
+    assert_eq!(
+        config.interfaces[0].policy,
+        Policy::parse_with_limits(&[] as &[&str], &["22/tcp=4/60s"]).expect("policy")
+    );
+    assert_eq!(config.interfaces[0].policy.limit_specs(), ["22/tcp=4/1m"]);
+    let p = problems(
+        "[[interface]]\nname = \"eth0\"\nallow = [\"80\"]\nlimit = [\"22/tcp=4/60s\",\n  \"22=4/1m\"]\n",
+    );
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].line, Some(5), "{p:?}");
+    assert!(p[0].message.contains("bad limit item \"22=4/1m\""), "{p:?}");
+}

@@ -46,6 +46,9 @@ pub mod map_name {
     /// Per-CPU hash of [`crate::PortKey`] (reason byte 0) → [`crate::Counter`]: drops of
     /// reason `ratelimit` per (proto, port).
     pub const LIMIT_DROPS: &str = "FWXDP_LIMIT_DROPS";
+    /// LPM trie of [`crate::BlockKey`] → [`crate::BlockEntry`]: the blocked sources. One
+    /// per pin root, shared by every attached interface.
+    pub const BLOCKS: &str = "FWXDP_BLOCKS";
 }
 
 /// Program names in the BPF object.
@@ -81,6 +84,29 @@ pub const LIMITS_MAX_ENTRIES: u32 = GENERATIONS * 1_024;
 /// Capacity of [`map_name::RATES`]: sources tracked across all limited ports; the least
 /// recently used is forgotten first.
 pub const RATES_MAX_ENTRIES: u32 = 32_768;
+/// Capacity of [`map_name::BLOCKS`]. The trie allocates per entry, so the capacity costs
+/// nothing until used.
+pub const BLOCKS_MAX_ENTRIES: u32 = 131_072;
+/// [`BlockKey::scope`] of a block on every interface.
+pub const BLOCK_SCOPE_ALL: u32 = 0;
+/// Bits of [`BlockKey`] before the address: scope, family and pad, always matched in full.
+pub const BLOCK_KEY_FIXED_BITS: u32 = 64;
+
+/// [`BlockKey::scope`] of the blocks of the interface called `name`: a hash of the name
+/// (FNV-1a), never [`BLOCK_SCOPE_ALL`]. Blocks follow the name, so a re-created interface
+/// keeps them; two names that collide share their blocks (more is blocked, never less).
+#[must_use]
+pub const fn block_scope(name: &[u8]) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    let mut i = 0;
+    while i < name.len() {
+        hash ^= name[i] as u32;
+        hash = hash.wrapping_mul(0x0100_0193);
+        i += 1;
+    }
+    if hash == BLOCK_SCOPE_ALL { 1 } else { hash }
+}
+
 /// Capacity of [`map_name::LIMIT_DROPS`].
 pub const LIMIT_DROPS_MAX_ENTRIES: u32 = LIMITS_MAX_ENTRIES;
 /// The largest connection count a limit may allow per window: the size of
@@ -152,7 +178,8 @@ pub struct Config {
     pub open_tcp: u16,
     /// Ports open to every source for UDP in the policy in force; userspace only.
     pub open_udp: u16,
-    pub _pad2: [u8; 4],
+    /// [`block_scope`] of the interface's name: its own entries in [`map_name::BLOCKS`].
+    pub block_scope: u32,
 }
 const _: () = assert!(size_of::<Config>() == 24);
 
@@ -296,10 +323,12 @@ pub enum Reason {
     Protocol = 7,
     /// Dropped: a new connection to a rate-limited port from a source over its limit.
     Ratelimit = 8,
+    /// Dropped: any packet from a blocked source.
+    Blocked = 9,
 }
 
 /// Number of [`Reason`] values: the length of [`map_name::REASONS`].
-pub const REASON_COUNT: u32 = 9;
+pub const REASON_COUNT: u32 = 10;
 
 impl Reason {
     /// Every reason, in index order.
@@ -313,6 +342,7 @@ impl Reason {
         Self::Malformed,
         Self::Protocol,
         Self::Ratelimit,
+        Self::Blocked,
     ];
 
     /// Whether the verdict for this reason is to drop (unless in monitor mode).
@@ -320,7 +350,12 @@ impl Reason {
     pub const fn is_drop(self) -> bool {
         matches!(
             self,
-            Self::Port | Self::Loopback | Self::Malformed | Self::Protocol | Self::Ratelimit
+            Self::Port
+                | Self::Loopback
+                | Self::Malformed
+                | Self::Protocol
+                | Self::Ratelimit
+                | Self::Blocked
         )
     }
 
@@ -337,6 +372,7 @@ impl Reason {
             Self::Malformed => "malformed",
             Self::Protocol => "protocol",
             Self::Ratelimit => "ratelimit",
+            Self::Blocked => "blocked",
         }
     }
 }
@@ -429,6 +465,38 @@ pub struct RateState {
     pub used: u32,
 }
 const _: () = assert!(size_of::<RateState>() == 72);
+
+/// The data part of an LPM trie key in [`map_name::BLOCKS`]: the prefix length is
+/// [`BLOCK_KEY_FIXED_BITS`] plus the blocked network's own.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct BlockKey {
+    /// [`BLOCK_SCOPE_ALL`], or the [`block_scope`] of one interface's name; network byte
+    /// order, so that the key is matched byte by byte.
+    pub scope_be: u32,
+    /// [`FAMILY_V4`] or [`FAMILY_V6`].
+    pub family: u8,
+    pub _pad: [u8; 3],
+    /// The source address, network byte order; IPv4 in the first four bytes.
+    pub addr: [u8; 16],
+}
+const _: () = assert!(size_of::<BlockKey>() == 24);
+
+/// The value of a [`map_name::BLOCKS`] entry.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct BlockEntry {
+    /// When the block ends (monotonic clock, ns, as `bpf_ktime_get_ns`); 0 for never.
+    pub expires_ns: u64,
+    /// The entry's own prefix length in the trie: a lookup does not say which entry
+    /// matched, and the program needs it to look past an expired one.
+    pub prefix_len: u32,
+    pub _pad: u32,
+    /// The interface name the block is scoped to, NUL-padded; all zero for every
+    /// interface. Userspace only: the scope hash cannot be read back into a name.
+    pub iface: [u8; 16],
+}
+const _: () = assert!(size_of::<BlockEntry>() == 32);
 
 /// Entries of [`map_name::LINKS`]: one per link role (ingress, bridge, egress).
 pub const LINK_ROLES: u32 = 3;
@@ -534,4 +602,8 @@ mod user {
     unsafe impl aya::Pod for super::RateKey {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::RateState {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::BlockKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::BlockEntry {}
 }

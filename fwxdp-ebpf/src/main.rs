@@ -10,6 +10,7 @@
     reason = "aya's program macros hand the context over by value"
 )]
 
+mod blocks;
 mod counters;
 mod flows;
 mod maps;

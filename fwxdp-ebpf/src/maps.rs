@@ -5,10 +5,10 @@ use aya_ebpf::{
     maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, PerCpuHashMap},
 };
 use fwxdp_common::{
-    CIDRS_MAX_ENTRIES, CidrKey, Config, Counter, FLOWS_MAX_ENTRIES, FlowKey,
-    LIMIT_DROPS_MAX_ENTRIES, LIMITS_MAX_ENTRIES, LINK_ROLES, Limit, LimitKey, LinkRecord,
-    PORT_DROPS_MAX_ENTRIES, PORTS_ENTRIES, PROTO_COUNT, PROTOCOL_NUMBERS, PROTOCOLS_ENTRIES,
-    PortCounter, PortKey, RATES_MAX_ENTRIES, REASON_COUNT, RateKey, RateState,
+    BLOCKS_MAX_ENTRIES, BlockEntry, BlockKey, CIDRS_MAX_ENTRIES, CidrKey, Config, Counter,
+    FLOWS_MAX_ENTRIES, FlowKey, LIMIT_DROPS_MAX_ENTRIES, LIMITS_MAX_ENTRIES, LINK_ROLES, Limit,
+    LimitKey, LinkRecord, PORT_DROPS_MAX_ENTRIES, PORTS_ENTRIES, PROTO_COUNT, PROTOCOL_NUMBERS,
+    PROTOCOLS_ENTRIES, PortCounter, PortKey, RATES_MAX_ENTRIES, REASON_COUNT, RateKey, RateState,
 };
 
 #[map]
@@ -55,6 +55,12 @@ pub(crate) static FWXDP_RATES: LruHashMap<RateKey, RateState> =
 #[map]
 pub(crate) static FWXDP_LIMIT_DROPS: PerCpuHashMap<PortKey, Counter> =
     PerCpuHashMap::with_max_entries(LIMIT_DROPS_MAX_ENTRIES, 0);
+
+/// Shared by every interface of a pin root: userspace loads each instance with this map
+/// taken from its pin.
+#[map]
+pub(crate) static FWXDP_BLOCKS: LpmTrie<BlockKey, BlockEntry> =
+    LpmTrie::with_max_entries(BLOCKS_MAX_ENTRIES, 0);
 
 /// Read and written by userspace only: created with the other maps so that it is pinned
 /// beside them.

@@ -10,7 +10,7 @@ use fwxdp_common::{
 };
 
 use crate::{
-    flows,
+    blocks, flows,
     maps::{FWXDP_CIDRS, FWXDP_PORTS, FWXDP_PROTOCOLS},
     parse::{self, Kind, Packet, Transport},
     rates,
@@ -59,6 +59,9 @@ pub(crate) fn judge(
     }
     if packet.is_loopback() {
         return Verdict::because(Reason::Loopback);
+    }
+    if blocks::blocked(config.block_scope, &packet) {
+        return Verdict::because(Reason::Blocked);
     }
     match packet.transport {
         Transport::Unfiltered | Transport::LaterFragment => Verdict::because(Reason::Other),

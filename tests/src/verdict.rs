@@ -165,6 +165,13 @@ fn require_root() {
     );
 }
 
+/// The network `text` (`203.0.113.0/24`, `2001:db8::/32`), for blocklist entries.
+#[must_use]
+pub fn net(text: &str) -> ipnet::IpNet {
+    text.parse()
+        .unwrap_or_else(|e| panic!("bad test network {text:?}: {e}"))
+}
+
 /// The policy `allow` parsed.
 #[must_use]
 pub fn policy(allow: &str) -> Policy {

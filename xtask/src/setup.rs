@@ -17,6 +17,8 @@ const PACKAGES: &[&str] = &[
     "strace",
     "curl",
     "prometheus",
+    // The blocklist's test drives a real fail2ban through dist/fail2ban/action.d/fwxdp.conf.
+    "fail2ban",
     "systemd",
     // cargo xtask vmtest: Debian's kernels under qemu, booted from a busybox initramfs.
     "qemu-system-x86",

@@ -11,7 +11,9 @@
 //! - [`switch`] and [`hook`]: the ingress link placed in a mode, and moved between modes with
 //!   no unfiltered moment.
 //! - [`detach`]: the way back.
+//! - [`blocks`]: the blocklist every interface of the pin root shares.
 
+pub mod blocks;
 pub mod detach;
 pub mod framing;
 pub mod hook;

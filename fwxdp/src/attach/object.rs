@@ -1,17 +1,20 @@
 //! The BPF object that build.rs compiled, embedded in the binary, and one loaded instance.
 
-use std::path::Path;
+use std::{path::Path, sync::PoisonError};
 
 use aya::{
     Ebpf, EbpfError, EbpfLoader,
     maps::{HashMap, Map, MapData},
     programs::{ProgramError, SchedClassifier, Xdp},
 };
-use fwxdp_common::{Config, FlowKey, program_name};
+use fwxdp_common::{Config, FlowKey, map_name, program_name};
 
 use crate::{
     policy::Policy,
-    state::{CounterMaps, MapPin, MapSource, MapsError, PinDir, PolicyMaps, ProgramPin},
+    state::{
+        Blocklist, BlocksError, CounterMaps, MapPin, MapSource, MapsError, PinDir, PolicyMaps,
+        ProgramPin,
+    },
 };
 
 /// The BPF object: the XDP and TC programs and their maps.
@@ -38,18 +41,49 @@ pub enum ObjectError {
         path: std::path::PathBuf,
         source: aya::pin::PinError,
     },
+    #[error("the BPF object has no map {name}")]
+    MissingMap { name: &'static str },
+    #[error(transparent)]
+    Blocks(#[from] BlocksError),
+    #[error(
+        "the loaded program does not use the blocklist pinned at {path}: it would not drop \
+         blocked sources"
+    )]
+    BlocksNotShared { path: std::path::PathBuf },
+    #[error("cannot open the blocklist pinned at {path}")]
+    OpenBlocks {
+        path: std::path::PathBuf,
+        source: aya::maps::MapError,
+    },
+    #[error(transparent)]
+    Root(crate::state::PinError),
 }
 
-/// Loads [`OBJECT`] with the one loader of this process: aya parses the kernel's BTF
-/// (megabytes of it) whenever a loader is made, which would otherwise be half of each
-/// attach the service makes for an interface that just appeared.
-fn load_object() -> Result<Ebpf, EbpfError> {
-    static LOADER: std::sync::LazyLock<std::sync::Mutex<EbpfLoader<'static>>> =
-        std::sync::LazyLock::new(|| std::sync::Mutex::new(EbpfLoader::new()));
-    LOADER
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .load(OBJECT)
+/// Makes the blocklist map and pins it at `path`, loading no program.
+pub fn make_blocks(path: &Path) -> Result<Map, ObjectError> {
+    let mut ebpf = load_object(Some(path)).map_err(ObjectError::Load)?;
+    ebpf.take_map(map_name::BLOCKS)
+        .ok_or(ObjectError::MissingMap {
+            name: map_name::BLOCKS,
+        })
+}
+
+/// Loads [`OBJECT`] with one loader per kind of load in this process: aya parses the
+/// kernel's BTF (megabytes of it) whenever a loader is made, which would otherwise be half
+/// of each attach the service makes for an interface that just appeared. With `blocks`, the
+/// instance takes the blocklist pinned there (or makes and pins it); without, it has one of
+/// its own (tests, benchmarks).
+fn load_object(blocks: Option<&Path>) -> Result<Ebpf, EbpfError> {
+    type Loader = std::sync::LazyLock<std::sync::Mutex<EbpfLoader<'static>>>;
+    static SHARED: Loader = std::sync::LazyLock::new(|| std::sync::Mutex::new(EbpfLoader::new()));
+    static OWN: Loader = std::sync::LazyLock::new(|| std::sync::Mutex::new(EbpfLoader::new()));
+    let lock = |loader: &'static Loader| loader.lock().unwrap_or_else(PoisonError::into_inner);
+    match blocks {
+        Some(path) => lock(&SHARED)
+            .map_pin_path(map_name::BLOCKS, path.to_owned())
+            .load(OBJECT),
+        None => lock(&OWN).load(OBJECT),
+    }
 }
 
 /// One instance of the object: maps created and filled, programs loaded on demand.
@@ -65,6 +99,10 @@ pub struct Loaded {
     /// The rate-limit state, which only the program reads and writes: taken so that it is
     /// pinned, and held so that the programs still to be loaded find it open.
     _rates: Map,
+    /// The blocklist: the pin root's shared one, or this instance's own.
+    pub blocks: Blocklist,
+    /// The kernel's id of the blocklist map, to check that it is the shared one.
+    blocks_id: u32,
 }
 
 impl Loaded {
@@ -76,11 +114,41 @@ impl Loaded {
         pin_dir: Option<&Path>,
     ) -> Result<Self, ObjectError> {
         Self::install(
-            load_object().map_err(ObjectError::Load)?,
+            load_object(None).map_err(ObjectError::Load)?,
             policy,
             config,
             pin_dir,
         )
+    }
+
+    /// [`Loaded::new`] with the blocklist pinned at `blocks`, which every interface of a pin
+    /// root shares (made there if it is not yet).
+    pub fn with_blocks(
+        policy: &Policy,
+        config: &Config,
+        pin_dir: Option<&Path>,
+        blocks: &Path,
+    ) -> Result<Self, ObjectError> {
+        let loaded = Self::install(
+            load_object(Some(blocks)).map_err(ObjectError::Load)?,
+            policy,
+            config,
+            pin_dir,
+        )?;
+        loaded.check_blocks(blocks)?;
+        Ok(loaded)
+    }
+
+    /// Fails unless this instance's blocklist is the one pinned at `path`: a program with a
+    /// blocklist of its own would let blocked sources in.
+    pub fn check_blocks(&self, path: &Path) -> Result<(), ObjectError> {
+        if pinned_id(path) == Some(self.blocks_id) {
+            Ok(())
+        } else {
+            Err(ObjectError::BlocksNotShared {
+                path: path.to_owned(),
+            })
+        }
     }
 
     /// [`Loaded::new`] on an instance whose programs were verified ahead of need.
@@ -109,6 +177,17 @@ impl Loaded {
         // Userspace's own records; taken so that they are pinned with the rest.
         drop(source.map(MapPin::Links)?);
         let rates = source.map(MapPin::Rates)?;
+        // Not pinned with the interface: it is the pin root's (or this instance's own).
+        let blocks = ebpf
+            .take_map(map_name::BLOCKS)
+            .ok_or(ObjectError::MissingMap {
+                name: map_name::BLOCKS,
+            })?;
+        let blocks_id = match &blocks {
+            Map::LpmTrie(data) => data.info().map_or(0, |info| info.id()),
+            _ => 0,
+        };
+        let blocks = Blocklist::new(blocks)?;
         policy_maps.write_generation(config.generation, policy)?;
         policy_maps.set_config(config)?;
         Ok(Self {
@@ -117,6 +196,8 @@ impl Loaded {
             counters,
             flows,
             _rates: rates,
+            blocks,
+            blocks_id,
         })
     }
 
@@ -153,14 +234,32 @@ pub struct Spare {
 }
 
 impl Spare {
-    /// Loads the object and every program in it.
-    pub fn new() -> Result<Self, ObjectError> {
-        let mut ebpf = load_object().map_err(ObjectError::Load)?;
+    /// Loads the object and every program in it, with the blocklist pinned at `blocks`.
+    pub fn new(blocks: &Path) -> Result<Self, ObjectError> {
+        let mut ebpf = load_object(Some(blocks)).map_err(ObjectError::Load)?;
         load_xdp(&mut ebpf)?;
         load_tc(&mut ebpf, program_name::TC_INGRESS)?;
         load_tc(&mut ebpf, program_name::TC_EGRESS)?;
         Ok(Self { ebpf })
     }
+
+    /// Whether this spare's blocklist is the one pinned at `path`.
+    #[must_use]
+    pub fn shares_blocks(&self, path: &Path) -> bool {
+        let own = match self.ebpf.map(map_name::BLOCKS) {
+            Some(Map::LpmTrie(data)) => data.info().map(|info| info.id()).ok(),
+            _ => None,
+        };
+        own.is_some() && own == pinned_id(path)
+    }
+}
+
+/// The kernel's id of the map pinned at `path`.
+fn pinned_id(path: &Path) -> Option<u32> {
+    MapData::from_pin(path)
+        .and_then(|map| map.info())
+        .map(|info| info.id())
+        .ok()
 }
 
 fn load_xdp(ebpf: &mut Ebpf) -> Result<&mut Xdp, ObjectError> {

@@ -1,14 +1,19 @@
 //! A pool of [`Spare`] instances, verified ahead of need, that fresh attaches take from.
 //! The service keeps one, so that an interface that appears costs only pinning and hooking.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::{
+    path::PathBuf,
+    sync::{Arc, Mutex, PoisonError},
+};
 
 use super::object::{ObjectError, Spare};
 
 /// Shared by the service's tasks; clones are the same pool.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Spares {
     inner: Arc<Mutex<Pool>>,
+    /// The pin root's blocklist, which every spare takes.
+    blocks: Arc<PathBuf>,
 }
 
 #[derive(Default)]
@@ -19,6 +24,15 @@ struct Pool {
 }
 
 impl Spares {
+    /// An empty pool whose spares take the blocklist pinned at `blocks`.
+    #[must_use]
+    pub fn new(blocks: PathBuf) -> Self {
+        Self {
+            inner: Arc::default(),
+            blocks: Arc::new(blocks),
+        }
+    }
+
     /// Takes the spare, when one is ready.
     #[must_use]
     pub fn take(&self) -> Option<Spare> {
@@ -38,7 +52,7 @@ impl Spares {
             }
             pool.filling = true;
         }
-        let made = Spare::new();
+        let made = Spare::new(&self.blocks);
         let mut pool = self.pool();
         pool.filling = false;
         pool.ready = Some(made?);

@@ -7,7 +7,7 @@ use std::{
 };
 
 use aya::programs::TcAttachType;
-use fwxdp_common::{CONFIG_VERSION, Config, Proto};
+use fwxdp_common::{CONFIG_VERSION, Config, Proto, block_scope};
 
 use super::{
     framing::Framing,
@@ -39,14 +39,19 @@ pub(super) fn fresh(
             .map_or(0, |d| d.as_secs()),
         open_tcp: open_count(request.policy, Proto::Tcp),
         open_udp: open_count(request.policy, Proto::Udp),
-        _pad2: [0; 4],
+        block_scope: block_scope(iface.as_bytes()),
     };
     let dir = staging.dir();
-    let spare = request.spares.and_then(Spares::take);
+    let blocks = root.blocks_path();
+    // A spare made for another pin root would let this one's blocked sources in.
+    let spare = request
+        .spares
+        .and_then(Spares::take)
+        .filter(|spare| spare.shares_blocks(&blocks));
     let spared = spare.is_some();
     let mut loaded = match spare {
         Some(spare) => Loaded::from_spare(spare, request.policy, &config, Some(dir.path()))?,
-        None => Loaded::new(request.policy, &config, Some(dir.path()))?,
+        None => Loaded::with_blocks(request.policy, &config, Some(dir.path()), &blocks)?,
     };
     // Every program is loaded and pinned before anything is attached, so that whatever a
     // kill leaves for the next attach to take over has the program a later mode switch needs,

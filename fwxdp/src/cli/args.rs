@@ -72,6 +72,17 @@ pub enum Command {
         #[arg(long, default_value_t = crate::metrics::DEFAULT_MAX_PORT_SERIES)]
         max_port_series: usize,
     },
+    /// Drop every packet from sources, on every interface or on the ones named, before the
+    /// allow list (for fail2ban, `CrowdSec` or by hand).
+    Block(BlockArgs),
+    /// Remove blocks given by `block`.
+    Unblock(UnblockArgs),
+    /// List the blocks in force.
+    Blocks {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show counters per reason and drops per port.
     Stats {
         /// Only this interface.
@@ -124,5 +135,32 @@ pub struct DetachArgs {
 
     /// Detach every attached interface.
     #[arg(long, conflicts_with = "ifaces")]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BlockArgs {
+    /// Interface names and addresses or networks, in any order: `eth0 203.0.113.7
+    /// 2001:db8::/32`. With --all, only addresses and networks.
+    #[arg(required = true, value_name = "IFACE|CIDR")]
+    pub targets: Vec<String>,
+
+    /// On every interface, attached now or later.
+    #[arg(long)]
+    pub all: bool,
+
+    /// Lift the block after this long (`10m`, `1h`, `2d`); for good without.
+    #[arg(long = "for", value_name = "DURATION")]
+    pub duration: Option<humantime::Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct UnblockArgs {
+    /// Interface names and addresses or networks, as `block` was given them.
+    #[arg(required = true, value_name = "IFACE|CIDR")]
+    pub targets: Vec<String>,
+
+    /// The blocks on every interface.
+    #[arg(long)]
     pub all: bool,
 }

@@ -7,9 +7,9 @@ use nix::sys::signal::{SigSet, Signal};
 use serde_json::json;
 
 use super::{
-    args::{AttachArgs, Cli, Command, DetachArgs},
+    args::{AttachArgs, BlockArgs, Cli, Command, DetachArgs, UnblockArgs},
     error::{CliError, UsageError},
-    render,
+    render, targets,
 };
 use crate::{
     attach::{self, Request},
@@ -28,6 +28,9 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Detach(args) => detach(&root, &args),
         Command::Status { json } => status(&root, json),
         Command::Stats { iface, json } => stats(&root, iface.as_deref(), json),
+        Command::Block(args) => block(&root, &args),
+        Command::Unblock(args) => unblock(&root, &args),
+        Command::Blocks { json } => blocks(&root, json),
         Command::Run {
             config,
             state_dir,
@@ -45,6 +48,73 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             max_port_series,
         } => export(root, listen, max_port_series),
     }
+}
+
+fn block(root: &PinRoot, args: &BlockArgs) -> Result<(), CliError> {
+    let targets = targets::parse(&args.targets, args.all)?;
+    let duration = args.duration.map(std::time::Duration::from);
+    require_root()?;
+    let _lock = StateLock::acquire()?;
+    let mut list = attach::blocks::open_or_make(root)?;
+    for scope in &targets.scopes {
+        for &net in &targets.nets {
+            list.insert(scope, net, duration)?;
+            render::blocked(scope, net, duration);
+        }
+    }
+    Ok(())
+}
+
+fn unblock(root: &PinRoot, args: &UnblockArgs) -> Result<(), CliError> {
+    let targets = targets::parse(&args.targets, args.all)?;
+    require_root()?;
+    let _lock = StateLock::acquire()?;
+    let Some(mut list) = attach::blocks::open(root)? else {
+        for scope in &targets.scopes {
+            for &net in &targets.nets {
+                render::unblocked(scope, net, false);
+            }
+        }
+        return Ok(());
+    };
+    for scope in &targets.scopes {
+        for &net in &targets.nets {
+            let was = list.remove(scope, net)?;
+            render::unblocked(scope, net, was);
+        }
+    }
+    // Expired entries go too: the program looks past them, but they take room.
+    list.prune()?;
+    Ok(())
+}
+
+fn blocks(root: &PinRoot, json: bool) -> Result<(), CliError> {
+    // No lock: a reader never waits for a writer.
+    let now = crate::state::blocks::now_ns();
+    let entries = match attach::blocks::open(root)? {
+        Some(list) => list.entries()?,
+        None => Vec::new(),
+    };
+    let in_force: Vec<_> = entries
+        .into_iter()
+        .filter(|b| b.expires_ns.is_none_or(|end| end > now))
+        .collect();
+    if json {
+        let list: Vec<_> = in_force
+            .iter()
+            .map(|b| {
+                json!({
+                    "scope": b.scope.to_string(),
+                    "network": b.net.to_string(),
+                    "expires_in_s": b.expires_ns.map(|end| (end - now) / 1_000_000_000),
+                })
+            })
+            .collect();
+        say!("{}", json!({ "blocks": list }));
+    } else {
+        render::blocks(&in_force, now);
+    }
+    Ok(())
 }
 
 fn require_root() -> Result<(), CliError> {

@@ -23,6 +23,8 @@ pub enum UsageError {
     InterfaceName(IfaceError),
     #[error(transparent)]
     Lockout(#[from] LockoutError),
+    #[error("{0}")]
+    Block(String),
 }
 
 impl UsageError {
@@ -76,6 +78,10 @@ pub enum CliError {
     Control(#[from] crate::service::control::ControlError),
     #[error("cannot write to standard output")]
     Output(#[source] io::Error),
+    #[error(transparent)]
+    Object(#[from] crate::attach::ObjectError),
+    #[error(transparent)]
+    Blocks(#[from] crate::state::BlocksError),
 }
 
 impl From<DaemonError> for CliError {

@@ -14,6 +14,7 @@ pub mod dispatch;
 pub mod error;
 pub(crate) mod output;
 mod render;
+mod targets;
 
 use std::process::ExitCode;
 

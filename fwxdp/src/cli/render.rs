@@ -260,3 +260,55 @@ pub(super) fn json(value: &serde_json::Value) -> Result<(), CliError> {
         other => other.map_err(CliError::Output),
     }
 }
+
+fn scope_label(scope: &crate::state::Scope) -> String {
+    match scope {
+        crate::state::Scope::All => "every interface".to_owned(),
+        crate::state::Scope::Interface(name) => name.clone(),
+    }
+}
+
+/// One block given.
+pub(super) fn blocked(
+    scope: &crate::state::Scope,
+    net: ipnet::IpNet,
+    duration: Option<std::time::Duration>,
+) {
+    let until = duration.map_or_else(
+        || " until unblocked".to_owned(),
+        |d| format!(" for {}", humantime::format_duration(d)),
+    );
+    say!("blocked {net} on {}{until}", scope_label(scope));
+}
+
+/// One block lifted, or found absent.
+pub(super) fn unblocked(scope: &crate::state::Scope, net: ipnet::IpNet, was: bool) {
+    if was {
+        say!("unblocked {net} on {}", scope_label(scope));
+    } else {
+        say!("{net} was not blocked on {}", scope_label(scope));
+    }
+}
+
+/// The blocks in force.
+pub(super) fn blocks(blocks: &[crate::state::Block], now_ns: u64) {
+    if blocks.is_empty() {
+        say!("no blocks");
+        return;
+    }
+    say!("{:<16} {:<44} {}", "scope", "network", "expires");
+    for b in blocks {
+        let expires = b.expires_ns.map_or_else(
+            || "never".to_owned(),
+            |end| {
+                let left = std::time::Duration::from_secs((end - now_ns).div_ceil(1_000_000_000));
+                format!("in {}", humantime::format_duration(left))
+            },
+        );
+        say!(
+            "{:<16} {:<44} {expires}",
+            b.scope.to_string(),
+            b.net.to_string()
+        );
+    }
+}

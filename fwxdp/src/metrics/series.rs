@@ -99,7 +99,7 @@ fn interface(pinned: &mut PinnedInterface, options: &Options) -> Result<Interfac
 /// own series, every other port of a protocol is summed under `port="other"` (for UDP-Lite,
 /// SCTP and DCCP once there is any), drops of IP
 /// protocols without ports carry the protocol (at most 256 series), and the drops that have
-/// neither (`loopback`, `malformed`) carry only the interface and the reason.
+/// neither (`loopback`, `malformed`, `blocked`) carry only the interface and the reason.
 ///
 /// Which ports are itemised depends only on the order in which ports were first dropped,
 /// which never changes while the interface stays attached: so every series, `other`
@@ -178,7 +178,10 @@ pub(crate) fn dropped(iface: &str, totals: &Totals, max_port_series: usize) -> V
         });
     }
     for (reason, counter) in &totals.reasons {
-        if matches!(reason, Reason::Loopback | Reason::Malformed) {
+        if matches!(
+            reason,
+            Reason::Loopback | Reason::Malformed | Reason::Blocked
+        ) {
             series.push(Dropped {
                 labels: vec![
                     ("interface", iface.to_owned()),

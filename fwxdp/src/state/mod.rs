@@ -8,7 +8,9 @@
 //!   totals read in batches through [`sys`].
 //! - [`pinned`]: [`PinnedInterface`], an attached interface's state as one object.
 //! - [`lock`]: the lock that serialises fwxdp invocations.
+//! - [`blocks`]: the blocklist every interface of the pin root shares.
 
+pub mod blocks;
 pub mod counters;
 pub mod links;
 pub mod lock;
@@ -19,6 +21,7 @@ pub mod pins;
 pub mod root;
 mod sys;
 
+pub use blocks::{Block, Blocklist, BlocksError, Scope};
 pub use counters::{CounterMaps, PortTotal, Totals};
 pub use links::{Attachment, Hold, Mechanism};
 pub use lock::{LockError, StateLock};

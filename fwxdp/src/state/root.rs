@@ -43,6 +43,13 @@ impl PinRoot {
         &self.root
     }
 
+    /// Where the blocklist every interface shares is pinned. ':' cannot appear in an
+    /// interface name, so no interface's directory can take the name.
+    #[must_use]
+    pub fn blocks_path(&self) -> PathBuf {
+        self.root.join("global:blocks")
+    }
+
     /// The directory of `iface`'s pins.
     #[must_use]
     pub fn iface_dir(&self, iface: &str) -> PinDir {

@@ -49,6 +49,9 @@ pub mod map_name {
     /// LPM trie of [`crate::BlockKey`] → [`crate::BlockEntry`]: the blocked sources. One
     /// per pin root, shared by every attached interface.
     pub const BLOCKS: &str = "FWXDP_BLOCKS";
+    /// [`crate::BlockCounts`] at index 0: how many entries of each kind [`BLOCKS`] holds, so
+    /// that the program skips the trie when it holds none. Shared like it.
+    pub const BLOCK_COUNTS: &str = "FWXDP_BLOCK_COUNTS";
 }
 
 /// Program names in the BPF object.
@@ -482,6 +485,19 @@ pub struct BlockKey {
 }
 const _: () = assert!(size_of::<BlockKey>() == 24);
 
+/// How many entries [`map_name::BLOCKS`] holds, by kind. Userspace raises a count before it
+/// adds an entry and lowers it after it removes one, so a count is never below the truth:
+/// an interrupted change costs a lookup that finds nothing, never a block skipped.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct BlockCounts {
+    /// Entries with [`BLOCK_SCOPE_ALL`].
+    pub all: u32,
+    /// Entries scoped to an interface's name, of any name.
+    pub scoped: u32,
+}
+const _: () = assert!(size_of::<BlockCounts>() == 8);
+
 /// The value of a [`map_name::BLOCKS`] entry.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
@@ -606,4 +622,6 @@ mod user {
     unsafe impl aya::Pod for super::BlockKey {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::BlockEntry {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::BlockCounts {}
 }

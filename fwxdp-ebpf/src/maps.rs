@@ -5,10 +5,11 @@ use aya_ebpf::{
     maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, PerCpuHashMap},
 };
 use fwxdp_common::{
-    BLOCKS_MAX_ENTRIES, BlockEntry, BlockKey, CIDRS_MAX_ENTRIES, CidrKey, Config, Counter,
-    FLOWS_MAX_ENTRIES, FlowKey, LIMIT_DROPS_MAX_ENTRIES, LIMITS_MAX_ENTRIES, LINK_ROLES, Limit,
-    LimitKey, LinkRecord, PORT_DROPS_MAX_ENTRIES, PORTS_ENTRIES, PROTO_COUNT, PROTOCOL_NUMBERS,
-    PROTOCOLS_ENTRIES, PortCounter, PortKey, RATES_MAX_ENTRIES, REASON_COUNT, RateKey, RateState,
+    BLOCKS_MAX_ENTRIES, BlockCounts, BlockEntry, BlockKey, CIDRS_MAX_ENTRIES, CidrKey, Config,
+    Counter, FLOWS_MAX_ENTRIES, FlowKey, LIMIT_DROPS_MAX_ENTRIES, LIMITS_MAX_ENTRIES, LINK_ROLES,
+    Limit, LimitKey, LinkRecord, PORT_DROPS_MAX_ENTRIES, PORTS_ENTRIES, PROTO_COUNT,
+    PROTOCOL_NUMBERS, PROTOCOLS_ENTRIES, PortCounter, PortKey, RATES_MAX_ENTRIES, REASON_COUNT,
+    RateKey, RateState,
 };
 
 #[map]
@@ -61,6 +62,10 @@ pub(crate) static FWXDP_LIMIT_DROPS: PerCpuHashMap<PortKey, Counter> =
 #[map]
 pub(crate) static FWXDP_BLOCKS: LpmTrie<BlockKey, BlockEntry> =
     LpmTrie::with_max_entries(BLOCKS_MAX_ENTRIES, 0);
+
+/// Shared like [`FWXDP_BLOCKS`].
+#[map]
+pub(crate) static FWXDP_BLOCK_COUNTS: Array<BlockCounts> = Array::with_max_entries(1, 0);
 
 /// Read and written by userspace only: created with the other maps so that it is pinned
 /// beside them.

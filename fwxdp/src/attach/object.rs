@@ -12,8 +12,8 @@ use fwxdp_common::{Config, FlowKey, map_name, program_name};
 use crate::{
     policy::Policy,
     state::{
-        Blocklist, BlocksError, CounterMaps, MapPin, MapSource, MapsError, PinDir, PolicyMaps,
-        ProgramPin,
+        BlockPins, Blocklist, BlocksError, CounterMaps, MapPin, MapSource, MapsError, PinDir,
+        PolicyMaps, ProgramPin,
     },
 };
 
@@ -50,6 +50,11 @@ pub enum ObjectError {
          blocked sources"
     )]
     BlocksNotShared { path: std::path::PathBuf },
+    #[error("cannot open the blocklist: {path} is pinned but {missing} is not")]
+    HalfPinnedBlocks {
+        path: std::path::PathBuf,
+        missing: std::path::PathBuf,
+    },
     #[error("cannot open the blocklist pinned at {path}")]
     OpenBlocks {
         path: std::path::PathBuf,
@@ -59,13 +64,17 @@ pub enum ObjectError {
     Root(crate::state::PinError),
 }
 
-/// Makes the blocklist map and pins it at `path`, loading no program.
-pub fn make_blocks(path: &Path) -> Result<Map, ObjectError> {
-    let mut ebpf = load_object(Some(path)).map_err(ObjectError::Load)?;
-    ebpf.take_map(map_name::BLOCKS)
-        .ok_or(ObjectError::MissingMap {
-            name: map_name::BLOCKS,
-        })
+/// Makes the blocklist's maps and pins them at `pins`, loading no program.
+pub fn make_blocks(pins: &BlockPins) -> Result<(Map, Map), ObjectError> {
+    let mut ebpf = load_object(Some(pins)).map_err(ObjectError::Load)?;
+    Ok((
+        take(&mut ebpf, map_name::BLOCKS)?,
+        take(&mut ebpf, map_name::BLOCK_COUNTS)?,
+    ))
+}
+
+fn take(ebpf: &mut Ebpf, name: &'static str) -> Result<Map, ObjectError> {
+    ebpf.take_map(name).ok_or(ObjectError::MissingMap { name })
 }
 
 /// Loads [`OBJECT`] with one loader per kind of load in this process: aya parses the
@@ -73,14 +82,15 @@ pub fn make_blocks(path: &Path) -> Result<Map, ObjectError> {
 /// of each attach the service makes for an interface that just appeared. With `blocks`, the
 /// instance takes the blocklist pinned there (or makes and pins it); without, it has one of
 /// its own (tests, benchmarks).
-fn load_object(blocks: Option<&Path>) -> Result<Ebpf, EbpfError> {
+fn load_object(blocks: Option<&BlockPins>) -> Result<Ebpf, EbpfError> {
     type Loader = std::sync::LazyLock<std::sync::Mutex<EbpfLoader<'static>>>;
     static SHARED: Loader = std::sync::LazyLock::new(|| std::sync::Mutex::new(EbpfLoader::new()));
     static OWN: Loader = std::sync::LazyLock::new(|| std::sync::Mutex::new(EbpfLoader::new()));
     let lock = |loader: &'static Loader| loader.lock().unwrap_or_else(PoisonError::into_inner);
     match blocks {
-        Some(path) => lock(&SHARED)
-            .map_pin_path(map_name::BLOCKS, path.to_owned())
+        Some(pins) => lock(&SHARED)
+            .map_pin_path(map_name::BLOCKS, pins.trie.clone())
+            .map_pin_path(map_name::BLOCK_COUNTS, pins.counts.clone())
             .load(OBJECT),
         None => lock(&OWN).load(OBJECT),
     }
@@ -101,8 +111,8 @@ pub struct Loaded {
     _rates: Map,
     /// The blocklist: the pin root's shared one, or this instance's own.
     pub blocks: Blocklist,
-    /// The kernel's id of the blocklist map, to check that it is the shared one.
-    blocks_id: u32,
+    /// The kernel's ids of the blocklist's maps, to check that they are the shared ones.
+    block_ids: [Option<u32>; 2],
 }
 
 impl Loaded {
@@ -127,7 +137,7 @@ impl Loaded {
         policy: &Policy,
         config: &Config,
         pin_dir: Option<&Path>,
-        blocks: &Path,
+        blocks: &BlockPins,
     ) -> Result<Self, ObjectError> {
         let loaded = Self::install(
             load_object(Some(blocks)).map_err(ObjectError::Load)?,
@@ -139,14 +149,14 @@ impl Loaded {
         Ok(loaded)
     }
 
-    /// Fails unless this instance's blocklist is the one pinned at `path`: a program with a
+    /// Fails unless this instance's blocklist is the one pinned at `pins`: a program with a
     /// blocklist of its own would let blocked sources in.
-    pub fn check_blocks(&self, path: &Path) -> Result<(), ObjectError> {
-        if pinned_id(path) == Some(self.blocks_id) {
+    pub fn check_blocks(&self, pins: &BlockPins) -> Result<(), ObjectError> {
+        if self.block_ids[0].is_some() && self.block_ids == pinned_ids(pins) {
             Ok(())
         } else {
             Err(ObjectError::BlocksNotShared {
-                path: path.to_owned(),
+                path: pins.trie.clone(),
             })
         }
     }
@@ -177,17 +187,11 @@ impl Loaded {
         // Userspace's own records; taken so that they are pinned with the rest.
         drop(source.map(MapPin::Links)?);
         let rates = source.map(MapPin::Rates)?;
-        // Not pinned with the interface: it is the pin root's (or this instance's own).
-        let blocks = ebpf
-            .take_map(map_name::BLOCKS)
-            .ok_or(ObjectError::MissingMap {
-                name: map_name::BLOCKS,
-            })?;
-        let blocks_id = match &blocks {
-            Map::LpmTrie(data) => data.info().map_or(0, |info| info.id()),
-            _ => 0,
-        };
-        let blocks = Blocklist::new(blocks)?;
+        // Not pinned with the interface: they are the pin root's (or this instance's own).
+        let trie = take(&mut ebpf, map_name::BLOCKS)?;
+        let counts = take(&mut ebpf, map_name::BLOCK_COUNTS)?;
+        let block_ids = [map_id(&trie), map_id(&counts)];
+        let blocks = Blocklist::new(trie, counts)?;
         policy_maps.write_generation(config.generation, policy)?;
         policy_maps.set_config(config)?;
         Ok(Self {
@@ -197,7 +201,7 @@ impl Loaded {
             flows,
             _rates: rates,
             blocks,
-            blocks_id,
+            block_ids,
         })
     }
 
@@ -235,7 +239,7 @@ pub struct Spare {
 
 impl Spare {
     /// Loads the object and every program in it, with the blocklist pinned at `blocks`.
-    pub fn new(blocks: &Path) -> Result<Self, ObjectError> {
+    pub fn new(blocks: &BlockPins) -> Result<Self, ObjectError> {
         let mut ebpf = load_object(Some(blocks)).map_err(ObjectError::Load)?;
         load_xdp(&mut ebpf)?;
         load_tc(&mut ebpf, program_name::TC_INGRESS)?;
@@ -243,23 +247,31 @@ impl Spare {
         Ok(Self { ebpf })
     }
 
-    /// Whether this spare's blocklist is the one pinned at `path`.
+    /// Whether this spare's blocklist is the one pinned at `pins`.
     #[must_use]
-    pub fn shares_blocks(&self, path: &Path) -> bool {
-        let own = match self.ebpf.map(map_name::BLOCKS) {
-            Some(Map::LpmTrie(data)) => data.info().map(|info| info.id()).ok(),
-            _ => None,
-        };
-        own.is_some() && own == pinned_id(path)
+    pub fn shares_blocks(&self, pins: &BlockPins) -> bool {
+        let own = [map_name::BLOCKS, map_name::BLOCK_COUNTS]
+            .map(|name| self.ebpf.map(name).and_then(map_id));
+        own[0].is_some() && own == pinned_ids(pins)
     }
 }
 
-/// The kernel's id of the map pinned at `path`.
-fn pinned_id(path: &Path) -> Option<u32> {
-    MapData::from_pin(path)
-        .and_then(|map| map.info())
-        .map(|info| info.id())
-        .ok()
+/// The kernel's id of a map.
+fn map_id(map: &Map) -> Option<u32> {
+    let (Map::LpmTrie(data) | Map::Array(data)) = map else {
+        return None;
+    };
+    data.info().map(|info| info.id()).ok()
+}
+
+/// The kernel's ids of the maps pinned at `pins`.
+fn pinned_ids(pins: &BlockPins) -> [Option<u32>; 2] {
+    [&pins.trie, &pins.counts].map(|path| {
+        MapData::from_pin(path)
+            .and_then(|map| map.info())
+            .map(|info| info.id())
+            .ok()
+    })
 }
 
 fn load_xdp(ebpf: &mut Ebpf) -> Result<&mut Xdp, ObjectError> {

@@ -1,19 +1,17 @@
 //! A pool of [`Spare`] instances, verified ahead of need, that fresh attaches take from.
 //! The service keeps one, so that an interface that appears costs only pinning and hooking.
 
-use std::{
-    path::PathBuf,
-    sync::{Arc, Mutex, PoisonError},
-};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::object::{ObjectError, Spare};
+use crate::state::BlockPins;
 
 /// Shared by the service's tasks; clones are the same pool.
 #[derive(Clone)]
 pub struct Spares {
     inner: Arc<Mutex<Pool>>,
     /// The pin root's blocklist, which every spare takes.
-    blocks: Arc<PathBuf>,
+    blocks: Arc<BlockPins>,
 }
 
 #[derive(Default)]
@@ -26,7 +24,7 @@ struct Pool {
 impl Spares {
     /// An empty pool whose spares take the blocklist pinned at `blocks`.
     #[must_use]
-    pub fn new(blocks: PathBuf) -> Self {
+    pub fn new(blocks: BlockPins) -> Self {
         Self {
             inner: Arc::default(),
             blocks: Arc::new(blocks),

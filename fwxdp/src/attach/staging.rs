@@ -42,7 +42,7 @@ pub(super) fn fresh(
         block_scope: block_scope(iface.as_bytes()),
     };
     let dir = staging.dir();
-    let blocks = root.blocks_path();
+    let blocks = root.block_pins();
     // A spare made for another pin root would let this one's blocked sources in.
     let spare = request
         .spares
@@ -53,6 +53,11 @@ pub(super) fn fresh(
         Some(spare) => Loaded::from_spare(spare, request.policy, &config, Some(dir.path()))?,
         None => Loaded::with_blocks(request.policy, &config, Some(dir.path()), &blocks)?,
     };
+    // Counts that say nothing of blocks the trie holds would let those sources in.
+    loaded
+        .blocks
+        .repair_counts()
+        .map_err(super::object::ObjectError::from)?;
     // Every program is loaded and pinned before anything is attached, so that whatever a
     // kill leaves for the next attach to take over has the program a later mode switch needs,
     // bound to these same maps.

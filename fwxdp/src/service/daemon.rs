@@ -80,7 +80,7 @@ pub async fn run(settings: Settings, mut events: mpsc::Receiver<Event>) -> Resul
     let links = netlink::links::list()?;
     let config = Arc::new(config);
     // Made while the present interfaces are attached: ready for one that appears next.
-    let spares = Spares::new(settings.root.blocks_path());
+    let spares = Spares::new(settings.root.block_pins());
     refill(&spares);
     let applied = {
         let (root, config) = (settings.root.clone(), config.clone());

@@ -4,10 +4,10 @@
 
 use std::{net::IpAddr, time::Duration};
 
-use aya::maps::{LpmTrie, Map, MapData, MapError, lpm_trie::Key};
+use aya::maps::{Array, LpmTrie, Map, MapData, MapError, lpm_trie::Key};
 use fwxdp_common::{
-    BLOCK_KEY_FIXED_BITS, BLOCK_SCOPE_ALL, BLOCKS_MAX_ENTRIES, BlockEntry, BlockKey, FAMILY_V4,
-    FAMILY_V6, block_scope,
+    BLOCK_KEY_FIXED_BITS, BLOCK_SCOPE_ALL, BLOCKS_MAX_ENTRIES, BlockCounts, BlockEntry, BlockKey,
+    FAMILY_V4, FAMILY_V6, block_scope,
 };
 use ipnet::IpNet;
 
@@ -84,17 +84,44 @@ pub fn now_ns() -> u64 {
     })
 }
 
-/// Typed access to the trie.
+/// Typed access to the trie and its counts.
 pub struct Blocklist {
     trie: LpmTrie<MapData, BlockKey, BlockEntry>,
+    counts: Array<MapData, BlockCounts>,
 }
 
 impl Blocklist {
-    /// The blocklist in `map`.
-    pub fn new(map: Map) -> Result<Self, BlocksError> {
+    /// The blocklist in `trie`, with the counts of its entries in `counts`.
+    pub fn new(trie: Map, counts: Map) -> Result<Self, BlocksError> {
         Ok(Self {
-            trie: LpmTrie::try_from(map).map_err(access("open"))?,
+            trie: LpmTrie::try_from(trie).map_err(access("open"))?,
+            counts: Array::try_from(counts).map_err(access("open"))?,
         })
+    }
+
+    fn counts(&self) -> Result<BlockCounts, BlocksError> {
+        self.counts.get(&0, 0).map_err(access("read"))
+    }
+
+    /// Adds `delta` to the count of `scope`'s kind.
+    fn count(&mut self, scope: &Scope, delta: i32) -> Result<(), BlocksError> {
+        let mut counts = self.counts()?;
+        let count = if *scope == Scope::All {
+            &mut counts.all
+        } else {
+            &mut counts.scoped
+        };
+        *count = count.saturating_add_signed(delta);
+        self.counts.set(0, counts, 0).map_err(access("write"))
+    }
+
+    /// The entry at exactly `key`, if there is one (a lookup finds the longest match, which
+    /// may be a shorter entry).
+    fn exact(&self, key: &Key<BlockKey>) -> Option<BlockEntry> {
+        self.trie
+            .get(key, 0)
+            .ok()
+            .filter(|entry| entry.prefix_len == key.prefix_len())
     }
 
     /// Blocks `net` in `scope`, for `duration` or for good. A block already there keeps
@@ -111,10 +138,11 @@ impl Blocklist {
                 .saturating_add(d.as_nanos().try_into().unwrap_or(u64::MAX))
                 .max(1)
         });
-        let expires_ns = match self.trie.get(&key, 0) {
-            Ok(old) if old.expires_ns == 0 || expires_ns == 0 => 0,
-            Ok(old) => old.expires_ns.max(expires_ns),
-            Err(_) => expires_ns,
+        let old = self.exact(&key);
+        let expires_ns = match old {
+            Some(old) if old.expires_ns == 0 || expires_ns == 0 => 0,
+            Some(old) => old.expires_ns.max(expires_ns),
+            None => expires_ns,
         };
         let entry = BlockEntry {
             expires_ns,
@@ -122,22 +150,36 @@ impl Blocklist {
             _pad: 0,
             iface: scope.name_bytes(),
         };
-        match self.trie.insert(&key, entry, 0) {
-            Ok(()) => Ok(()),
-            Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOSPC) => {
-                if self.prune()? == 0 {
-                    return Err(BlocksError::Full);
-                }
-                self.trie.insert(&key, entry, 0).map_err(access("write"))
-            }
-            Err(e) => Err(access("write")(e)),
+        if old.is_none() {
+            // Raised first: the program must never skip the trie while the entry is in it.
+            self.count(scope, 1)?;
         }
+        let written = match self.trie.insert(&key, entry, 0) {
+            Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOSPC) => {
+                // Pruning sets the counts to what the trie holds, without this entry yet.
+                if self.prune()? == 0 {
+                    Err(BlocksError::Full)
+                } else {
+                    self.count(scope, 1)?;
+                    self.trie.insert(&key, entry, 0).map_err(access("write"))
+                }
+            }
+            other => other.map_err(access("write")),
+        };
+        if written.is_err() && old.is_none() {
+            self.count(scope, -1)?;
+        }
+        written
     }
 
     /// Removes the block of exactly `net` in `scope`; whether there was one.
     pub fn remove(&mut self, scope: &Scope, net: IpNet) -> Result<bool, BlocksError> {
         match self.trie.remove(&key(scope, net)) {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                // Lowered after: see `insert`.
+                self.count(scope, -1)?;
+                Ok(true)
+            }
             Err(MapError::KeyNotFound) => Ok(false),
             Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => {
                 Ok(false)
@@ -159,20 +201,38 @@ impl Blocklist {
         Ok(blocks)
     }
 
-    /// Removes the expired entries; how many.
+    /// Sets the counts from the trie when they say it is empty and it is not (its counts'
+    /// pin was lost): one lookup when they agree. The caller holds the state lock.
+    pub fn repair_counts(&mut self) -> Result<(), BlocksError> {
+        let counts = self.counts()?;
+        if counts.all == 0 && counts.scoped == 0 && self.trie.keys().next().is_some() {
+            self.prune()?;
+        }
+        Ok(())
+    }
+
+    /// Removes the expired entries, and sets the counts to what the trie holds (a change
+    /// interrupted midway leaves them high); how many entries it removed. The caller holds
+    /// the state lock, so no other writer runs meanwhile.
     pub fn prune(&mut self) -> Result<usize, BlocksError> {
         let now = now_ns();
         let mut expired = Vec::new();
+        let mut left = BlockCounts::default();
         for entry in &self.trie {
             let (key, value) = entry.map_err(access("read"))?;
             if value.expires_ns != 0 && value.expires_ns <= now {
                 expired.push(key);
+            } else if u32::from_be(key.data().scope_be) == BLOCK_SCOPE_ALL {
+                left.all += 1;
+            } else {
+                left.scoped += 1;
             }
         }
         for key in &expired {
-            // One another prune removed first is no error.
+            // Already gone is no error.
             let _: Result<(), _> = self.trie.remove(key);
         }
+        self.counts.set(0, left, 0).map_err(access("write"))?;
         Ok(expired.len())
     }
 }

@@ -29,4 +29,4 @@ pub use maps::{MapSource, MapsError, PolicyMaps};
 pub use names::{LinkPin, MapPin, ProgramPin};
 pub use pinned::{Filtering, PinnedInterface};
 pub use pins::{PinDir, PinError};
-pub use root::{DEFAULT_PIN_ROOT, PinRoot};
+pub use root::{BlockPins, DEFAULT_PIN_ROOT, PinRoot};

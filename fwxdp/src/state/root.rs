@@ -21,6 +21,14 @@ pub const DEFAULT_PIN_ROOT: &str = "/sys/fs/bpf/fwxdp";
 /// The conventional bpffs mount point, mounted on demand.
 const BPFFS: &str = "/sys/fs/bpf";
 
+/// The pins of the blocklist a pin root's interfaces share: the trie, and the counts of its
+/// entries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockPins {
+    pub trie: PathBuf,
+    pub counts: PathBuf,
+}
+
 /// Prefix of staging directories; ':' cannot appear in an interface name.
 const STAGING_PREFIX: &str = "staging:";
 
@@ -44,10 +52,13 @@ impl PinRoot {
     }
 
     /// Where the blocklist every interface shares is pinned. ':' cannot appear in an
-    /// interface name, so no interface's directory can take the name.
+    /// interface name, so no interface's directory can take these names.
     #[must_use]
-    pub fn blocks_path(&self) -> PathBuf {
-        self.root.join("global:blocks")
+    pub fn block_pins(&self) -> BlockPins {
+        BlockPins {
+            trie: self.root.join("global:blocks"),
+            counts: self.root.join("global:block-counts"),
+        }
     }
 
     /// The directory of `iface`'s pins.

@@ -52,6 +52,10 @@ pub mod map_name {
     /// [`crate::BlockCounts`] at index 0: how many entries of each kind [`BLOCKS`] holds, so
     /// that the program skips the trie when it holds none. Shared like it.
     pub const BLOCK_COUNTS: &str = "FWXDP_BLOCK_COUNTS";
+    /// Ring buffer of [`crate::DropEvent`]: the drop log, rate-bounded per CPU.
+    pub const LOG: &str = "FWXDP_LOG";
+    /// Per-CPU [`crate::LogState`] at index 0: the drop log's window and what it left out.
+    pub const LOG_STATE: &str = "FWXDP_LOG_STATE";
 }
 
 /// Program names in the BPF object.
@@ -109,6 +113,13 @@ pub const fn block_scope(name: &[u8]) -> u32 {
     }
     if hash == BLOCK_SCOPE_ALL { 1 } else { hash }
 }
+
+/// Size of [`map_name::LOG`]: about 4,600 events waiting for a reader.
+pub const LOG_RING_BYTES: u32 = 256 * 1024;
+/// Drop events logged per second per CPU unless configured otherwise ([`Config::log_rate`]).
+pub const LOG_RATE_DEFAULT: u32 = 10;
+/// The drop log's rate window.
+pub const LOG_WINDOW_NS: u64 = 1_000_000_000;
 
 /// Capacity of [`map_name::LIMIT_DROPS`].
 pub const LIMIT_DROPS_MAX_ENTRIES: u32 = LIMITS_MAX_ENTRIES;
@@ -183,8 +194,11 @@ pub struct Config {
     pub open_udp: u16,
     /// [`block_scope`] of the interface's name: its own entries in [`map_name::BLOCKS`].
     pub block_scope: u32,
+    /// Drop events logged per second on each CPU; 0 logs none.
+    pub log_rate: u32,
+    pub _pad: u32,
 }
-const _: () = assert!(size_of::<Config>() == 24);
+const _: () = assert!(size_of::<Config>() == 32);
 
 impl Config {
     /// Whether [`CONFIG_MONITOR`] is set: verdicts are counted, every packet passes.
@@ -514,6 +528,53 @@ pub struct BlockEntry {
 }
 const _: () = assert!(size_of::<BlockEntry>() == 32);
 
+/// [`DropEvent::tcp_flags`]: the TCP segment had SYN set.
+pub const TCP_FLAG_SYN: u8 = 0x02;
+/// [`DropEvent::tcp_flags`]: the TCP segment had ACK set.
+pub const TCP_FLAG_ACK: u8 = 0x10;
+
+/// One dropped packet, as the drop log carries it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct DropEvent {
+    /// When (monotonic clock, ns).
+    pub time_ns: u64,
+    /// The frame's length in bytes.
+    pub len: u32,
+    /// A [`Reason`] value.
+    pub reason: u8,
+    /// [`FAMILY_V4`], [`FAMILY_V6`], or 0 for a frame whose IP header could not be read.
+    pub family: u8,
+    /// The IP protocol number (after IPv6 extension headers); 0 without an IP header.
+    pub protocol: u8,
+    /// `TCP_FLAG_*` of a TCP segment.
+    pub tcp_flags: u8,
+    /// Network byte order; IPv4 in the first four bytes.
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    /// Host byte order; 0 for protocols without ports.
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub _pad: u32,
+}
+const _: () = assert!(size_of::<DropEvent>() == 56);
+
+/// The drop log's per-CPU state.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct LogState {
+    /// When the current rate window began (monotonic clock, ns).
+    pub window_start_ns: u64,
+    /// Events logged in the current window.
+    pub sent: u32,
+    pub _pad: u32,
+    /// Drops not logged because the window's events were spent.
+    pub suppressed: u64,
+    /// Drops not logged because the ring buffer was full (no reader kept up).
+    pub lost: u64,
+}
+const _: () = assert!(size_of::<LogState>() == 32);
+
 /// Entries of [`map_name::LINKS`]: one per link role (ingress, bridge, egress).
 pub const LINK_ROLES: u32 = 3;
 
@@ -624,4 +685,8 @@ mod user {
     unsafe impl aya::Pod for super::BlockEntry {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::BlockCounts {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::DropEvent {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::LogState {}
 }

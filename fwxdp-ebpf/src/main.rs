@@ -13,6 +13,7 @@
 mod blocks;
 mod counters;
 mod flows;
+mod log;
 mod maps;
 mod parse;
 mod rates;
@@ -47,9 +48,15 @@ fn filter(ctx: *mut c_void, data: usize, data_end: usize, outer_tags: usize, byt
     let Some(config) = FWXDP_CONFIG.get(0) else {
         return Action::Abort;
     };
-    let verdict = verdict::judge(ctx, data, data_end, outer_tags, config);
+    let packet = parse::frame(data, data_end, outer_tags, config.ip_frames());
+    let verdict = verdict::judge(ctx, &packet, config);
     counters::count(&verdict, bytes);
-    if verdict.reason.is_drop() && config.flags & CONFIG_MONITOR == 0 {
+    if !verdict.reason.is_drop() {
+        return Action::Pass;
+    }
+    // In monitor mode too: the log shows what would be dropped.
+    log::dropped(config, &packet, verdict.reason, bytes);
+    if config.flags & CONFIG_MONITOR == 0 {
         Action::Drop
     } else {
         Action::Pass

@@ -2,14 +2,14 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, PerCpuHashMap},
+    maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
 };
 use fwxdp_common::{
     BLOCKS_MAX_ENTRIES, BlockCounts, BlockEntry, BlockKey, CIDRS_MAX_ENTRIES, CidrKey, Config,
     Counter, FLOWS_MAX_ENTRIES, FlowKey, LIMIT_DROPS_MAX_ENTRIES, LIMITS_MAX_ENTRIES, LINK_ROLES,
-    Limit, LimitKey, LinkRecord, PORT_DROPS_MAX_ENTRIES, PORTS_ENTRIES, PROTO_COUNT,
-    PROTOCOL_NUMBERS, PROTOCOLS_ENTRIES, PortCounter, PortKey, RATES_MAX_ENTRIES, REASON_COUNT,
-    RateKey, RateState,
+    LOG_RING_BYTES, Limit, LimitKey, LinkRecord, LogState, PORT_DROPS_MAX_ENTRIES, PORTS_ENTRIES,
+    PROTO_COUNT, PROTOCOL_NUMBERS, PROTOCOLS_ENTRIES, PortCounter, PortKey, RATES_MAX_ENTRIES,
+    REASON_COUNT, RateKey, RateState,
 };
 
 #[map]
@@ -66,6 +66,12 @@ pub(crate) static FWXDP_BLOCKS: LpmTrie<BlockKey, BlockEntry> =
 /// Shared like [`FWXDP_BLOCKS`].
 #[map]
 pub(crate) static FWXDP_BLOCK_COUNTS: Array<BlockCounts> = Array::with_max_entries(1, 0);
+
+#[map]
+pub(crate) static FWXDP_LOG: RingBuf = RingBuf::with_byte_size(LOG_RING_BYTES, 0);
+
+#[map]
+pub(crate) static FWXDP_LOG_STATE: PerCpuArray<LogState> = PerCpuArray::with_max_entries(1, 0);
 
 /// Read and written by userspace only: created with the other maps so that it is pinned
 /// beside them.

@@ -12,7 +12,7 @@ use fwxdp_common::{
 use crate::{
     blocks, flows,
     maps::{FWXDP_CIDRS, FWXDP_PORTS, FWXDP_PROTOCOLS},
-    parse::{self, Kind, Packet, Transport},
+    parse::{Kind, Packet, Transport},
     rates,
     sockets::{self, Socket},
 };
@@ -41,17 +41,10 @@ impl Verdict {
     }
 }
 
-/// Judges the frame between `data` and `data_end` under `config`; `ctx` is the program's
-/// context (for socket lookups), `outer_tags` the VLAN tags the kernel took off already.
+/// Judges the parsed frame `packet` under `config`; `ctx` is the program's context (for
+/// socket lookups).
 #[inline(always)]
-pub(crate) fn judge(
-    ctx: *mut c_void,
-    data: usize,
-    data_end: usize,
-    outer_tags: usize,
-    config: &Config,
-) -> Verdict {
-    let packet = parse::frame(data, data_end, outer_tags, config.ip_frames());
+pub(crate) fn judge(ctx: *mut c_void, packet: &Packet, config: &Config) -> Verdict {
     match packet.kind {
         Kind::NonIp => return Verdict::because(Reason::Other),
         Kind::Malformed => return Verdict::because(Reason::Malformed),
@@ -60,7 +53,7 @@ pub(crate) fn judge(
     if packet.is_loopback() {
         return Verdict::because(Reason::Loopback);
     }
-    if blocks::blocked(config.block_scope, &packet) {
+    if blocks::blocked(config.block_scope, packet) {
         return Verdict::because(Reason::Blocked);
     }
     match packet.transport {
@@ -68,28 +61,28 @@ pub(crate) fn judge(
         Transport::Hidden => Verdict::because(Reason::Malformed),
         Transport::Tcp => {
             if packet.syn && !packet.ack {
-                new_connection(config.generation, Proto::Tcp, &packet, true)
+                new_connection(config.generation, Proto::Tcp, packet, true)
             } else {
-                segment(ctx, config.generation, &packet)
+                segment(ctx, config.generation, packet)
             }
         }
         Transport::Datagram => {
             let proto = packet.proto;
-            if proto == Proto::Udp && is_dhcp_client_reply(&packet) {
+            if proto == Proto::Udp && is_dhcp_client_reply(packet) {
                 return Verdict::because(Reason::Established);
             }
             // The policy first: the flow table is consulted only for what would be dropped,
             // so datagrams to open ports never pay for it.
-            let verdict = new_connection(config.generation, proto, &packet, true);
-            if verdict.reason == Reason::Port && flows::is_reply(&packet) {
+            let verdict = new_connection(config.generation, proto, packet, true);
+            if verdict.reason == Reason::Port && flows::is_reply(packet) {
                 Verdict::because(Reason::Established)
             } else {
                 verdict
             }
         }
         Transport::Protocol => {
-            let verdict = new_protocol(config.generation, &packet);
-            if verdict.reason == Reason::Protocol && flows::is_reply(&packet) {
+            let verdict = new_protocol(config.generation, packet);
+            if verdict.reason == Reason::Protocol && flows::is_reply(packet) {
                 Verdict::because(Reason::Established)
             } else {
                 verdict

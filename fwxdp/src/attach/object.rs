@@ -109,6 +109,8 @@ pub struct Loaded {
     /// The rate-limit state, which only the program reads and writes: taken so that it is
     /// pinned, and held so that the programs still to be loaded find it open.
     _rates: Map,
+    /// The drop log's ring buffer, held like the rate-limit state.
+    pub log: Map,
     /// The blocklist: the pin root's shared one, or this instance's own.
     pub blocks: Blocklist,
     /// The kernel's ids of the blocklist's maps, to check that they are the shared ones.
@@ -187,6 +189,7 @@ impl Loaded {
         // Userspace's own records; taken so that they are pinned with the rest.
         drop(source.map(MapPin::Links)?);
         let rates = source.map(MapPin::Rates)?;
+        let log = source.map(MapPin::Log)?;
         // Not pinned with the interface: they are the pin root's (or this instance's own).
         let trie = take(&mut ebpf, map_name::BLOCKS)?;
         let counts = take(&mut ebpf, map_name::BLOCK_COUNTS)?;
@@ -200,6 +203,7 @@ impl Loaded {
             counters,
             flows,
             _rates: rates,
+            log,
             blocks,
             block_ids,
         })

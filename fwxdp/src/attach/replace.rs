@@ -79,6 +79,7 @@ pub(super) fn replace(
         flags: config_flags(request.monitor, framing_of(&config)),
         open_tcp: open_count(request.policy, Proto::Tcp),
         open_udp: open_count(request.policy, Proto::Udp),
+        log_rate: request.log_rate,
         ..config
     };
     pinned.set_config(&config)?;

@@ -23,6 +23,8 @@ pub struct Request<'a> {
     pub iface: &'a str,
     pub policy: &'a Policy,
     pub monitor: bool,
+    /// Drop events logged per second per CPU ([`fwxdp_common::Config::log_rate`]).
+    pub log_rate: u32,
     /// The mode asked for; `None` keeps the mode in force (`auto` on a fresh attach).
     pub mode: Option<AttachMode>,
     /// Instances verified ahead of need: a fresh attach takes one when one is ready.

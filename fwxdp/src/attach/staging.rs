@@ -40,6 +40,8 @@ pub(super) fn fresh(
         open_tcp: open_count(request.policy, Proto::Tcp),
         open_udp: open_count(request.policy, Proto::Udp),
         block_scope: block_scope(iface.as_bytes()),
+        log_rate: request.log_rate,
+        _pad: 0,
     };
     let dir = staging.dir();
     let blocks = root.block_pins();

@@ -83,6 +83,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show the drop log: what was dropped, with addresses and ports (as many a second as
+    /// `--log-rate` lets through). From the running service when there is one.
+    Log {
+        /// Keep showing new drops until interrupted.
+        #[arg(long, short)]
+        follow: bool,
+        /// Print JSON, one object a line.
+        #[arg(long)]
+        json: bool,
+        /// The service's run directory, where it serves the log.
+        #[arg(long, env = "FWXDP_RUN_DIR", default_value = crate::service::control::DEFAULT_RUN_DIR)]
+        run_dir: PathBuf,
+    },
     /// Show counters per reason and drops per port.
     Stats {
         /// Only this interface.
@@ -119,6 +132,11 @@ pub struct AttachArgs {
     /// Count what would be dropped, drop nothing.
     #[arg(long)]
     pub monitor: bool,
+
+    /// Drop events logged per second on each CPU (`fwxdp log`, the service's journal); 0
+    /// logs none. What the bound leaves out is counted.
+    #[arg(long, value_name = "N", default_value_t = fwxdp_common::LOG_RATE_DEFAULT)]
+    pub log_rate: u32,
 
     /// Apply even though the allow list would refuse new logins over the SSH session this
     /// command runs in.

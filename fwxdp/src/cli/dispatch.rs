@@ -31,6 +31,11 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Block(args) => block(&root, &args),
         Command::Unblock(args) => unblock(&root, &args),
         Command::Blocks { json } => blocks(&root, json),
+        Command::Log {
+            follow,
+            json,
+            run_dir,
+        } => log(&root, follow, json, &run_dir),
         Command::Run {
             config,
             state_dir,
@@ -117,6 +122,65 @@ fn blocks(root: &PinRoot, json: bool) -> Result<(), CliError> {
     Ok(())
 }
 
+fn log(root: &PinRoot, follow: bool, json: bool, run_dir: &Path) -> Result<(), CliError> {
+    let print = |entry: &serde_json::Value| {
+        if json {
+            say!("{entry}");
+        } else {
+            say!(
+                "{} {}",
+                entry["time"].as_str().unwrap_or(""),
+                entry["line"].as_str().unwrap_or("")
+            );
+        }
+    };
+    // The service reads the rings when it runs: ask it, or the events would be split.
+    if let Ok(mut service) =
+        std::os::unix::net::UnixStream::connect(service::droplog::socket_path(run_dir))
+    {
+        use std::io::{BufRead as _, Write as _};
+        let request = if follow { "follow\n" } else { "history\n" };
+        service
+            .write_all(request.as_bytes())
+            .map_err(CliError::LogService)?;
+        let _: std::io::Result<()> = service.shutdown(std::net::Shutdown::Write);
+        for line in std::io::BufReader::new(service).lines() {
+            let line = line.map_err(CliError::LogService)?;
+            if let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) {
+                print(&entry);
+            }
+            super::output::outcome()?;
+        }
+        return Ok(());
+    }
+    require_root()?;
+    let mut readers: Vec<crate::state::DropReader> = Vec::new();
+    let mut scanned: Option<std::time::Instant> = None;
+    loop {
+        if scanned.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(2)) {
+            scanned = Some(std::time::Instant::now());
+            readers = root
+                .interfaces()?
+                .into_iter()
+                .filter_map(|name| {
+                    let path = root.iface_dir(&name).map(crate::state::MapPin::Log);
+                    crate::state::DropReader::open(&name, &path).ok()
+                })
+                .collect();
+        }
+        for reader in &mut readers {
+            for entry in reader.drain() {
+                print(&report::droplog::json(&entry));
+            }
+        }
+        super::output::outcome()?;
+        if !follow {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 fn require_root() -> Result<(), CliError> {
     if nix::unistd::geteuid().is_root() {
         Ok(())
@@ -155,6 +219,7 @@ fn attach(root: &PinRoot, args: &AttachArgs) -> Result<(), CliError> {
             iface: name,
             policy: &policy,
             monitor: args.monitor,
+            log_rate: args.log_rate,
             mode: args.mode,
             spares: None,
         };

@@ -82,6 +82,8 @@ pub enum CliError {
     Object(#[from] crate::attach::ObjectError),
     #[error(transparent)]
     Blocks(#[from] crate::state::BlocksError),
+    #[error("read the drop log from the service")]
+    LogService(#[source] io::Error),
 }
 
 impl From<DaemonError> for CliError {

@@ -179,6 +179,13 @@ pub(super) fn stats(s: &InterfaceStats) {
             say!("  {label:<14} {:>14} {:>16}", p.packets, p.bytes);
         }
     }
+    if s.log.suppressed > 0 || s.log.lost > 0 {
+        say!(
+            "  drop log: {} left out over its rate, {} lost with its buffer full",
+            s.log.suppressed,
+            s.log.lost
+        );
+    }
     if !s.ratelimited.is_empty() {
         say!("  {:<14} {:>14} {:>16}", "rate-limited", "packets", "bytes");
         for p in &s.ratelimited {

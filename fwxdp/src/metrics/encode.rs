@@ -39,6 +39,7 @@ impl Collector for Scrape {
         for series in self.interfaces.iter().flat_map(|i| &i.dropped) {
             ConstCounter::new(series.bytes).encode(bytes.encode_family(&series.labels)?)?;
         }
+        self.encode_log(&mut encoder)?;
         let mut attached = encoder.encode_descriptor(
             "fwxdp_attached",
             "1 for each interface fwxdp filters, labelled with the mode in force; 0 where its \
@@ -113,6 +114,32 @@ impl Collector for Scrape {
         ];
         let mut build = build;
         ConstGauge::new(1i64).encode(build.encode_family(&labels)?)?;
+        Ok(())
+    }
+}
+
+impl Scrape {
+    /// What the drop log left out, per interface.
+    fn encode_log(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        for (name, help, value) in [
+            (
+                "fwxdp_log_suppressed",
+                "Drops the drop log left out because its rate per CPU was spent",
+                (|i: &Interface| i.log_suppressed) as fn(&_) -> u64,
+            ),
+            (
+                "fwxdp_log_lost",
+                "Drops the drop log left out because its ring buffer was full (no reader \
+                 kept up)",
+                |i: &Interface| i.log_lost,
+            ),
+        ] {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for i in &self.interfaces {
+                let labels = [("interface", i.name.as_str())];
+                ConstCounter::new(value(i)).encode(family.encode_family(&labels)?)?;
+            }
+        }
         Ok(())
     }
 }

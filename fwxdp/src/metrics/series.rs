@@ -52,6 +52,9 @@ pub(crate) struct Interface {
     pub(crate) open_tcp: u16,
     pub(crate) open_udp: u16,
     pub(crate) dropped: Vec<Dropped>,
+    /// Drops the drop log left out: over its rate, and with its ring full.
+    pub(crate) log_suppressed: u64,
+    pub(crate) log_lost: u64,
     /// Whether the kernel has the filter on the live interface.
     pub(crate) filtering: Filtering,
 }
@@ -86,6 +89,8 @@ fn interface(pinned: &mut PinnedInterface, options: &Options) -> Result<Interfac
     let totals = pinned.counters()?;
     Ok(Interface {
         dropped: dropped(pinned.name(), &totals, options.max_port_series),
+        log_suppressed: totals.log_suppressed,
+        log_lost: totals.log_lost,
         mode: AttachMode::from_raw(config.mode).map_or("unknown", AttachMode::name),
         monitor: config.monitor(),
         open_tcp: config.open_tcp,
@@ -258,6 +263,8 @@ mod tests {
                     bytes: 300,
                 },
             )],
+            log_suppressed: 0,
+            log_lost: 0,
         }
     }
 

@@ -70,6 +70,16 @@ pub struct InterfaceStats {
     pub protocols: Vec<ProtocolDrops>,
     /// Drops of reason `ratelimit` per (proto, port), sorted by proto then port.
     pub ratelimited: Vec<PortDrops>,
+    /// What the drop log left out.
+    pub log: LogCounts,
+}
+
+/// Drops the drop log did not carry: over its rate (`suppressed`), or with its ring buffer
+/// full because no reader kept up (`lost`).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct LogCounts {
+    pub suppressed: u64,
+    pub lost: u64,
 }
 
 /// Reads the counters of `iface`, or of every attached interface, each on its own.
@@ -133,6 +143,10 @@ fn report(iface: &str, monitor: bool, totals: Totals) -> InterfaceStats {
                 bytes: c.bytes,
             })
             .collect(),
+        log: LogCounts {
+            suppressed: totals.log_suppressed,
+            lost: totals.log_lost,
+        },
         ratelimited: totals
             .limit_drops
             .into_iter()

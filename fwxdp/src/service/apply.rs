@@ -244,6 +244,7 @@ fn attach_one(
         iface: name,
         policy: &rule.policy,
         monitor: rule.monitor,
+        log_rate: rule.log_rate,
         mode: rule.mode,
         spares,
     };

@@ -18,7 +18,7 @@ use tracing::{error, info, warn};
 use super::{
     apply::{self, Applied, Ensured, Managed, warn_about_others},
     config::{self, ConfigError, ServiceConfig},
-    control,
+    control, droplog,
     error::DaemonError,
     exporter::ExporterTask,
     last_good::LastGood,
@@ -103,6 +103,10 @@ pub async fn run(settings: Settings, mut events: mpsc::Receiver<Event>) -> Resul
         keep_as_last_good(&last_good, &text);
     }
     warn_about_others(&settings.root, &applied.managed);
+    if let Err(e) = droplog::start(settings.root.clone(), &settings.run_dir) {
+        // The filter does not depend on it: say so and go on.
+        error!("the drop log cannot be served: {e}");
+    }
     let unattached = metrics::Unattached::default();
     let exporter = ExporterTask::start(&settings.root, &config, unattached.clone()).await?;
     let mut service = Service {

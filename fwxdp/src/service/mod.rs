@@ -3,12 +3,14 @@
 //! follows the kernel's interface events, answers reloads ([`control`]) that would not cut
 //! off an SSH session ([`ssh_guard`]), runs the exporter ([`exporter`]), tells systemd
 //! without ever waiting on it ([`notify`]) and fails with [`error::DaemonError`]; a runtime
-//! that turns signals into events ([`runtime`]), logging for journald ([`logging`]).
+//! that turns signals into events ([`runtime`]), logging for journald ([`logging`]), and
+//! the drop log it writes there and serves to `fwxdp log` ([`droplog`]).
 
 mod apply;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod droplog;
 pub mod error;
 mod exporter;
 pub mod last_good;

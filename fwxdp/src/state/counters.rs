@@ -5,7 +5,7 @@
 use std::os::fd::AsFd as _;
 
 use aya::maps::{Map, MapData, MapError, PerCpuArray, PerCpuHashMap};
-use fwxdp_common::{Counter, PortCounter, PortKey, Proto, Reason};
+use fwxdp_common::{Counter, LogState, PortCounter, PortKey, Proto, Reason};
 
 use super::{
     maps::{MapSource, MapsError},
@@ -22,6 +22,8 @@ pub struct CounterMaps {
     protocol_drops: Map,
     /// Drops of reason `ratelimit` per (proto, port): as few entries as limited ports.
     limit_drops: PerCpuHashMap<MapData, PortKey, Counter>,
+    /// The drop log's per-CPU state.
+    log_state: PerCpuArray<MapData, LogState>,
 }
 
 /// The drops of one (proto, port), summed over CPUs.
@@ -47,6 +49,9 @@ pub struct Totals {
     pub protocol_drops: Vec<(u8, Counter)>,
     /// Drops of reason `ratelimit` per (proto, port), sorted.
     pub limit_drops: Vec<(Proto, u16, Counter)>,
+    /// Drops the drop log left out: over its rate, and with its ring buffer full.
+    pub log_suppressed: u64,
+    pub log_lost: u64,
 }
 
 impl CounterMaps {
@@ -58,6 +63,7 @@ impl CounterMaps {
             port_overflow: source.open(MapPin::PortOverflow)?,
             protocol_drops: source.map(MapPin::ProtocolDrops)?,
             limit_drops: source.open(MapPin::LimitDrops)?,
+            log_state: source.open(MapPin::LogState)?,
         })
     }
 
@@ -93,6 +99,12 @@ impl CounterMaps {
         totals
             .limit_drops
             .sort_by_key(|&(proto, port, _)| (proto, port));
+        let log = self
+            .log_state
+            .get(&0, 0)
+            .map_err(|e| read(MapPin::LogState, e))?;
+        totals.log_suppressed = log.iter().map(|s| s.suppressed).sum();
+        totals.log_lost = log.iter().map(|s| s.lost).sum();
         Ok(totals)
     }
 

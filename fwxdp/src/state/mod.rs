@@ -9,9 +9,11 @@
 //! - [`pinned`]: [`PinnedInterface`], an attached interface's state as one object.
 //! - [`lock`]: the lock that serialises fwxdp invocations.
 //! - [`blocks`]: the blocklist every interface of the pin root shares.
+//! - [`droplog`]: the events of the drop log, read from an interface's ring buffer.
 
 pub mod blocks;
 pub mod counters;
+pub mod droplog;
 pub mod links;
 pub mod lock;
 pub mod maps;
@@ -23,6 +25,7 @@ mod sys;
 
 pub use blocks::{Block, Blocklist, BlocksError, Scope};
 pub use counters::{CounterMaps, PortTotal, Totals};
+pub use droplog::{DropEntry, DropReader};
 pub use links::{Attachment, Hold, Mechanism};
 pub use lock::{LockError, StateLock};
 pub use maps::{MapSource, MapsError, PolicyMaps};

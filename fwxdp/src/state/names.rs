@@ -70,6 +70,10 @@ object_pins! {
         Rates => (map_name::RATES, "rates"),
         /// Drops per (proto, port) of reason `ratelimit`.
         LimitDrops => (map_name::LIMIT_DROPS, "limit_drops"),
+        /// The drop log's ring buffer.
+        Log => (map_name::LOG, "log"),
+        /// The drop log's window and what it left out, per CPU.
+        LogState => (map_name::LOG_STATE, "log_state"),
     }
 }
 

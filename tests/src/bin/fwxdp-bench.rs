@@ -84,6 +84,7 @@ fn main() {
     }
     limit_cost();
     blocklist_cost();
+    droplog_cost();
     scrape_cost();
     socket_lookup_cost();
     late_interface();
@@ -162,6 +163,28 @@ fn blocklist_cost() {
     );
     for ((name, _), ns) in cases.iter().zip(full) {
         println!("{:<46} {ns:>7} ns", format!("{name}, {BLOCKED} blocked"));
+    }
+}
+
+/// What the drop log costs a flood to a protected port: no log, the default rate (nearly
+/// every drop over it, counted), and every drop logged (the ring fills and the rest are
+/// counted lost: no reader runs), in the same run.
+fn droplog_cost() {
+    let policy = Policy::parse(&["22"]).expect("bench policy");
+    let case = [("tcp SYN, protected port (drop)", syn(3306).build())];
+    println!("\ndrop log, same run, a flood of SYNs to a protected port");
+    for (label, log_rate) in [
+        ("log off", 0),
+        ("10 a second per CPU (the default)", fwxdp_common::LOG_RATE_DEFAULT),
+        ("every drop (the ring fills)", u32::MAX),
+    ] {
+        let config = Config {
+            log_rate,
+            ..Config::default()
+        };
+        let mut loaded = Loaded::new(&policy, &config, None).expect("load the program");
+        let ns = measure_loaded(&mut loaded, &case);
+        println!("{label:<46} {:>7} ns", ns[0]);
     }
 }
 

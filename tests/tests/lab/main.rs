@@ -8,6 +8,7 @@
 mod blocks;
 mod crash;
 mod docker;
+mod droplog;
 mod filter;
 mod limits;
 mod mechanisms;

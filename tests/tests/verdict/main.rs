@@ -8,6 +8,7 @@
 mod blocks;
 mod config;
 mod counters;
+mod droplog;
 mod flows;
 mod headers;
 mod limits;

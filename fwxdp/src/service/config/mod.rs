@@ -6,6 +6,7 @@
 //! name = ["eth*", "en*"]   # a name, a pattern, or a list of them; never lo
 //! allow = ["22", "80", "443", "53/udp", "5432@10.0.0.0/8"]
 //! limit = ["22/tcp=4/60s"]   # optional: per-source rate limits, the port allowed
+//! log_rate = 10      # optional: drop events logged per second per CPU (0: none)
 //! mode = "auto"      # optional
 //! monitor = false    # optional
 //!
@@ -66,6 +67,8 @@ pub struct InterfaceConfig {
     /// `None` keeps the mode in force (and means `auto` on a first attach).
     pub mode: Option<AttachMode>,
     pub monitor: bool,
+    /// Drop events logged per second per CPU.
+    pub log_rate: u32,
     /// A reload may refuse new logins to SSH sessions established now.
     pub close_ssh: bool,
 }
@@ -158,12 +161,19 @@ struct RawInterface {
     mode: Option<Spanned<String>>,
     #[serde(default)]
     monitor: bool,
+    /// Drop events logged per second per CPU (0: none).
+    #[serde(default = "default_log_rate")]
+    log_rate: u32,
     /// Says that an empty allow list (every new connection dropped, SSH too) is meant.
     #[serde(default)]
     allow_nothing: bool,
     /// Says that a reload may refuse new logins to an SSH session established now.
     #[serde(default)]
     close_ssh: bool,
+}
+
+const fn default_log_rate() -> u32 {
+    fwxdp_common::LOG_RATE_DEFAULT
 }
 
 /// `name = "eth0"` or `name = ["eth*", "en*"]`.
@@ -456,6 +466,7 @@ fn interface(
             policy,
             mode,
             monitor: entry.monitor,
+            log_rate: entry.log_rate,
             close_ssh: entry.close_ssh,
         },
     }

@@ -175,7 +175,10 @@ fn droplog_cost() {
     println!("\ndrop log, same run, a flood of SYNs to a protected port");
     for (label, log_rate) in [
         ("log off", 0),
-        ("10 a second per CPU (the default)", fwxdp_common::LOG_RATE_DEFAULT),
+        (
+            "10 a second per CPU (the default)",
+            fwxdp_common::LOG_RATE_DEFAULT,
+        ),
         ("every drop (the ring fills)", u32::MAX),
     ] {
         let config = Config {

@@ -292,6 +292,14 @@ impl Proto {
         }
     }
 
+    /// The protocol named `name` (as [`Proto::name`] writes it, in any case).
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|proto| proto.name().eq_ignore_ascii_case(name))
+    }
+
     /// The lowercase name used in specs, JSON and metric labels.
     #[must_use]
     pub const fn name(self) -> &'static str {

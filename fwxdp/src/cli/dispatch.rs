@@ -154,19 +154,13 @@ fn log(root: &PinRoot, follow: bool, json: bool, run_dir: &Path) -> Result<(), C
         return Ok(());
     }
     require_root()?;
-    let mut readers: Vec<crate::state::DropReader> = Vec::new();
+    let mut readers = Vec::new();
     let mut scanned: Option<std::time::Instant> = None;
     loop {
+        // Again now and then: an interface attached afresh has a new ring.
         if scanned.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(2)) {
             scanned = Some(std::time::Instant::now());
-            readers = root
-                .interfaces()?
-                .into_iter()
-                .filter_map(|name| {
-                    let path = root.iface_dir(&name).map(crate::state::MapPin::Log);
-                    crate::state::DropReader::open(&name, &path).ok()
-                })
-                .collect();
+            readers = crate::state::droplog::open_all(root).0;
         }
         for reader in &mut readers {
             for entry in reader.drain() {

@@ -1,12 +1,14 @@
 //! The targets of `block` and `unblock`: interface names and addresses or networks, in any
 //! order, told apart by their form.
 
-use std::{net::IpAddr, str::FromStr as _};
-
 use ipnet::IpNet;
 
 use super::error::UsageError;
-use crate::{iface, state::Scope};
+use crate::{
+    iface,
+    policy::spec::{self, BadNetwork},
+    state::Scope,
+};
 
 /// What `block` or `unblock` is to change: where, and which sources.
 #[derive(Debug, PartialEq, Eq)]
@@ -58,23 +60,16 @@ fn looks_like_network(target: &str) -> bool {
 }
 
 fn network(target: &str) -> Result<IpNet, UsageError> {
-    let bad = || {
-        UsageError::Block(format!(
-            "{target:?} is not an IPv4 or IPv6 address or network"
-        ))
-    };
-    let net = if target.contains('/') {
-        IpNet::from_str(target).map_err(|_| bad())?
-    } else {
-        IpNet::from(IpAddr::from_str(target).map_err(|_| bad())?)
-    };
-    if net.trunc() != net {
-        return Err(UsageError::Block(format!(
-            "{target} has host bits set (did you mean {}?)",
-            net.trunc()
-        )));
-    }
-    Ok(net)
+    spec::network(target).map_err(|e| {
+        UsageError::Block(match e {
+            BadNetwork::Invalid => {
+                format!("{target:?} is not an IPv4 or IPv6 address or network")
+            }
+            BadNetwork::HostBits { network } => {
+                format!("{target} has host bits set (did you mean {network}?)")
+            }
+        })
+    })
 }
 
 #[cfg(test)]

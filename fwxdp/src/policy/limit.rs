@@ -81,17 +81,11 @@ pub fn parse_item(item: &str) -> Result<LimitRule, LimitError> {
             head.trim()
         )));
     };
-    let proto = match proto.trim().to_ascii_lowercase().as_str() {
-        "tcp" => Proto::Tcp,
-        "udp" => Proto::Udp,
-        "udplite" => Proto::UdpLite,
-        "sctp" => Proto::Sctp,
-        "dccp" => Proto::Dccp,
-        other => {
-            return Err(bad(format!(
-                "unknown protocol {other:?} (use tcp, udp, udplite, sctp or dccp)"
-            )));
-        }
+    let Some(proto) = Proto::from_name(proto.trim()) else {
+        return Err(bad(format!(
+            "unknown protocol {:?} (use tcp, udp, udplite, sctp or dccp)",
+            proto.trim().to_ascii_lowercase()
+        )));
     };
     let port = |text: &str| -> Result<u16, LimitError> {
         match text.trim().parse::<u16>() {

@@ -241,37 +241,50 @@ fn parse_port(item: &str, port: &str) -> Result<u16, SpecError> {
 }
 
 fn parse_proto(item: &str, proto: &str) -> Result<Proto, SpecError> {
-    match proto.trim().to_ascii_lowercase().as_str() {
-        "tcp" => Ok(Proto::Tcp),
-        "udp" => Ok(Proto::Udp),
-        "udplite" => Ok(Proto::UdpLite),
-        "sctp" => Ok(Proto::Sctp),
-        "dccp" => Ok(Proto::Dccp),
-        _ => Err(SpecError::UnknownProto {
-            item: item.to_owned(),
-            proto: proto.to_owned(),
-        }),
-    }
+    Proto::from_name(proto.trim()).ok_or_else(|| SpecError::UnknownProto {
+        item: item.to_owned(),
+        proto: proto.to_owned(),
+    })
 }
 
 fn parse_cidr(item: &str, cidr: &str) -> Result<IpNet, SpecError> {
-    let bad = || SpecError::BadCidr {
-        item: item.to_owned(),
-        cidr: cidr.to_owned(),
-    };
-    let net = if cidr.contains('/') {
-        IpNet::from_str(cidr).map_err(|_| bad())?
-    } else {
-        IpNet::from(IpAddr::from_str(cidr).map_err(|_| bad())?)
-    };
-    if net.trunc() != net {
-        return Err(SpecError::HostBits {
+    network(cidr).map_err(|e| match e {
+        BadNetwork::Invalid => SpecError::BadCidr {
             item: item.to_owned(),
             cidr: cidr.to_owned(),
+        },
+        BadNetwork::HostBits { network } => SpecError::HostBits {
+            item: item.to_owned(),
+            cidr: cidr.to_owned(),
+            network,
+        },
+    })
+}
+
+/// Why a text is no network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadNetwork {
+    /// Neither an IPv4 or IPv6 address nor a network.
+    Invalid,
+    /// A network with host bits set; `network` is the one meant, probably.
+    HostBits { network: IpNet },
+}
+
+/// An IPv4 or IPv6 network (`10.0.0.0/8`), or an address as a host network, with no host
+/// bits set: the form allow items and blocks take.
+pub fn network(text: &str) -> Result<IpNet, BadNetwork> {
+    let net = if text.contains('/') {
+        IpNet::from_str(text).map_err(|_| BadNetwork::Invalid)?
+    } else {
+        IpNet::from(IpAddr::from_str(text).map_err(|_| BadNetwork::Invalid)?)
+    };
+    if net.trunc() == net {
+        Ok(net)
+    } else {
+        Err(BadNetwork::HostBits {
             network: net.trunc(),
-        });
+        })
     }
-    Ok(net)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! taking events from under it.
 
 use std::{
-    collections::{BTreeMap, VecDeque},
+    collections::VecDeque,
     fs,
     io::{self, BufRead as _, BufReader, Write as _},
     os::unix::net::{UnixListener, UnixStream},
@@ -18,8 +18,8 @@ use std::{
 use tracing::{info, warn};
 
 use crate::{
-    report::droplog,
-    state::{DropReader, MapPin, PinRoot},
+    report,
+    state::{DropReader, PinRoot, droplog},
 };
 
 /// Events kept for `fwxdp log` without `--follow`.
@@ -111,7 +111,7 @@ fn answer(listener: &UnixListener, hub: &Mutex<Hub>) {
 
 /// Reads every ring, for good.
 fn read(root: &PinRoot, hub: &Mutex<Hub>) {
-    let mut readers: BTreeMap<String, DropReader> = BTreeMap::new();
+    let mut readers: Vec<DropReader> = Vec::new();
     let mut scanned = Instant::now()
         .checked_sub(RESCAN)
         .unwrap_or_else(Instant::now);
@@ -119,41 +119,27 @@ fn read(root: &PinRoot, hub: &Mutex<Hub>) {
         if scanned.elapsed() >= RESCAN {
             scanned = Instant::now();
             // Drained before they are replaced, so nothing waiting in them is lost.
-            drain(readers.values_mut(), hub);
+            drain(&mut readers, hub);
             readers = open_all(root);
         }
-        drain(readers.values_mut(), hub);
+        drain(&mut readers, hub);
         thread::sleep(POLL);
     }
 }
 
-fn open_all(root: &PinRoot) -> BTreeMap<String, DropReader> {
-    let Ok(names) = root.interfaces() else {
-        return BTreeMap::new();
-    };
-    names
-        .into_iter()
-        .filter_map(|name| {
-            let path = root.iface_dir(&name).map(MapPin::Log);
-            match DropReader::open(&name, &path) {
-                Ok(reader) => Some((name, reader)),
-                // Pins of an older fwxdp, or an interface going away meanwhile.
-                Err(e) => {
-                    if path.exists() {
-                        warn!(interface = %name, "drop log unreadable: {e}");
-                    }
-                    None
-                }
-            }
-        })
-        .collect()
+fn open_all(root: &PinRoot) -> Vec<DropReader> {
+    let (readers, errors) = droplog::open_all(root);
+    for (name, e) in errors {
+        warn!(interface = %name, "drop log unreadable: {e}");
+    }
+    readers
 }
 
-fn drain<'a>(readers: impl Iterator<Item = &'a mut DropReader>, hub: &Mutex<Hub>) {
+fn drain(readers: &mut [DropReader], hub: &Mutex<Hub>) {
     for reader in readers {
         for entry in reader.drain() {
-            info!("{}", droplog::line(&entry));
-            lock(hub).publish(droplog::json(&entry).to_string());
+            info!("{}", report::droplog::line(&entry));
+            lock(hub).publish(report::droplog::json(&entry).to_string());
         }
     }
 }

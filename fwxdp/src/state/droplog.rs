@@ -11,7 +11,7 @@ use std::{
 use aya::maps::{Map, MapData, MapError, RingBuf};
 use fwxdp_common::{DropEvent, FAMILY_V4, FAMILY_V6, Reason};
 
-use super::blocks::now_ns;
+use super::{blocks::now_ns, names::MapPin, root::PinRoot};
 
 /// One dropped packet, decoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,6 +29,23 @@ pub struct DropEntry {
     pub dst_port: u16,
     pub tcp_flags: u8,
     pub len: u32,
+}
+
+/// A reader for each interface attached under `root`, and why the ring of each other one
+/// that has one could not be opened (pins of another fwxdp); interfaces going away meanwhile
+/// are left out.
+#[must_use]
+pub fn open_all(root: &PinRoot) -> (Vec<DropReader>, Vec<(String, MapError)>) {
+    let (mut readers, mut errors) = (Vec::new(), Vec::new());
+    for name in root.interfaces().unwrap_or_default() {
+        let path = root.iface_dir(&name).map(MapPin::Log);
+        match DropReader::open(&name, &path) {
+            Ok(reader) => readers.push(reader),
+            Err(e) if path.exists() => errors.push((name, e)),
+            Err(_) => {}
+        }
+    }
+    (readers, errors)
 }
 
 /// The ring buffer of one interface, opened from its pin.

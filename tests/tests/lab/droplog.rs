@@ -73,10 +73,7 @@ fn dropped_connections_are_logged_with_their_addresses_and_ports() {
 /// sender's CPU, and the bound is per CPU), then closes them before any is sent again.
 fn syn_burst(lab: &Lab, count: usize) {
     lab.internet.enter(move || {
-        let mut cpus = nix::sched::CpuSet::new();
-        cpus.set(nix::sched::sched_getcpu().expect("this CPU"))
-            .expect("a CPU set");
-        nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &cpus).expect("pin");
+        fwxdp_tests::pin_to_this_cpu();
         let to = SocketAddr::new(SERVER_V4.into(), 6379);
         let sockets: Vec<Socket> = (0..count)
             .map(|_| {

@@ -7,17 +7,9 @@ use fwxdp::state::DropReader;
 use fwxdp_common::{Config, Proto, Reason, TCP_FLAG_SYN};
 use fwxdp_tests::{
     packet::{FrameBuilder, SYN},
+    pin_to_this_cpu,
     verdict::{ALLOWED, EPHEMERAL, Filter, LOCAL4, LOCAL6, port_drop},
 };
-
-/// Keeps this thread on one CPU while it lives: the bound is per CPU, and `TestRun` runs the
-/// program on the caller's.
-fn pin_to_one_cpu() {
-    let mut set = nix::sched::CpuSet::new();
-    let cpu = nix::sched::sched_getcpu().expect("this CPU");
-    set.set(cpu).expect("a CPU set");
-    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).expect("pin the thread");
-}
 
 fn filter(log_rate: u32) -> (Filter, DropReader) {
     let config = Config {
@@ -31,7 +23,7 @@ fn filter(log_rate: u32) -> (Filter, DropReader) {
 
 #[test]
 fn each_drop_under_the_bound_is_an_event_with_its_addresses_and_ports() {
-    pin_to_one_cpu();
+    pin_to_this_cpu();
     let (mut f, mut log) = filter(10);
     let src = Ipv4Addr::new(192, 0, 2, 10);
     for port in [3306, 5432, 6379] {
@@ -67,7 +59,7 @@ fn each_drop_under_the_bound_is_an_event_with_its_addresses_and_ports() {
 
 #[test]
 fn over_the_bound_exactly_the_bound_is_logged_and_the_rest_counted() {
-    pin_to_one_cpu();
+    pin_to_this_cpu();
     let (mut f, mut log) = filter(3);
     let syn =
         FrameBuilder::tcp_v4(Ipv4Addr::new(192, 0, 2, 10), LOCAL4, EPHEMERAL, 3306, SYN).build();

@@ -2,6 +2,7 @@
 
 mod layers;
 mod setup;
+mod vm;
 mod vmboot;
 mod vmtest;
 

@@ -16,7 +16,7 @@ use fwxdp_common::{LINK_TC_NETLINK, LinkRecord};
 
 use crate::state::{
     Attachment, PinDir, ProgramPin,
-    links::{DIRECTION_EGRESS, DIRECTION_INGRESS},
+    records::{DIRECTION_EGRESS, DIRECTION_INGRESS},
 };
 
 /// Set to `clsact` to attach TC programs as netlink filters even where the kernel has TCX

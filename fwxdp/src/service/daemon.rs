@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
 use super::{
-    apply::{self, Applied, Ensured, Managed, warn_about_others},
+    apply::{self, Applied, Managed, warn_about_others},
     config::{self, ConfigError, ServiceConfig},
     control, droplog,
     error::DaemonError,
@@ -27,7 +27,7 @@ use super::{
 use crate::{
     attach::Spares,
     error, metrics,
-    netlink::{self, LinkEvent, LinkEvents, NetlinkError},
+    netlink::{self, LinkEvents, NetlinkError},
     state::PinRoot,
 };
 
@@ -53,16 +53,16 @@ pub struct Settings {
 }
 
 /// The running service's state.
-struct Service {
-    settings: Settings,
-    last_good: LastGood,
-    current: Arc<ServiceConfig>,
-    managed: Managed,
-    unattached: metrics::Unattached,
-    exporter: ExporterTask,
-    reloads: u64,
+pub(super) struct Service {
+    pub(super) settings: Settings,
+    pub(super) last_good: LastGood,
+    pub(super) current: Arc<ServiceConfig>,
+    pub(super) managed: Managed,
+    pub(super) unattached: metrics::Unattached,
+    pub(super) exporter: ExporterTask,
+    pub(super) reloads: u64,
     /// A fresh instance verified ahead of need, for the next interface that appears.
-    spares: Spares,
+    pub(super) spares: Spares,
 }
 
 /// The service: runs until `events` says stop (or is closed).
@@ -215,7 +215,7 @@ impl Service {
             .unwrap_or_default()
     }
 
-    fn report_status(&self) {
+    pub(super) fn report_status(&self) {
         let filtering = names(self.managed.keys());
         let failed = self.unattached();
         let text = if failed.is_empty() {
@@ -318,100 +318,6 @@ impl Service {
             names(self.managed.keys())
         ))
     }
-
-    /// Acts on interface changes: a covered interface that appears, is renamed or is made
-    /// again is attached; a deleted one of the service's is forgotten.
-    async fn on_links(&mut self, batch: Vec<LinkEvent>) {
-        for event in batch {
-            let began = std::time::Instant::now();
-            let (root, config) = (self.settings.root.clone(), self.current.clone());
-            let spares = self.spares.clone();
-            let mut managed = self.managed.clone();
-            let kept = self.managed.clone();
-            let (result, managed) = tokio::task::spawn_blocking(move || {
-                let result = match &event {
-                    LinkEvent::Changed(link) => {
-                        apply::ensure(&root, &spares, &config, &mut managed, link)
-                            .map(|ensured| (link.clone(), Some(ensured)))
-                    }
-                    LinkEvent::Removed(link) => {
-                        apply::forget(&root, &mut managed, link).map(|()| (link.clone(), None))
-                    }
-                };
-                (result, managed)
-            })
-            .await
-            // A task that panicked changed nothing the service can know of: keep what it knew.
-            .unwrap_or_else(|e| (Err(DaemonError::Task(e)), kept));
-            self.managed = managed;
-            let mut unattached = self.unattached.lock().ok();
-            match result {
-                Ok((link, Some(Ensured::Attached { spared }))) => {
-                    let took_ms = began.elapsed().as_millis();
-                    info!(interface = %link.name, index = link.index, took_ms, spared, "filtering an interface that appeared");
-                    refill(&self.spares);
-                    if let Some(u) = unattached.as_mut() {
-                        u.remove(&link.name);
-                    }
-                }
-                Ok((link, None)) => {
-                    if let Some(u) = unattached.as_mut() {
-                        u.remove(&link.name);
-                    }
-                }
-                Ok((link, Some(Ensured::NotCovered))) => {
-                    // Renamed out of the config's reach: no longer one it should filter.
-                    if let Some(u) = unattached.as_mut()
-                        && u.remove(&link.name).is_none()
-                    {
-                        continue;
-                    }
-                }
-                Ok((_, Some(Ensured::Unchanged))) => continue,
-                Err(e) => {
-                    error!("{}", error::chain(&e));
-                    if let (DaemonError::Attach { iface, .. }, Some(u)) = (&e, unattached.as_mut())
-                    {
-                        u.insert(iface.clone(), error::chain(&e));
-                    }
-                }
-            }
-            drop(unattached);
-            self.report_status();
-        }
-    }
-
-    /// Reads every interface afresh, as if each had just appeared; forgets the service's
-    /// interfaces that are gone.
-    async fn resync(&mut self) {
-        let links = match netlink::links::list() {
-            Ok(links) => links,
-            Err(e) => {
-                error!("{}", error::chain(&e));
-                return;
-            }
-        };
-        let gone: Vec<LinkEvent> = self
-            .managed
-            .iter()
-            .filter(|&(name, &index)| !links.iter().any(|l| l.name == *name && l.index == index))
-            .map(|(name, &index)| {
-                LinkEvent::Removed(netlink::Link {
-                    index,
-                    name: name.clone(),
-                    loopback: false,
-                    master: None,
-                    lower: None,
-                    link_type: 0,
-                    kind: None,
-                    up: false,
-                })
-            })
-            .collect();
-        let mut batch = gone;
-        batch.extend(links.into_iter().map(LinkEvent::Changed));
-        self.on_links(batch).await;
-    }
 }
 
 /// Logs what the config says that is valid but probably not meant.
@@ -430,10 +336,9 @@ fn names<'a>(set: impl Iterator<Item = &'a String>) -> String {
     }
 }
 
-/// Tells systemd (when it is listening) `states`.
 /// Makes a spare instance in the background, unless one is ready or being made. Until it is
 /// ready, an interface that appears loads its own (tens of milliseconds slower).
-fn refill(spares: &Spares) {
+pub(super) fn refill(spares: &Spares) {
     let spares = spares.clone();
     tokio::task::spawn_blocking(move || match spares.fill() {
         Ok(true) => info!("prepared a verified instance for the next interface that appears"),
@@ -445,6 +350,7 @@ fn refill(spares: &Spares) {
     });
 }
 
+/// Tells systemd (when it is listening) `states`.
 fn notify(states: &[sd_notify::NotifyState<'_>]) {
     notify::send(states);
 }

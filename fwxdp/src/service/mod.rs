@@ -1,6 +1,6 @@
 //! `fwxdp run`, the long-running service: its config file ([`config`]) and the last good
 //! copy of it ([`last_good`]), the run loop ([`daemon`]) that applies it ([`apply`]),
-//! follows the kernel's interface events, answers reloads ([`control`]) that would not cut
+//! follows the kernel's interface events ([`follow`]), answers reloads ([`control`]) that would not cut
 //! off an SSH session ([`ssh_guard`]), runs the exporter ([`exporter`]), tells systemd
 //! without ever waiting on it ([`notify`]) and fails with [`error::DaemonError`]; a runtime
 //! that turns signals into events ([`runtime`]), logging for journald ([`logging`]), and
@@ -13,6 +13,7 @@ pub mod daemon;
 pub mod droplog;
 pub mod error;
 mod exporter;
+mod follow;
 pub mod last_good;
 pub mod logging;
 mod notify;

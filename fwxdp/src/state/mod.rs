@@ -3,7 +3,7 @@
 //! - [`names`]: the one table of map, program and link pin names.
 //! - [`root`] and [`pins`]: the pin root with a directory per interface, and a directory of
 //!   pins with a removal that touches only what fwxdp pinned; [`links`]: the roles its links
-//!   hold, as pinned BPF links or recorded TC filters.
+//!   hold, as pinned BPF links or TC filters that [`records`] keeps track of.
 //! - [`maps`] and [`counters`]: typed map handles, the policy's reads and writes, counter
 //!   totals read in batches through [`sys`].
 //! - [`pinned`]: [`PinnedInterface`], an attached interface's state as one object.
@@ -20,6 +20,7 @@ pub mod maps;
 pub mod names;
 pub mod pinned;
 pub mod pins;
+pub mod records;
 pub mod root;
 mod sys;
 

@@ -12,7 +12,12 @@ use fwxdp::state::Scope;
 use fwxdp_common::{Config, Reason, block_scope};
 use fwxdp_tests::{
     packet::{ACK, FrameBuilder, SYN},
-    verdict::{ALLOWED, Action, EPHEMERAL, Filter, LOCAL4, LOCAL6, Verdict, net, port_drop},
+    verdict::{
+        Filter,
+        frames::{EPHEMERAL, LOCAL4, LOCAL6},
+        net,
+        outcome::{ALLOWED, Action, Verdict, port_drop},
+    },
 };
 
 const BLOCKED: Verdict = Verdict {

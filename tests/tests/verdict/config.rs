@@ -8,8 +8,14 @@ use std::net::Ipv4Addr;
 use fwxdp_common::{CONFIG_MONITOR, Config, Counter, Proto, Reason, program_name};
 use fwxdp_tests::packet::{ARP_REQUEST, FrameBuilder, SYN, TPID_8021Q};
 use fwxdp_tests::verdict::{
-    ALLOWED, ALLOWED_CIDR, Action, Filter, LOCAL4, LOOPBACK, MALFORMED, POLICY, REMOTE4, REMOTE6,
-    TC_ACT_SHOT, TC_ACT_UNSPEC, Verdict, diff, hex, policy, port_drop, syn4, syn6, udp4, udp6,
+    Filter, POLICY,
+    counters::diff,
+    frames::{LOCAL4, REMOTE4, REMOTE6, hex, syn4, syn6, udp4, udp6},
+    outcome::{
+        ALLOWED, ALLOWED_CIDR, Action, LOOPBACK, MALFORMED, TC_ACT_SHOT, TC_ACT_UNSPEC, Verdict,
+        port_drop,
+    },
+    policy,
 };
 
 #[test]

@@ -2,7 +2,11 @@
 //! and every total stays exact.
 
 use fwxdp_common::{PORT_DROPS_MAX_ENTRIES, Proto, Reason};
-use fwxdp_tests::verdict::{Filter, REMOTE4, XDP_DROP, syn4, udp4};
+use fwxdp_tests::verdict::{
+    Filter,
+    frames::{REMOTE4, syn4, udp4},
+    outcome::XDP_DROP,
+};
 
 #[test]
 fn per_port_drops_beyond_the_table_are_summed_exactly() {

@@ -8,7 +8,11 @@ use fwxdp_common::{Config, Proto, Reason, TCP_FLAG_SYN};
 use fwxdp_tests::{
     packet::{FrameBuilder, SYN},
     pin_to_this_cpu,
-    verdict::{ALLOWED, EPHEMERAL, Filter, LOCAL4, LOCAL6, port_drop},
+    verdict::{
+        Filter,
+        frames::{EPHEMERAL, LOCAL4, LOCAL6},
+        outcome::{ALLOWED, port_drop},
+    },
 };
 
 fn filter(log_rate: u32) -> (Filter, DropReader) {

@@ -3,7 +3,11 @@
 use fwxdp_common::{FAMILY_V4, FLOW_TIMEOUT_NS, FlowKey, Proto, ip_protocol};
 use fwxdp_tests::{
     packet::FrameBuilder,
-    verdict::{EPHEMERAL, ESTABLISHED, Filter, LOCAL4, REMOTE4, port_drop},
+    verdict::{
+        Filter,
+        frames::{EPHEMERAL, LOCAL4, REMOTE4},
+        outcome::{ESTABLISHED, port_drop},
+    },
 };
 
 /// `CLOCK_MONOTONIC` in nanoseconds: the clock of `bpf_ktime_get_ns`.

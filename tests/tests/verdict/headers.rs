@@ -6,8 +6,12 @@
 use fwxdp_common::{Config, Proto};
 use fwxdp_tests::packet::{ETH_HLEN, FrameBuilder, IPPROTO_HOPOPTS, SYN, TPID_8021AD, TPID_8021Q};
 use fwxdp_tests::verdict::{
-    AH, ALLOWED, DST, EPHEMERAL, FRAG, Filter, HBH, LOCAL6, MALFORMED, OTHER, POLICY, REMOTE4,
-    REMOTE6, RT, port_drop, syn4, syn6, udp4, udp6, with_chain,
+    Filter, POLICY,
+    frames::{
+        AH, DST, EPHEMERAL, FRAG, HBH, LOCAL6, REMOTE4, REMOTE6, RT, syn4, syn6, udp4, udp6,
+        with_chain,
+    },
+    outcome::{ALLOWED, MALFORMED, OTHER, port_drop},
 };
 
 #[test]

@@ -12,7 +12,11 @@ use std::{
 use fwxdp_common::Proto;
 use fwxdp_tests::{
     packet::{ACK, FrameBuilder, SYN},
-    verdict::{ALLOWED, EPHEMERAL, ESTABLISHED, Filter, LOCAL4, LOCAL6, port_drop, ratelimit_drop},
+    verdict::{
+        Filter,
+        frames::{EPHEMERAL, LOCAL4, LOCAL6},
+        outcome::{ALLOWED, ESTABLISHED, port_drop, ratelimit_drop},
+    },
 };
 
 const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);

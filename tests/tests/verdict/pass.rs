@@ -12,8 +12,9 @@ use fwxdp_tests::packet::{
     TPID_8021Q,
 };
 use fwxdp_tests::verdict::{
-    EPHEMERAL, ESTABLISHED, Filter, LOCAL4, LOCAL6, OTHER, POLICY, REMOTE4, REMOTE6, port_drop,
-    syn4,
+    Filter, POLICY,
+    frames::{EPHEMERAL, LOCAL4, LOCAL6, REMOTE4, REMOTE6, syn4},
+    outcome::{ESTABLISHED, OTHER, port_drop},
 };
 
 // ---------------------------------------------------------------------------------------

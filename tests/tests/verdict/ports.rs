@@ -10,8 +10,9 @@ use fwxdp_tests::packet::{
     ACK, FIN, FrameBuilder, ICMP_ECHO_REQUEST, ICMPV6_ECHO_REQUEST, PSH, RST, SYN,
 };
 use fwxdp_tests::verdict::{
-    ALLOWED, ALLOWED_CIDR, EPHEMERAL, ESTABLISHED, Filter, LOCAL4, LOCAL6, LOOPBACK, POLICY,
-    REMOTE4, REMOTE6, port_drop, syn4, syn6, udp4, udp6,
+    Filter, POLICY,
+    frames::{EPHEMERAL, LOCAL4, LOCAL6, REMOTE4, REMOTE6, syn4, syn6, udp4, udp6},
+    outcome::{ALLOWED, ALLOWED_CIDR, ESTABLISHED, LOOPBACK, port_drop},
 };
 
 // ---------------------------------------------------------------------------------------

@@ -9,8 +9,9 @@ use fwxdp_common::Proto;
 use fwxdp_tests::{
     packet::{FrameBuilder, IPPROTO_AH, SYN},
     verdict::{
-        ALLOWED, ALLOWED_CIDR, EPHEMERAL, ESTABLISHED, Filter, LOCAL4, LOCAL6, MALFORMED, REMOTE4,
-        REMOTE6, port_drop, protocol_drop,
+        Filter,
+        frames::{EPHEMERAL, LOCAL4, LOCAL6, REMOTE4, REMOTE6},
+        outcome::{ALLOWED, ALLOWED_CIDR, ESTABLISHED, MALFORMED, port_drop, protocol_drop},
     },
 };
 

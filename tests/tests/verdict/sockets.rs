@@ -12,7 +12,10 @@ use fwxdp_common::Proto;
 use fwxdp_tests::{
     lab::{CLIENT_V4, CLIENT_V6, Lab, SERVER_V4, SERVER_V6},
     packet::{ACK, FIN, FrameBuilder, RST, SYN},
-    verdict::{ESTABLISHED, Filter, port_drop},
+    verdict::{
+        Filter,
+        outcome::{ESTABLISHED, port_drop},
+    },
 };
 
 const POLICY: &str = "80,5432@10.77.0.0/24";
@@ -132,10 +135,13 @@ fn the_tc_program_looks_up_sockets_alike() {
         let ack = segment(CLIENT_V4.into(), SERVER_V4.into(), 50_000, 3306, ACK);
         let to_nothing = segment(CLIENT_V4.into(), SERVER_V4.into(), 50_000, 3307, ACK);
         let tc = fwxdp_common::program_name::TC_INGRESS;
-        assert_eq!(f.run_tc(tc, &ack), fwxdp_tests::verdict::TC_ACT_SHOT);
+        assert_eq!(
+            f.run_tc(tc, &ack),
+            fwxdp_tests::verdict::outcome::TC_ACT_SHOT
+        );
         assert_eq!(
             f.run_tc(tc, &to_nothing),
-            fwxdp_tests::verdict::TC_ACT_UNSPEC
+            fwxdp_tests::verdict::outcome::TC_ACT_UNSPEC
         );
     });
 }

@@ -6,8 +6,9 @@
 
 use fwxdp_tests::packet::{ETH_HLEN, ETH_MIN_FRAME, FrameBuilder, TPID_8021AD, TPID_8021Q};
 use fwxdp_tests::verdict::{
-    AH, DST, FRAG, Filter, HBH, MALFORMED, POLICY, REMOTE4, REMOTE6, RT, XDP_ABORTED, XDP_PASS,
-    syn4, syn6, udp4, udp6, with_chain,
+    Filter, POLICY,
+    frames::{AH, DST, FRAG, HBH, REMOTE4, REMOTE6, RT, syn4, syn6, udp4, udp6, with_chain},
+    outcome::{MALFORMED, XDP_ABORTED, XDP_PASS},
 };
 
 // ---------------------------------------------------------------------------------------

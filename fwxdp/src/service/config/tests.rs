@@ -1,6 +1,9 @@
 //! The config file's validation: every form, every problem with its line.
 
+use std::{fmt, path::PathBuf};
+
 use super::*;
+use crate::{mode::AttachMode, policy::Policy};
 
 const GOOD: &str = r#"
 [[interface]]

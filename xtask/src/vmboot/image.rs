@@ -1,0 +1,153 @@
+//! The disk image each boot starts from: the cached root file system with fwxdp, its
+//! shipped unit and config, and the test's own units: networkd, two web servers and the
+//! report to the host.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+};
+
+use anyhow::{Context as _, Result, ensure};
+
+/// The protected port the VM serves.
+pub(super) const PROTECTED: u16 = 5432;
+/// The allowed port it serves (the shipped config allows 22, 80 and 443).
+pub(super) const ALLOWED: u16 = 80;
+
+/// The report unit: what the VM says about itself on the serial console once the network
+/// is online, between markers the host reads.
+const REPORT: &str = r#"#!/bin/sh
+nic=$(ls /sys/class/net | grep -v '^lo$' | head -n 1)
+echo "FWXDP-NIC $nic"
+fwxdp status > /run/fwxdp-status 2>&1
+echo "FWXDP-STATUS-EXIT $?"
+sed 's/^/FWXDP-STATUS /' /run/fwxdp-status
+journalctl -b -o short-monotonic --no-pager INTERFACE="$nic" | sed 's/^/FWXDP-FIELD /'
+journalctl -b -o short-monotonic --no-pager -u fwxdp.service | sed 's/^/FWXDP-UNIT /'
+journalctl -b -o short-monotonic --no-pager -u systemd-networkd.service | sed 's/^/FWXDP-NETWORKD /'
+echo FWXDP-BOOT-READY
+"#;
+
+/// The files the image gets, beside fwxdp itself, as (path, contents, mode).
+fn files(unit: &str, config: &str) -> Vec<(&'static str, String, u32)> {
+    vec![
+        ("etc/systemd/system/fwxdp.service", unit.to_owned(), 0o644),
+        ("etc/fwxdp/fwxdp.toml", config.to_owned(), 0o644),
+        ("etc/hostname", "fwxdp-vm\n".to_owned(), 0o644),
+        (
+            "etc/fstab",
+            "/dev/vda / ext4 defaults 0 1\n".to_owned(),
+            0o644,
+        ),
+        (
+            "etc/systemd/network/50-wired.network",
+            "[Match]\nName=en* eth*\n\n[Network]\nDHCP=ipv4\n".to_owned(),
+            0o644,
+        ),
+        (
+            "etc/systemd/system/fwxdp-listeners.service",
+            format!(
+                "[Unit]\nDescription=web servers on an allowed and a protected port\n\
+                 [Service]\nType=forking\nExecStartPre=/bin/sh -c 'mkdir -p /srv && echo \
+                 served > /srv/index.html'\nExecStart=/bin/sh -c 'busybox httpd -p {ALLOWED} \
+                 -h /srv && busybox httpd -p {PROTECTED} -h /srv'\n\
+                 [Install]\nWantedBy=multi-user.target\n"
+            ),
+            0o644,
+        ),
+        (
+            "etc/systemd/system/fwxdp-report.service",
+            "[Unit]\nDescription=report to the host\nWants=network-online.target\n\
+             After=network-online.target fwxdp.service fwxdp-listeners.service\n\
+             [Service]\nType=oneshot\nExecStart=/usr/local/bin/fwxdp-report\n\
+             StandardOutput=tty\nTTYPath=/dev/ttyS0\n\
+             [Install]\nWantedBy=multi-user.target\n"
+                .to_owned(),
+            0o644,
+        ),
+        ("usr/local/bin/fwxdp-report", REPORT.to_owned(), 0o755),
+    ]
+}
+
+/// A disk image of the root file system with fwxdp, its unit and config, and the test's
+/// own units.
+pub(super) fn image(root: &Path, fwxdp: &Path, work: &Path) -> Result<PathBuf> {
+    let tree = work.join("tree");
+    crate::step("copy the root file system", {
+        let mut cmd = Command::new("cp");
+        cmd.arg("-a").arg(root).arg(&tree);
+        cmd
+    })?;
+    let repo = crate::workspace_root();
+    let unit = fs::read_to_string(repo.join("dist/systemd/fwxdp.service"))?;
+    let config = fs::read_to_string(repo.join("dist/fwxdp.toml"))?;
+    fs::copy(fwxdp, tree.join("usr/sbin/fwxdp")).context("install fwxdp")?;
+    for (path, contents, mode) in files(&unit, &config) {
+        let dest = tree.join(path);
+        fs::create_dir_all(dest.parent().context("a parent")?)?;
+        fs::write(&dest, contents)?;
+        fs::set_permissions(&dest, std::os::unix::fs::PermissionsExt::from_mode(mode))?;
+    }
+    crate::step("systemctl enable (offline)", {
+        let mut cmd = Command::new("systemctl");
+        cmd.arg(format!("--root={}", tree.display())).args([
+            "enable",
+            "fwxdp.service",
+            "systemd-networkd.service",
+            "fwxdp-listeners.service",
+            "fwxdp-report.service",
+        ]);
+        cmd
+    })?;
+    // The first boot makes the machine id.
+    fs::write(tree.join("etc/machine-id"), "")?;
+    let disk = work.join("disk.img");
+    crate::step("mkfs.ext4 -d (the disk image)", {
+        let mut cmd = Command::new("mkfs.ext4");
+        cmd.args(["-q", "-F", "-L", "root", "-d"])
+            .arg(&tree)
+            .arg(&disk)
+            .arg("3G");
+        cmd
+    })?;
+    drop(fs::remove_dir_all(&tree));
+    Ok(disk)
+}
+
+/// Replaces the config on `disk` with a broken one (a typo, as before a reboot).
+pub(super) fn break_config(disk: &Path, work: &Path) -> Result<()> {
+    // The VM was killed, not shut down: replay the journal first (exit 1: fixed, fine).
+    let fsck = Command::new("e2fsck")
+        .args(["-f", "-y"])
+        .arg(disk)
+        .stdout(Stdio::null())
+        .status()
+        .context("run e2fsck")?;
+    ensure!(
+        matches!(fsck.code(), Some(0 | 1)),
+        "e2fsck could not repair the disk ({fsck})"
+    );
+    let broken = work.join("broken.toml");
+    fs::write(
+        &broken,
+        "[[interface]]\nname = [\"eth*\", \"en*\"\nallow = [\"22\"]\n",
+    )?;
+    for request in [
+        "rm /etc/fwxdp/fwxdp.toml".to_owned(),
+        format!("write {} /etc/fwxdp/fwxdp.toml", broken.display()),
+    ] {
+        let out = Command::new("debugfs")
+            .args(["-w", "-R", &request])
+            .arg(disk)
+            .output()
+            .context("run debugfs")?;
+        // debugfs exits 0 whatever happens; its complaints are the verdict.
+        let said = String::from_utf8_lossy(&out.stderr);
+        ensure!(
+            out.status.success() && !said.lines().skip(1).any(|l| !l.trim().is_empty()),
+            "debugfs {request}: {said}"
+        );
+    }
+    Ok(())
+}

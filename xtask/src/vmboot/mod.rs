@@ -1,0 +1,173 @@
+//! `cargo xtask vmboot`: a real systemd boot of Debian 12 on its stock kernel, with the
+//! shipped unit and the shipped example config, checked from outside the VM.
+//!
+//! The root file system is made once with debootstrap from the machine's own Debian mirror
+//! and cached under [`CACHE`]; each run copies it, adds the release build of fwxdp,
+//! `dist/systemd/fwxdp.service` (enabled) and `dist/fwxdp.toml` unedited, systemd-networkd
+//! with DHCP on every Ethernet port, and web servers on an allowed port (80) and a
+//! protected one (5432). qemu's user network forwards two loopback ports of the host to
+//! them. Three boots:
+//!
+//! 1. classic names (`net.ifnames=0`, so `eth0`);
+//! 2. predictable names (`enp0s3`-style, after udev renames the device);
+//! 3. the disk of boot 2 with its config broken: the last good config applies.
+//!
+//! Each passes when, seen from the host, port 80 answers and 5432 stays silent; and seen from
+//! inside, `fwxdp status` lists the NIC as filtered (and exits 0), the journal finds the service's lines by
+//! `INTERFACE=`, and the filter was attached before systemd-networkd raised the link.
+
+mod image;
+mod report;
+
+use std::{
+    fs,
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context as _, Result, ensure};
+
+use crate::vm::{
+    debian::{CACHE, mirror},
+    qemu,
+};
+use image::{ALLOWED, PROTECTED, break_config, image};
+use report::{Report, read_report};
+
+/// What debootstrap installs besides its minimal base.
+const PACKAGES: &str =
+    "systemd,systemd-sysv,udev,kmod,iproute2,linux-image-amd64,initramfs-tools,busybox";
+
+pub(crate) fn run() -> Result<()> {
+    let target = crate::build_release("fwxdp-vmcheck")?;
+    let cache = Path::new(CACHE);
+    let root = rootfs(cache)?;
+    let work = cache.join(format!("vmboot-{}", std::process::id()));
+    drop(fs::remove_dir_all(&work));
+    fs::create_dir_all(&work)?;
+    let result = boots(&root, &target.join("fwxdp"), &work);
+    drop(fs::remove_dir_all(&work));
+    result
+}
+
+fn boots(root: &Path, fwxdp: &Path, work: &Path) -> Result<()> {
+    let disk = image(root, fwxdp, work)?;
+    let classic = work.join("classic.img");
+    crate::step("copy the disk for the classic-names boot", {
+        let mut cmd = Command::new("cp");
+        cmd.arg("--sparse=always").arg(&disk).arg(&classic);
+        cmd
+    })?;
+    let kernel = Kernel::find(root)?;
+    println!(
+        "==> vmboot: Debian 12, Linux {}, net.ifnames=0",
+        kernel.release
+    );
+    let report = boot(&kernel, &classic, "net.ifnames=0")?;
+    report.check("eth0", false)?;
+    println!("==> vmboot: predictable names");
+    let report = boot(&kernel, &disk, "")?;
+    ensure!(
+        report.nic.starts_with("en"),
+        "expected a predictable name, got {}",
+        report.nic
+    );
+    let nic = report.nic.clone();
+    report.check(&nic, false)?;
+    println!("==> vmboot: a broken config at boot");
+    break_config(&disk, work)?;
+    let report = boot(&kernel, &disk, "")?;
+    report.check(&nic, true)?;
+    Ok(())
+}
+
+/// The Debian 12 root file system, made once.
+fn rootfs(cache: &Path) -> Result<PathBuf> {
+    let root = cache.join("rootfs/bookworm");
+    if root.join("etc/debian_version").exists() && Kernel::find(&root).is_ok() {
+        return Ok(root);
+    }
+    let partial = cache.join("rootfs/bookworm.partial");
+    drop(fs::remove_dir_all(&partial));
+    fs::create_dir_all(cache.join("rootfs"))?;
+    let mirror = mirror()?;
+    crate::step("debootstrap Debian 12 (once; cached)", {
+        let mut cmd = Command::new("debootstrap");
+        cmd.args([
+            "--variant=minbase",
+            &format!("--include={PACKAGES}"),
+            "bookworm",
+        ])
+        .arg(&partial)
+        .arg(&mirror);
+        cmd
+    })?;
+    if Kernel::find(&partial).is_err() {
+        // The kernel was unpacked before initramfs-tools: make its initramfs now.
+        crate::step("update-initramfs in the new root", {
+            let mut cmd = Command::new("chroot");
+            cmd.arg(&partial)
+                .args(["update-initramfs", "-c", "-k", "all"]);
+            cmd
+        })?;
+    }
+    drop(fs::remove_dir_all(&root));
+    fs::rename(&partial, &root).context("keep the root file system")?;
+    Ok(root)
+}
+
+/// A kernel and initramfs in the root file system.
+struct Kernel {
+    release: String,
+    vmlinuz: PathBuf,
+    initrd: PathBuf,
+}
+
+impl Kernel {
+    fn find(root: &Path) -> Result<Self> {
+        let boot = root.join("boot");
+        let release = fs::read_dir(&boot)?
+            .filter_map(Result::ok)
+            .find_map(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .strip_prefix("vmlinuz-")
+                    .map(str::to_owned)
+            })
+            .context("no kernel in the root file system")?;
+        let initrd = boot.join(format!("initrd.img-{release}"));
+        ensure!(initrd.exists(), "no initramfs for {release}");
+        Ok(Self {
+            vmlinuz: boot.join(format!("vmlinuz-{release}")),
+            initrd,
+            release,
+        })
+    }
+}
+
+/// A free loopback port of the host.
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn boot(kernel: &Kernel, disk: &Path, cmdline: &str) -> Result<Report> {
+    let (allowed, protected) = (free_port()?, free_port()?);
+    let mut qemu = qemu::command(
+        &kernel.vmlinuz,
+        &kernel.initrd,
+        &format!("root=/dev/vda rw console=ttyS0 panic=-1 random.trust_cpu=on {cmdline}"),
+    );
+    qemu.arg("-drive")
+        .arg(format!("file={},if=virtio,format=raw", disk.display()))
+        .arg("-netdev")
+        .arg(format!(
+            "user,id=net0,hostfwd=tcp:127.0.0.1:{allowed}-:{ALLOWED},\
+             hostfwd=tcp:127.0.0.1:{protected}-:{PROTECTED}"
+        ))
+        .args(["-device", "virtio-net-pci,netdev=net0"]);
+    let vm = qemu::start(qemu)?;
+    let result = read_report(&vm, allowed, protected);
+    vm.kill();
+    result
+}

@@ -1,0 +1,197 @@
+//! What one boot reports on the serial console, read between the markers of the report
+//! unit, and judged together with what the host sees of the forwarded ports.
+
+use std::{
+    io::{Read as _, Write as _},
+    net::{SocketAddr, TcpStream},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, bail, ensure};
+
+use super::image::{ALLOWED, PROTECTED};
+use crate::vm::qemu::{Tail, Vm};
+
+/// The most one boot may take to report (about a minute is usual under TCG).
+const BOOT_TIMEOUT: Duration = Duration::from_mins(5);
+
+/// What one boot reported.
+pub(super) struct Report {
+    pub(super) nic: String,
+    status: Vec<String>,
+    status_exit: String,
+    field: Vec<String>,
+    unit: Vec<String>,
+    networkd: Vec<String>,
+    /// Whether the allowed port answered and the protected one stayed silent, from the host.
+    allowed_answered: bool,
+    protected_answered: bool,
+}
+
+pub(super) fn read_report(vm: &Vm, allowed: u16, protected: u16) -> Result<Report> {
+    let deadline = Instant::now() + BOOT_TIMEOUT;
+    let mut report = Report {
+        nic: String::new(),
+        status: Vec::new(),
+        status_exit: String::new(),
+        field: Vec::new(),
+        unit: Vec::new(),
+        networkd: Vec::new(),
+        allowed_answered: false,
+        protected_answered: false,
+    };
+    let mut console = Tail::default();
+    loop {
+        let Ok(line) = vm.line(deadline) else {
+            bail!(
+                "no report within {} s; the console ended with:\n{}",
+                BOOT_TIMEOUT.as_secs(),
+                console.text()
+            );
+        };
+        let line = line.trim_end_matches('\r').to_owned();
+        if let Some(nic) = line.strip_prefix("FWXDP-NIC ") {
+            nic.trim().clone_into(&mut report.nic);
+        } else if let Some(rest) = line.strip_prefix("FWXDP-STATUS ") {
+            report.status.push(rest.to_owned());
+        } else if let Some(code) = line.strip_prefix("FWXDP-STATUS-EXIT ") {
+            code.trim().clone_into(&mut report.status_exit);
+        } else if let Some(rest) = line.strip_prefix("FWXDP-FIELD ") {
+            report.field.push(rest.to_owned());
+        } else if let Some(rest) = line.strip_prefix("FWXDP-UNIT ") {
+            report.unit.push(rest.to_owned());
+        } else if let Some(rest) = line.strip_prefix("FWXDP-NETWORKD ") {
+            report.networkd.push(rest.to_owned());
+        } else if line.contains("FWXDP-BOOT-READY") {
+            break;
+        } else {
+            console.push(line);
+        }
+    }
+    report.allowed_answered = answers(allowed);
+    report.protected_answered = answers(protected);
+    Ok(report)
+}
+
+/// Whether a web server answers through the forwarded host port.
+fn answers(port: u16) -> bool {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(3)) else {
+        return false;
+    };
+    drop(stream.set_read_timeout(Some(Duration::from_secs(5))));
+    if stream.write_all(b"GET / HTTP/1.0\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut reply = Vec::new();
+    drop(stream.read_to_end(&mut reply));
+    reply.starts_with(b"HTTP/1")
+}
+
+/// The monotonic time of a `journalctl -o short-monotonic` line (`[    5.123456] ...`).
+fn monotonic(line: &str) -> Option<f64> {
+    line.trim_start()
+        .strip_prefix('[')?
+        .split(']')
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+impl Report {
+    pub(super) fn check(&self, nic: &str, last_good: bool) -> Result<()> {
+        let context = || {
+            format!(
+                "nic {}; status:\n{}\n(exit {}); fwxdp's journal:\n{}\nnetworkd's:\n{}",
+                self.nic,
+                self.status.join("\n"),
+                self.status_exit,
+                self.unit.join("\n"),
+                self.networkd.join("\n")
+            )
+        };
+        ensure!(
+            self.nic == nic,
+            "the NIC is {}, not {nic}: {}",
+            self.nic,
+            context()
+        );
+        let listed = self
+            .status
+            .iter()
+            .any(|l| l.starts_with(&format!("{nic}: mode ")));
+        let unfiltered = self.status.iter().any(|l| l.contains("NOT FILTERED"));
+        ensure!(
+            listed && !unfiltered && self.status_exit == "0",
+            "fwxdp status does not say {nic} is filtered: {}",
+            context()
+        );
+        ensure!(
+            self.allowed_answered,
+            "port {ALLOWED} did not answer from the host: {}",
+            context()
+        );
+        ensure!(
+            !self.protected_answered,
+            "protected port {PROTECTED} answered from the host: {}",
+            context()
+        );
+        ensure!(
+            !self.field.is_empty(),
+            "journalctl INTERFACE={nic} finds nothing: {}",
+            context()
+        );
+        let attached = self
+            .unit
+            .iter()
+            .find(|l| l.contains("attached") || l.contains("policy replaced"))
+            .and_then(|l| monotonic(l))
+            .with_context(|| format!("no attach in fwxdp's journal: {}", context()))?;
+        let up = self
+            .networkd
+            .iter()
+            .find(|l| l.contains(&format!("{nic}: Link UP")))
+            .and_then(|l| monotonic(l))
+            .with_context(|| format!("networkd never raised {nic}: {}", context()))?;
+        ensure!(
+            attached < up,
+            "the filter came at {attached} s, after networkd raised {nic} at {up} s: {}",
+            context()
+        );
+        let said = self
+            .unit
+            .iter()
+            .any(|l| l.contains("applying the last config applied successfully"));
+        ensure!(
+            said == last_good,
+            "the last good config {} applied: {}",
+            if last_good { "was not" } else { "was" },
+            context()
+        );
+        println!(
+            "    vmboot: {nic} filtered at {attached:.2} s, raised at {up:.2} s; port \
+             {ALLOWED} answers, {PROTECTED} silent{}",
+            if last_good {
+                "; last good config applied"
+            } else {
+                ""
+            }
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::monotonic;
+
+    #[test]
+    fn reads_journal_monotonic_times() {
+        assert_eq!(
+            monotonic("[   32.976531] fwxdp-vm fwxdp[223]: attached"),
+            Some(32.976_531)
+        );
+        assert_eq!(monotonic("-- No entries --"), None);
+    }
+}

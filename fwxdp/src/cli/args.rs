@@ -27,6 +27,12 @@ pub struct Cli {
 pub enum Command {
     /// Attach the filter to interfaces, or replace their allow list in place.
     Attach(AttachArgs),
+    /// Add items to the running policy of attached interfaces (`fwxdp allow eth0 8000/tcp`),
+    /// in place. It lasts until the next attach, reload or boot.
+    Allow(EditArgs),
+    /// Take items out of the running policy of attached interfaces (`fwxdp revoke eth0
+    /// 8000/tcp`), in place: exactly what the same items would add.
+    Revoke(EditArgs),
     /// Detach the filter from interfaces and remove their pins.
     Detach(DetachArgs),
     /// Show what is attached: mode, allow list, monitor flag, attach time, program id.
@@ -139,6 +145,24 @@ pub struct AttachArgs {
     pub log_rate: u32,
 
     /// Apply even though the allow list would refuse new logins over the SSH session this
+    /// command runs in.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    /// Interface names, then items, as `attach --allow` and `--limit` take them: `eth0 eth1
+    /// 8000/tcp 5432@10.0.0.0/8 ip:esp 22/tcp=4/60s` (commas work too). A word that starts
+    /// with a digit or `ip:` is an item. With --all, only items.
+    #[arg(required = true, value_name = "IFACE|ITEM")]
+    pub targets: Vec<String>,
+
+    /// Every attached interface.
+    #[arg(long)]
+    pub all: bool,
+
+    /// Apply even though the result would refuse new logins over the SSH session this
     /// command runs in.
     #[arg(long)]
     pub force: bool,

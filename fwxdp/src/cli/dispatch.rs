@@ -3,12 +3,13 @@
 
 use std::{net::SocketAddr, path::Path};
 
-use nix::sys::signal::{SigSet, Signal};
 use serde_json::json;
 
 use super::{
     args::{AttachArgs, BlockArgs, Cli, Command, DetachArgs, UnblockArgs},
+    edit,
     error::{CliError, UsageError},
+    process::{hold_signals, require_root},
     render, targets,
 };
 use crate::{
@@ -25,6 +26,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     let root = PinRoot::new(cli.pin_root);
     match cli.command {
         Command::Attach(args) => attach(&root, &args),
+        Command::Allow(args) => edit::run(&root, &args, edit::Change::Allow),
+        Command::Revoke(args) => edit::run(&root, &args, edit::Change::Revoke),
         Command::Detach(args) => detach(&root, &args),
         Command::Status { json } => status(&root, json),
         Command::Stats { iface, json } => stats(&root, iface.as_deref(), json),
@@ -175,14 +178,6 @@ fn log(root: &PinRoot, follow: bool, json: bool, run_dir: &Path) -> Result<(), C
     }
 }
 
-fn require_root() -> Result<(), CliError> {
-    if nix::unistd::geteuid().is_root() {
-        Ok(())
-    } else {
-        Err(CliError::NotRoot)
-    }
-}
-
 fn check_names(ifaces: &[String]) -> Result<(), UsageError> {
     for name in ifaces {
         iface::check_name(name).map_err(UsageError::InterfaceName)?;
@@ -224,22 +219,6 @@ fn attach(root: &PinRoot, args: &AttachArgs) -> Result<(), CliError> {
         render::outcome(&outcome, &policy, args.monitor);
     }
     Ok(())
-}
-
-/// Holds SIGINT, SIGTERM, SIGHUP and SIGQUIT until the process exits: Ctrl-C midway through
-/// an attach or detach would leave programs attached from a staging directory, or a record
-/// that names a filter already removed. They act on exit.
-fn hold_signals() -> Result<(), CliError> {
-    let mut hold = SigSet::empty();
-    for signal in [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-    ] {
-        hold.add(signal);
-    }
-    hold.thread_block().map_err(CliError::BlockSignals)
 }
 
 fn detach(root: &PinRoot, args: &DetachArgs) -> Result<(), CliError> {

@@ -25,6 +25,8 @@ pub enum UsageError {
     Lockout(#[from] LockoutError),
     #[error("{0}")]
     Block(String),
+    #[error("{0}")]
+    Edit(String),
 }
 
 impl UsageError {
@@ -59,6 +61,13 @@ pub enum CliError {
     Detach(#[from] DetachError),
     #[error(transparent)]
     Report(#[from] ReportError),
+    #[error("{iface} is not attached: `fwxdp attach {iface} --allow ...` first")]
+    NotAttached { iface: String },
+    #[error("cannot read the running policy of {iface}")]
+    Running {
+        iface: String,
+        source: crate::state::MapsError,
+    },
     #[error("{count} attached interface(s) could not be read")]
     Unreadable { count: usize },
     #[error("not filtered, though pinned: {names}")]

@@ -1,4 +1,5 @@
-//! The command line: clap's types ([`args`]), one function per command ([`dispatch`]),
+//! The command line: clap's types ([`args`]), one function per command ([`dispatch`];
+//! `allow` and `revoke` in [`edit`]; what they need of the process in [`process`]),
 //! their output ([`render`]), and failures with their exit codes ([`error`]).
 
 /// `println!` that a closed stdout (`fwxdp stats | head -1`) cannot turn into a panic: what
@@ -11,8 +12,10 @@ macro_rules! say {
 
 pub mod args;
 pub mod dispatch;
+mod edit;
 pub mod error;
 pub(crate) mod output;
+mod process;
 mod render;
 mod targets;
 

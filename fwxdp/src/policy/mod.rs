@@ -1,7 +1,7 @@
 //! A validated allow policy: the allow-spec grammar ([`spec`]) and the protocol names it
 //! knows ([`protocols`]), the policy it builds, its compilation into map entries and back
-//! ([`compile`]), its canonical spec form ([`canonical`]), and the guard against locking out
-//! the SSH session ([`lockout`]).
+//! ([`compile`]), its canonical spec form ([`canonical`]), edits of a running one
+//! ([`edit`]), and the guard against locking out the SSH session ([`lockout`]).
 //!
 //! The kernel side sees flags per port and per IP protocol, and an LPM trie of (port or
 //! protocol, source network) entries; [`Policy`] is the canonical form of them, so `status`
@@ -9,6 +9,7 @@
 
 pub mod canonical;
 pub mod compile;
+pub mod edit;
 pub mod limit;
 pub mod lockout;
 pub mod protocols;

@@ -9,6 +9,7 @@ mod blocks;
 mod crash;
 mod docker;
 mod droplog;
+mod edits;
 mod filter;
 mod limits;
 mod mechanisms;

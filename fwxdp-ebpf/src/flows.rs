@@ -45,7 +45,8 @@ pub(crate) fn record_outbound(data: usize, data_end: usize) {
     let packet = parse::frame(data, data_end, 0, config.ip_frames());
     record(config, &packet);
     if packet.is_tunnel() {
-        record(config, &parse::inner(data, data_end, &packet.tunnel()));
+        let outer = parse::outer(data, data_end, &packet.tunnel(data));
+        record(config, &parse::carried(data, data_end, &outer));
     }
 }
 

@@ -45,8 +45,7 @@ pub(crate) fn record_outbound(data: usize, data_end: usize) {
     let packet = parse::frame(data, data_end, 0, config.ip_frames());
     record(config, &packet);
     if packet.is_tunnel() {
-        let outer = parse::outer(data, data_end, &packet.tunnel(data));
-        record(config, &parse::carried(data, data_end, &outer));
+        record(config, &parse::inner(data, data_end, &packet.tunnel()));
     }
 }
 

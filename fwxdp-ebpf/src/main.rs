@@ -49,7 +49,7 @@ enum Action {
 }
 
 /// The ingress verdict on the frame between `data` and `data_end` of `ctx`. A tunnel packet
-/// is handed to `inner`'s program, which judges what it carries as if it
+/// that passes is handed to `inner`'s program, which judges what it carries as if it
 /// had arrived by itself (Linux delivers it to the host through the tunnel device); that
 /// program is verified on its own, so the verifier does not walk the verdict once more for
 /// every outer header chain.
@@ -66,43 +66,30 @@ fn filter<C: EbpfContext>(
         return Action::Abort;
     };
     let packet = parse::frame(data, data_end, outer_tags, config.ip_frames());
-    if packet.is_tunnel() {
+    let mut verdict = verdict::judge(ctx.as_ptr(), &packet, config, false);
+    if packet.is_tunnel() && !verdict.reason.is_drop() {
         if let Some(slot) = FWXDP_TUNNEL.get_ptr_mut(0) {
             // SAFETY: the pointer comes from a successful lookup of this CPU's entry, and
             // nothing else runs on this CPU until the tail call reads it.
             unsafe {
-                *slot = packet.tunnel(data);
+                *slot = packet.tunnel();
                 // On success this does not return.
                 inner.tail_call(ctx, 0);
             }
         }
-        // Neither it nor what it carries can be judged: dropped. Not logged: the verifier
-        // (Linux 6.12) no longer trusts packet pointers once a tail call returned.
-        let verdict = Verdict::protocol(packet.ip_proto);
-        counters::count(&verdict, bytes);
-        return if config.flags & CONFIG_MONITOR == 0 {
-            Action::Drop
-        } else {
-            Action::Pass
-        };
+        // What it carries cannot be judged: dropped with the tunnel.
+        verdict = Verdict::protocol(packet.ip_proto);
     }
-    let verdict = verdict::judge(ctx.as_ptr(), &packet, config, false);
     finish(config, &packet, &verdict, bytes)
 }
 
-/// Judges the tunnel packet in `ctx` that [`filter`] left word of, then, if it passes,
-/// what it carries.
+/// Judges what the tunnel packet in `ctx` carries, where [`filter`] left word of it.
 #[inline(always)]
 fn filter_inner(ctx: *mut c_void, data: usize, data_end: usize, bytes: u64) -> Action {
     let (Some(config), Some(tunnel)) = (FWXDP_CONFIG.get(0), FWXDP_TUNNEL.get(0)) else {
         return Action::Abort;
     };
-    let outer = parse::outer(data, data_end, tunnel);
-    let verdict = verdict::judge_tunnel(&outer, config);
-    if verdict.reason.is_drop() {
-        return finish(config, &outer, &verdict, bytes);
-    }
-    let packet = parse::carried(data, data_end, &outer);
+    let packet = parse::inner(data, data_end, tunnel);
     let verdict = verdict::judge(ctx, &packet, config, true);
     finish(config, &packet, &verdict, bytes)
 }

@@ -110,23 +110,6 @@ fn protocol(generation: u8, packet: &Packet) -> Verdict {
     }
 }
 
-/// The verdict on a tunnel packet itself, before what it carries: the checks of every IP
-/// packet, then those of a protocol without ports. Not a tunnel packet (the parse found it
-/// malformed) is malformed.
-#[inline(always)]
-pub(crate) fn judge_tunnel(packet: &Packet, config: &Config) -> Verdict {
-    if packet.kind != Kind::Ip {
-        return Verdict::because(Reason::Malformed);
-    }
-    if packet.is_loopback() {
-        return Verdict::because(Reason::Loopback);
-    }
-    if blocks::blocked(config.block_scope, packet) {
-        return Verdict::because(Reason::Blocked);
-    }
-    protocol(config.generation, packet)
-}
-
 #[inline(always)]
 fn is_dhcp_client_reply(packet: &Packet) -> bool {
     let (server, client) = if packet.family == FAMILY_V4 {

@@ -15,7 +15,7 @@ const IPPROTO_DSTOPTS: u8 = 60;
 const AH_MIN_LEN: usize = 12;
 
 #[inline(always)]
-pub(super) fn ipv4(c: &mut Cursor, packet: &mut Packet, payload: bool) -> Kind {
+pub(super) fn ipv4(c: &mut Cursor, packet: &mut Packet) -> Kind {
     let Some(ip) = c.take::<Ipv4Hdr>() else {
         return Kind::Malformed;
     };
@@ -44,11 +44,11 @@ pub(super) fn ipv4(c: &mut Cursor, packet: &mut Packet, payload: bool) -> Kind {
     if ip.proto == IPPROTO_AH {
         // AH authenticates the transport header behind it, which is judged like any other.
         match authentication_header(c, remaining) {
-            Some((next, remaining)) => transport(c, next, remaining, packet, payload),
+            Some((next, remaining)) => transport(c, next, remaining, packet),
             None => packet.transport = Transport::Hidden,
         }
     } else {
-        transport(c, ip.proto, remaining, packet, payload);
+        transport(c, ip.proto, remaining, packet);
     }
     Kind::Ip
 }
@@ -70,7 +70,7 @@ fn authentication_header(c: &mut Cursor, remaining: usize) -> Option<(u8, usize)
 }
 
 #[inline(always)]
-pub(super) fn ipv6(c: &mut Cursor, packet: &mut Packet, payload: bool) -> Kind {
+pub(super) fn ipv6(c: &mut Cursor, packet: &mut Packet) -> Kind {
     let Some(ip) = c.take::<Ipv6Hdr>() else {
         return Kind::Malformed;
     };
@@ -87,7 +87,7 @@ pub(super) fn ipv6(c: &mut Cursor, packet: &mut Packet, payload: bool) -> Kind {
         ip.next_hdr,
         usize::from(u16::from_be_bytes(ip.payload_len)),
     ) {
-        Chain::Transport { next, remaining } => transport(c, next, remaining, packet, payload),
+        Chain::Transport { next, remaining } => transport(c, next, remaining, packet),
         Chain::LaterFragment => packet.transport = Transport::LaterFragment,
         Chain::Hidden => packet.transport = Transport::Hidden,
     }

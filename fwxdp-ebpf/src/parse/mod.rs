@@ -14,7 +14,7 @@ mod ip;
 mod tunnel;
 
 use ip::{ipv4, ipv6};
-pub(crate) use tunnel::{Tunnel, carried, outer};
+pub(crate) use tunnel::{Tunnel, inner};
 mod transport;
 
 /// VLAN tags walked: 802.1ad outer plus 802.1Q inner.
@@ -30,6 +30,8 @@ const ETH_P_8021AD: u16 = 0x88a8;
 
 /// A position in the packet and the packet's end, both as addresses.
 pub(crate) struct Cursor {
+    /// The start of the frame.
+    start: usize,
     pos: usize,
     end: usize,
 }
@@ -38,6 +40,7 @@ impl Cursor {
     #[inline(always)]
     pub(crate) const fn new(data: usize, data_end: usize) -> Self {
         Self {
+            start: data,
             pos: data,
             end: data_end,
         }
@@ -47,9 +50,17 @@ impl Cursor {
     #[inline(always)]
     const fn at(data: usize, offset: usize, data_end: usize) -> Self {
         Self {
+            start: data,
             pos: data + offset,
             end: data_end,
         }
+    }
+
+    /// How far into the frame the cursor is, as a number the verifier knows nothing of (a
+    /// difference of packet pointers): the same in every state that reaches it.
+    #[inline(always)]
+    fn offset(&self) -> usize {
+        opaque(self.pos - self.start)
     }
 
     /// A pointer to the `T` at the cursor, advancing past it; `None` if the packet is shorter.
@@ -140,9 +151,10 @@ pub(crate) struct Packet {
     pub(crate) dst_port: u16,
     pub(crate) syn: bool,
     pub(crate) ack: bool,
-    /// For [`Transport::Protocol`] when the parse was asked for it (the inner program's
-    /// parse of a tunnel packet), where the transport payload starts and ends (by the IP
-    /// length fields), as offsets from the IP header. 0 otherwise.
+    /// For [`Transport::Protocol`], where the transport payload starts and ends (by the IP
+    /// length fields) as offsets into the frame: where a tunnel's inner packet lies. Numbers
+    /// the verifier knows nothing of ([`Cursor::offset`]), so that no state differs by
+    /// them. 0 otherwise.
     payload_start: usize,
     payload_end: usize,
 }
@@ -187,8 +199,8 @@ pub(crate) fn frame(data: usize, data_end: usize, outer_tags: usize, ip_frames: 
         ethernet(&mut c, outer_tags).map(|(ether_type, _)| ether_type)
     };
     packet.kind = match ether_type {
-        Some(ETH_P_IPV4) => ipv4(&mut c, &mut packet, false),
-        Some(ETH_P_IPV6) => ipv6(&mut c, &mut packet, false),
+        Some(ETH_P_IPV4) => ipv4(&mut c, &mut packet),
+        Some(ETH_P_IPV6) => ipv6(&mut c, &mut packet),
         Some(_) => Kind::NonIp,
         None => Kind::Malformed,
     };
@@ -236,18 +248,6 @@ fn opaque(value: usize) -> usize {
     unsafe { core::ptr::read_volatile(&raw const value) }
 }
 
-/// `value` if it is at most `max` (a power of two), with its bound on the register that is
-/// then used: the mask is not folded away, since LLVM cannot see through [`opaque`]. Older
-/// verifiers (Linux 6.1) do not carry a bound checked on one copy of a value to a copy LLVM
-/// spilled to the stack before the check, and refuse the pointer arithmetic that follows.
-#[inline(always)]
-fn within(value: usize, max: usize) -> Option<usize> {
-    if opaque(value) > max {
-        return None;
-    }
-    Some(opaque(value) & (2 * max - 1))
-}
-
 /// The furthest into a frame an IP header may start. No real frame comes near it; the bound
 /// only gives the verifier a range.
 const IP_MAX_OFFSET: usize = 4096;
@@ -258,9 +258,10 @@ const IP_MAX_OFFSET: usize = 4096;
 /// header chain. The fixed header is checked again, which it always passes.
 #[inline(always)]
 fn settle(packet: &mut Packet, data: usize, data_end: usize) -> Kind {
-    let Some(offset) = within(packet.ip - data, IP_MAX_OFFSET) else {
+    let offset = opaque(packet.ip - data);
+    if offset > IP_MAX_OFFSET {
         return Kind::Malformed;
-    };
+    }
     let ip = data + offset;
     let fits = if packet.family == fwxdp_common::FAMILY_V4 {
         ip + size_of::<network_types::ip::Ipv4Hdr>() <= data_end

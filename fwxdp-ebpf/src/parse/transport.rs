@@ -5,7 +5,7 @@ use core::ptr::read_unaligned;
 use fwxdp_common::{FAMILY_V4, FAMILY_V6, Proto, ip_protocol};
 use network_types::{tcp::TcpHdr, udp::UdpHdr};
 
-use super::{Cursor, Packet, Transport, opaque};
+use super::{Cursor, Packet, Transport};
 
 /// The smallest headers of the datagram protocols with ports: what must be there for the
 /// packet to be one the kernel would deliver.
@@ -17,13 +17,7 @@ const DCCP_HEADER_LEN: usize = 12;
 /// leave for it: bytes past that are Ethernet padding or junk, never header (a tiny first
 /// fragment must not have its flags read from the padding, RFC 1858).
 #[inline(always)]
-pub(super) fn transport(
-    c: &mut Cursor,
-    proto: u8,
-    remaining: usize,
-    packet: &mut Packet,
-    payload: bool,
-) {
+pub(super) fn transport(c: &mut Cursor, proto: u8, remaining: usize, packet: &mut Packet) {
     packet.ip_proto = proto;
     packet.transport = match proto {
         ip_protocol::TCP if remaining < TcpHdr::LEN => Transport::Hidden,
@@ -53,10 +47,8 @@ pub(super) fn transport(
         }
         ip_protocol::ICMPV6 if packet.family == FAMILY_V6 => Transport::Unfiltered,
         _ => {
-            if payload {
-                packet.payload_start = opaque(c.pos - packet.ip);
-                packet.payload_end = packet.payload_start + remaining;
-            }
+            packet.payload_start = c.offset();
+            packet.payload_end = packet.payload_start + remaining;
             Transport::Protocol
         }
     };

@@ -5,20 +5,14 @@
 
 use core::ptr::read_unaligned;
 
-use fwxdp_common::FAMILY_V4;
-
 use super::{
-    Cursor, ETH_P_IPV4, ETH_P_IPV6, Kind, Packet, Transport, ethernet, ipv4, ipv6, opaque, settle,
-    within,
+    Cursor, ETH_P_IPV4, ETH_P_IPV6, Kind, Packet, Transport, ethernet, ipv4, ipv6, settle,
 };
 
 /// The furthest into a frame an inner packet may start: past two VLAN tags, IPv6 with the
 /// longest extension-header walk and a GRE header it can be no further in a frame that fits
 /// what TC makes linear; XDP frames are not longer in practice.
 const INNER_MAX_OFFSET: usize = 4096;
-
-/// The fixed IPv6 header, the longer family's.
-const IPV6_HEADER: usize = 40;
 
 const IPPROTO_IPIP: u8 = 4;
 const IPPROTO_IPV6: u8 = 41;
@@ -49,79 +43,52 @@ impl Packet {
     }
 }
 
-/// Where a [tunnel packet](Packet::is_tunnel) is, as the ingress program hands it to the
-/// inner one: the offset of its IP header and its family. The inner program parses that
-/// header again for where the payload lies, so that the ingress program's parse keeps no
-/// more state than before tunnels were judged (the verifier of Linux 6.1 has no room for
-/// more in TC).
+/// Where a [tunnel packet](Packet::is_tunnel)'s payload lies, as the ingress program hands
+/// it to the inner one.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub(crate) struct Tunnel {
-    ip: u32,
-    family: u8,
+    /// Offsets into the frame of the payload's start and end (by the IP length fields).
+    start: u32,
+    end: u32,
+    /// The tunnel's IP protocol.
+    protocol: u8,
     _pad: [u8; 3],
 }
 
 impl Packet {
-    /// Where this tunnel packet is, `data` being the start of its frame.
+    /// Where this tunnel packet's payload lies.
     #[inline(always)]
-    pub(crate) fn tunnel(&self, data: usize) -> Tunnel {
+    pub(crate) fn tunnel(&self) -> Tunnel {
+        // Offsets past the bounds make the inner packet malformed.
+        let clamp = |offset: usize| u32::try_from(offset).unwrap_or(u32::MAX);
         Tunnel {
-            // Past the bound of `within`, so the inner packet is malformed.
-            ip: u32::try_from(self.ip - data).unwrap_or(u32::MAX),
-            family: self.family,
+            start: clamp(self.payload_start),
+            end: clamp(self.payload_end),
+            protocol: self.ip_proto,
             _pad: [0; 3],
         }
     }
 }
 
-/// The tunnel packet the ingress program handed over, parsed again from its IP header,
-/// with where its payload lies (offsets into the frame); malformed if it is no tunnel
-/// packet after all.
-#[inline(always)]
-pub(crate) fn outer(data: usize, data_end: usize, tunnel: &Tunnel) -> Packet {
-    let mut outer = Packet::empty();
-    let Some(ip) = within(tunnel.ip as usize, INNER_MAX_OFFSET) else {
-        return outer;
-    };
-    let mut c = Cursor::at(data, ip, data_end);
-    outer.kind = if tunnel.family == FAMILY_V4 {
-        ipv4(&mut c, &mut outer, true)
-    } else {
-        ipv6(&mut c, &mut outer, true)
-    };
-    // The IP header again, from its offset, and 40 bytes of it whatever its family: LLVM
-    // may take the family from `tunnel` rather than from the parse, and the verifier of
-    // Linux 6.1 then sees an IPv6 address read on a pointer checked for IPv4's 20 bytes. A
-    // tunnel packet shorter than that carries no packet with a header to judge.
-    let header = data + ip;
-    if !outer.is_tunnel() || header + IPV6_HEADER > data_end {
-        return Packet::empty();
-    }
-    outer.ip = header;
-    outer.payload_start += ip;
-    outer.payload_end += ip;
-    outer
-}
-
-/// What the tunnel packet `outer` (from [`outer`]) carries, parsed as [`super::frame`]
-/// parses a frame. Every header read must lie within the outer packet's payload, or the
-/// inner packet is malformed: a first fragment must hold the inner headers, as it must hold
-/// any transport header (RFC 1858). A payload that is not an IP packet or Ethernet frame
-/// Linux would deliver as such (GRE of other kinds: MPLS, ERSPAN, NSH, PPTP) is
-/// [`Kind::NonIp`]: it reaches no socket.
+/// The packet a tunnel packet carries, parsed as [`super::frame`] parses a frame. Every
+/// header read must lie within the outer packet's payload, or the inner packet is
+/// malformed: a first fragment must hold the inner headers, as it must hold any transport
+/// header (RFC 1858). A payload that is not an IP packet or Ethernet frame Linux would
+/// deliver as such (GRE of other kinds: MPLS, ERSPAN, NSH, PPTP) is [`Kind::NonIp`]: it
+/// reaches no socket.
 ///
-/// Offsets meet as numbers the verifier knows only the bound of ([`within`]) where header
+/// Offsets meet as numbers the verifier knows nothing of ([`Cursor::offset`]) where header
 /// chains of different lengths join, so it walks the inner parse once per family.
 #[inline(always)]
-pub(crate) fn carried(data: usize, data_end: usize, outer: &Packet) -> Packet {
+pub(crate) fn inner(data: usize, data_end: usize, tunnel: &Tunnel) -> Packet {
+    let (start, end) = (tunnel.start as usize, tunnel.end as usize);
     let mut inner = Packet::empty();
-    let end = outer.payload_end;
-    let Some(start) = within(outer.payload_start, INNER_MAX_OFFSET) else {
+    if start > INNER_MAX_OFFSET || end > INNER_MAX_OFFSET + usize::from(u16::MAX) {
         return inner;
-    };
+    }
     let mut c = Cursor::at(data, start, data_end);
-    let ether_type = match outer.ip_proto {
+    let ether_type = match tunnel.protocol {
         IPPROTO_IPIP => ETH_P_IPV4,
         IPPROTO_IPV6 => ETH_P_IPV6,
         _ => match gre(&mut c) {
@@ -138,16 +105,17 @@ pub(crate) fn carried(data: usize, data_end: usize, outer: &Packet) -> Packet {
         inner.kind = Kind::NonIp;
         return inner;
     }
-    let Some(at) = within(c.pos - data, INNER_MAX_OFFSET) else {
+    let at = c.offset();
+    if at > INNER_MAX_OFFSET {
         return inner;
-    };
+    }
     let mut c = Cursor::at(data, at, data_end);
     let kind = if ether_type == ETH_P_IPV4 {
-        ipv4(&mut c, &mut inner, false)
+        ipv4(&mut c, &mut inner)
     } else {
-        ipv6(&mut c, &mut inner, false)
+        ipv6(&mut c, &mut inner)
     };
-    if kind == Kind::Ip && opaque(c.pos - data) <= end {
+    if kind == Kind::Ip && c.offset() <= end {
         inner.kind = settle(&mut inner, data, data_end);
     }
     inner

@@ -205,7 +205,7 @@ fn block_limit_log(lab: &Lab) {
 
 /// Real GRE, IPIP and 6in4 (sit) tunnels between the namespaces, framed as this kernel frames
 /// them: what a tunnel from an allowed peer carries is judged as if it had arrived by
-/// itself.
+/// itself, and a tunnel from a peer not allowed carries nothing in.
 fn tunnels(lab: &Lab) {
     let (server, client) = (SERVER_V4.to_string(), CLIENT_V4.to_string());
     let overlays = [
@@ -250,9 +250,15 @@ fn tunnels(lab: &Lab) {
             "protected 8000 through {kind}"
         );
     }
-    // (Revoking the tunnel protocols would not shut the tunnels at once: the host's own
-    // tunnel packets to the peer make the peer's answers replies for two minutes. The
-    // verdict tests drop tunnel packets from peers not allowed.)
+    // Without the tunnel protocols allowed, the tunnels carry nothing in.
+    lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22,80"]);
+    for &(kind, addr) in &targets {
+        assert_eq!(
+            lab.connect(addr, 22),
+            Tcp::Filtered,
+            "22 through {kind}, not allowed"
+        );
+    }
     for (kind, ..) in overlays {
         let name = format!("fwxt{kind}");
         lab.server.ip(&["link", "del", &name]);

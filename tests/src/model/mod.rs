@@ -148,13 +148,6 @@ impl World {
             Parsed::Malformed => return Decision::because(Reason::Malformed),
             Parsed::Ip(packet) => packet,
         };
-        if let Transport::Protocol(number) = packet.transport
-            && tunnel::is_tunnel(number)
-            && !carried
-            && frame.len() < packet.start + tunnel::MIN_BYTES
-        {
-            return Decision::because(Reason::Malformed);
-        }
         if is_loopback(packet.src) || is_loopback(packet.dst) {
             return Decision::because(Reason::Loopback);
         }

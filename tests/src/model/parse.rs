@@ -15,8 +15,7 @@ pub(super) struct Ip {
     pub(super) src: IpAddr,
     pub(super) dst: IpAddr,
     pub(super) transport: Transport,
-    /// Where the IP header starts, and where the headers read end, as offsets into the frame.
-    pub(super) start: usize,
+    /// Where the headers read end, as an offset into the frame.
     pub(super) end: usize,
     /// For [`Transport::Protocol`]: where the payload starts and ends by the IP lengths.
     pub(super) payload: (usize, usize),
@@ -70,7 +69,6 @@ pub(super) fn ethernet(frame: &[u8], at: usize, outer_tags: usize) -> Option<(u1
 }
 
 pub(super) fn ipv4(frame: &[u8], at: usize) -> Parsed {
-    let start = at;
     let Some(h) = frame.get(at..at + 20) else {
         return Parsed::Malformed;
     };
@@ -107,7 +105,6 @@ pub(super) fn ipv4(frame: &[u8], at: usize) -> Parsed {
         src,
         dst,
         transport,
-        start,
         end,
         payload,
     })
@@ -124,7 +121,6 @@ fn authentication_header(frame: &[u8], at: usize, remaining: usize) -> Option<(u
 }
 
 pub(super) fn ipv6(frame: &[u8], at: usize) -> Parsed {
-    let start = at;
     let Some(h) = frame.get(at..at + 40) else {
         return Parsed::Malformed;
     };
@@ -191,7 +187,6 @@ pub(super) fn ipv6(frame: &[u8], at: usize) -> Parsed {
         src,
         dst,
         transport,
-        start,
         end,
         payload,
     })

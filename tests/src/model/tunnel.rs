@@ -7,10 +7,6 @@ use super::parse::{Ip, Parsed, be16, ethernet, ipv4, ipv6};
 /// The furthest into a frame a carried packet is looked for.
 const MAX_OFFSET: usize = 4096;
 
-/// A tunnel packet whose frame holds fewer bytes from its IP header (the fixed header of the
-/// longer family) carries no packet with a header to judge: malformed.
-pub(super) const MIN_BYTES: usize = 40;
-
 /// Whether IP protocol `number` carries IP packets Linux may deliver to the host.
 pub(super) const fn is_tunnel(number: u8) -> bool {
     matches!(number, 4 | 41 | 47)

@@ -88,9 +88,6 @@ fn gre_ipip_and_esp_are_dropped_and_counted_unless_allowed() {
     let mut gre = vec![0, 0, 0x08, 0];
     gre.extend_from_slice(inner);
     let esp = [0, 0, 0x10, 0, 0, 0, 0, 1, 0, 0, 0, 0];
-    // A whole one: a tunnel packet shorter than 40 bytes from its IP header is malformed.
-    let mut ipv6_header = vec![0x60, 0, 0, 0];
-    ipv6_header.resize(40, 0);
     let allowed_before = reason(&lab, "allowed");
     raw::send(
         &lab.internet,
@@ -100,7 +97,7 @@ fn gre_ipip_and_esp_are_dropped_and_counted_unless_allowed() {
             v6(47, &gre),
             v4(4, inner),
             v6(4, inner),
-            v4(41, &ipv6_header),
+            v4(41, &[0x60, 0, 0, 0]),
             v4(50, &esp),
             v6(50, &esp),
         ],

@@ -131,9 +131,7 @@ fn a_datagram_header_cut_short_is_malformed() {
 #[test]
 fn other_protocols_drop_unless_allowed() {
     let mut f = Filter::new(POLICY);
-    // 20 bytes and more: a tunnel packet is 40 bytes from its IP header at the least.
-    let mut payload = vec![0x45, 0, 0, 20, 0, 0, 0, 0];
-    payload.resize(20, 0);
+    let payload = [0x45, 0, 0, 20, 0, 0, 0, 0];
     let v4 = |src, protocol| {
         FrameBuilder::raw_v4(src, LOCAL4, protocol)
             .payload(&payload)
@@ -204,7 +202,7 @@ fn replies_to_traffic_this_host_sent_pass() {
     // GRE carrying MPLS: nothing inside for the host's sockets, so the GRE verdict is all.
     let gre = |src, dst| {
         FrameBuilder::raw_v4(src, dst, GRE)
-            .payload(&tunnel::gre(0, tunnel::ETH_P_MPLS, &[0; 16]))
+            .payload(&tunnel::gre(0, tunnel::ETH_P_MPLS, &[0; 8]))
             .build()
     };
     f.expect(

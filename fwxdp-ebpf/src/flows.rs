@@ -3,7 +3,7 @@
 //! without ports are tracked by (protocol, local address, remote address).
 
 use aya_ebpf::helpers::bpf_ktime_get_ns;
-use fwxdp_common::{Config, FLOW_TIMEOUT_NS, FlowKey, PROTOCOL_ALLOW, port_index, protocol_index};
+use fwxdp_common::{FLOW_TIMEOUT_NS, FlowKey, PROTOCOL_ALLOW, port_index, protocol_index};
 
 use crate::{
     maps::{FWXDP_CONFIG, FWXDP_FLOWS, FWXDP_PORTS, FWXDP_PROTOCOLS},
@@ -35,23 +35,13 @@ pub(crate) fn is_reply(packet: &Packet) -> bool {
 }
 
 /// Records an outbound packet between `data` and `data_end` (TCP and the unjudged
-/// protocols are left alone). A tunnel packet's flow is recorded, and so is the flow of
-/// what it carries, whose replies come back inside the tunnel.
+/// protocols are left alone).
 #[inline(always)]
 pub(crate) fn record_outbound(data: usize, data_end: usize) {
     let Some(config) = FWXDP_CONFIG.get(0) else {
         return;
     };
     let packet = parse::frame(data, data_end, 0, config.ip_frames());
-    record(config, &packet);
-    if packet.is_tunnel() {
-        record(config, &parse::inner(data, data_end, &packet.tunnel()));
-    }
-}
-
-/// Records the flow of `packet`, an outbound packet.
-#[inline(always)]
-fn record(config: &Config, packet: &Packet) {
     if packet.kind != Kind::Ip {
         return;
     }

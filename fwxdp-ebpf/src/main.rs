@@ -23,19 +23,14 @@ mod verdict;
 use core::ffi::c_void;
 
 use aya_ebpf::{
-    EbpfContext,
+    EbpfContext as _,
     bindings::{TC_ACT_SHOT, TC_ACT_UNSPEC, xdp_action},
     macros::{classifier, xdp},
-    maps::ProgramArray,
     programs::{TcContext, XdpContext},
 };
-use fwxdp_common::{CONFIG_MONITOR, Config};
+use fwxdp_common::CONFIG_MONITOR;
 
-use crate::{
-    maps::{FWXDP_CONFIG, FWXDP_TC_INNER, FWXDP_TUNNEL, FWXDP_XDP_INNER},
-    parse::Packet,
-    verdict::Verdict,
-};
+use crate::maps::FWXDP_CONFIG;
 
 /// How much of a socket buffer the TC program makes linear before parsing: enough for two
 /// VLAN tags, IPv6 with a full extension-header walk of typical sizes, and TCP.
@@ -48,61 +43,19 @@ enum Action {
     Abort,
 }
 
-/// The ingress verdict on the frame between `data` and `data_end` of `ctx`. A tunnel packet
-/// that passes is handed to `inner`'s program, which judges what it carries as if it
-/// had arrived by itself (Linux delivers it to the host through the tunnel device); that
-/// program is verified on its own, so the verifier does not walk the verdict once more for
-/// every outer header chain.
 #[inline(always)]
-fn filter<C: EbpfContext>(
-    ctx: &C,
-    inner: &ProgramArray,
-    data: usize,
-    data_end: usize,
-    outer_tags: usize,
-    bytes: u64,
-) -> Action {
+fn filter(ctx: *mut c_void, data: usize, data_end: usize, outer_tags: usize, bytes: u64) -> Action {
     let Some(config) = FWXDP_CONFIG.get(0) else {
         return Action::Abort;
     };
     let packet = parse::frame(data, data_end, outer_tags, config.ip_frames());
-    let mut verdict = verdict::judge(ctx.as_ptr(), &packet, config, false);
-    if packet.is_tunnel() && !verdict.reason.is_drop() {
-        if let Some(slot) = FWXDP_TUNNEL.get_ptr_mut(0) {
-            // SAFETY: the pointer comes from a successful lookup of this CPU's entry, and
-            // nothing else runs on this CPU until the tail call reads it.
-            unsafe {
-                *slot = packet.tunnel();
-                // On success this does not return.
-                inner.tail_call(ctx, 0);
-            }
-        }
-        // What it carries cannot be judged: dropped with the tunnel.
-        verdict = Verdict::protocol(packet.ip_proto);
-    }
-    finish(config, &packet, &verdict, bytes)
-}
-
-/// Judges what the tunnel packet in `ctx` carries, where [`filter`] left word of it.
-#[inline(always)]
-fn filter_inner(ctx: *mut c_void, data: usize, data_end: usize, bytes: u64) -> Action {
-    let (Some(config), Some(tunnel)) = (FWXDP_CONFIG.get(0), FWXDP_TUNNEL.get(0)) else {
-        return Action::Abort;
-    };
-    let packet = parse::inner(data, data_end, tunnel);
-    let verdict = verdict::judge(ctx, &packet, config, true);
-    finish(config, &packet, &verdict, bytes)
-}
-
-/// Counts `verdict` on `packet`, logs it if a drop, and says what to do with the frame.
-#[inline(always)]
-fn finish(config: &Config, packet: &Packet, verdict: &Verdict, bytes: u64) -> Action {
-    counters::count(verdict, bytes);
+    let verdict = verdict::judge(ctx, &packet, config);
+    counters::count(&verdict, bytes);
     if !verdict.reason.is_drop() {
         return Action::Pass;
     }
     // In monitor mode too: the log shows what would be dropped.
-    log::dropped(config, packet, verdict.reason, bytes);
+    log::dropped(config, &packet, verdict.reason, bytes);
     if config.flags & CONFIG_MONITOR == 0 {
         Action::Drop
     } else {
@@ -110,46 +63,15 @@ fn finish(config: &Config, packet: &Packet, verdict: &Verdict, bytes: u64) -> Ac
     }
 }
 
-const fn xdp_action(action: Action) -> u32 {
-    match action {
-        Action::Pass => xdp_action::XDP_PASS,
-        Action::Drop => xdp_action::XDP_DROP,
-        Action::Abort => xdp_action::XDP_ABORTED,
-    }
-}
-
-const fn tc_action(action: Action) -> i32 {
-    match action {
-        // UNSPEC lets later TC programs run; with none, the packet passes.
-        Action::Pass => TC_ACT_UNSPEC,
-        Action::Drop | Action::Abort => TC_ACT_SHOT,
-    }
-}
-
 /// The ingress verdict, attached as XDP (native or generic).
 #[xdp]
 fn fwxdp_xdp(ctx: XdpContext) -> u32 {
     let (data, data_end) = (ctx.data(), ctx.data_end());
-    xdp_action(filter(
-        &ctx,
-        &FWXDP_XDP_INNER,
-        data,
-        data_end,
-        0,
-        (data_end - data) as u64,
-    ))
-}
-
-/// What [`fwxdp_xdp`] hands a tunnel packet to.
-#[xdp]
-fn fwxdp_xdp_inner(ctx: XdpContext) -> u32 {
-    let (data, data_end) = (ctx.data(), ctx.data_end());
-    xdp_action(filter_inner(
-        ctx.as_ptr(),
-        data,
-        data_end,
-        (data_end - data) as u64,
-    ))
+    match filter(ctx.as_ptr(), data, data_end, 0, (data_end - data) as u64) {
+        Action::Pass => xdp_action::XDP_PASS,
+        Action::Drop => xdp_action::XDP_DROP,
+        Action::Abort => xdp_action::XDP_ABORTED,
+    }
 }
 
 /// Makes the start of the socket buffer linear so direct packet access sees the headers.
@@ -162,43 +84,21 @@ fn pull_headers(ctx: &TcContext) {
     }
 }
 
-/// The kernel takes the outer VLAN tag off before TC runs (XDP sees it in the frame): it
-/// counts against the tags the parser walks, so both judge a frame alike.
-#[inline(always)]
-fn outer_tags(ctx: &TcContext) -> usize {
-    // SAFETY: `skb` is the program's context; `vlan_present` is readable by classifiers.
-    usize::from(unsafe { (*ctx.skb.skb).vlan_present } != 0)
-}
-
-/// The frame's length as on the wire, an outer tag included, as XDP counts it.
-#[inline(always)]
-fn tc_bytes(ctx: &TcContext) -> u64 {
-    u64::from(ctx.len()) + 4 * outer_tags(ctx) as u64
-}
-
 /// The same ingress verdict, attached as a clsact/TCX ingress classifier.
 #[classifier]
 fn fwxdp_tc_ingress(ctx: TcContext) -> i32 {
     pull_headers(&ctx);
-    tc_action(filter(
-        &ctx,
-        &FWXDP_TC_INNER,
-        ctx.data(),
-        ctx.data_end(),
-        outer_tags(&ctx),
-        tc_bytes(&ctx),
-    ))
-}
-
-/// What [`fwxdp_tc_ingress`] hands a tunnel packet to; the headers are linear already.
-#[classifier]
-fn fwxdp_tc_inner(ctx: TcContext) -> i32 {
-    tc_action(filter_inner(
-        ctx.as_ptr(),
-        ctx.data(),
-        ctx.data_end(),
-        tc_bytes(&ctx),
-    ))
+    // The kernel takes the outer VLAN tag off before TC runs (XDP sees it in the frame): it
+    // counts against the tags the parser walks, so both judge a frame alike.
+    // SAFETY: `skb` is the program's context; `vlan_present` is readable by classifiers.
+    let outer_tags = usize::from(unsafe { (*ctx.skb.skb).vlan_present } != 0);
+    // Counted as on the wire, tag included, as XDP counts it.
+    let bytes = u64::from(ctx.len()) + 4 * outer_tags as u64;
+    match filter(ctx.as_ptr(), ctx.data(), ctx.data_end(), outer_tags, bytes) {
+        // UNSPEC lets later TC programs run; with none, the packet passes.
+        Action::Pass => TC_ACT_UNSPEC,
+        Action::Drop | Action::Abort => TC_ACT_SHOT,
+    }
 }
 
 /// Records outbound flows so that their replies pass the ingress verdict. Never drops.

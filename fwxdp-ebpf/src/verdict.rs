@@ -39,25 +39,12 @@ impl Verdict {
             protocol: None,
         }
     }
-
-    /// A drop of a packet of IP protocol `number`.
-    #[inline(always)]
-    pub(crate) const fn protocol(number: u8) -> Self {
-        Self {
-            reason: Reason::Protocol,
-            port: None,
-            protocol: Some(number),
-        }
-    }
 }
 
 /// Judges the parsed frame `packet` under `config`; `ctx` is the program's context (for
-/// socket lookups). `carried` says that `packet` came inside a tunnel packet: one level is
-/// looked into, so a tunnel packet inside one is dropped (what it carries would not be
-/// judged). A tunnel packet that arrived as such is judged as a protocol, and what it
-/// carries is judged next if it passes.
+/// socket lookups).
 #[inline(always)]
-pub(crate) fn judge(ctx: *mut c_void, packet: &Packet, config: &Config, carried: bool) -> Verdict {
+pub(crate) fn judge(ctx: *mut c_void, packet: &Packet, config: &Config) -> Verdict {
     match packet.kind {
         Kind::NonIp => return Verdict::because(Reason::Other),
         Kind::Malformed => return Verdict::because(Reason::Malformed),
@@ -93,20 +80,14 @@ pub(crate) fn judge(ctx: *mut c_void, packet: &Packet, config: &Config, carried:
                 verdict
             }
         }
-        Transport::Protocol if carried && packet.is_tunnel() => Verdict::protocol(packet.ip_proto),
-        Transport::Protocol => protocol(config.generation, packet),
-    }
-}
-
-/// A packet of a protocol without ports passes when allowed, or when it answers traffic
-/// this host sent.
-#[inline(always)]
-fn protocol(generation: u8, packet: &Packet) -> Verdict {
-    let verdict = new_protocol(generation, packet);
-    if verdict.reason == Reason::Protocol && flows::is_reply(packet) {
-        Verdict::because(Reason::Established)
-    } else {
-        verdict
+        Transport::Protocol => {
+            let verdict = new_protocol(config.generation, packet);
+            if verdict.reason == Reason::Protocol && flows::is_reply(packet) {
+                Verdict::because(Reason::Established)
+            } else {
+                verdict
+            }
+        }
     }
 }
 

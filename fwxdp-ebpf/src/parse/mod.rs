@@ -11,11 +11,9 @@ use network_types::{eth::EthHdr, vlan::VlanHdr};
 
 mod address;
 mod ip;
-mod tunnel;
+mod transport;
 
 use ip::{ipv4, ipv6};
-pub(crate) use tunnel::{Tunnel, inner};
-mod transport;
 
 /// VLAN tags walked: 802.1ad outer plus 802.1Q inner.
 pub(crate) const VLAN_MAX_DEPTH: usize = 2;
@@ -30,8 +28,6 @@ const ETH_P_8021AD: u16 = 0x88a8;
 
 /// A position in the packet and the packet's end, both as addresses.
 pub(crate) struct Cursor {
-    /// The start of the frame.
-    start: usize,
     pos: usize,
     end: usize,
 }
@@ -40,27 +36,9 @@ impl Cursor {
     #[inline(always)]
     pub(crate) const fn new(data: usize, data_end: usize) -> Self {
         Self {
-            start: data,
             pos: data,
             end: data_end,
         }
-    }
-
-    /// A cursor `offset` bytes into the frame at `data`.
-    #[inline(always)]
-    const fn at(data: usize, offset: usize, data_end: usize) -> Self {
-        Self {
-            start: data,
-            pos: data + offset,
-            end: data_end,
-        }
-    }
-
-    /// How far into the frame the cursor is, as a number the verifier knows nothing of (a
-    /// difference of packet pointers): the same in every state that reaches it.
-    #[inline(always)]
-    fn offset(&self) -> usize {
-        opaque(self.pos - self.start)
     }
 
     /// A pointer to the `T` at the cursor, advancing past it; `None` if the packet is shorter.
@@ -151,33 +129,6 @@ pub(crate) struct Packet {
     pub(crate) dst_port: u16,
     pub(crate) syn: bool,
     pub(crate) ack: bool,
-    /// For [`Transport::Protocol`], where the transport payload starts and ends (by the IP
-    /// length fields) as offsets into the frame: where a tunnel's inner packet lies. Numbers
-    /// the verifier knows nothing of ([`Cursor::offset`]), so that no state differs by
-    /// them. 0 otherwise.
-    payload_start: usize,
-    payload_end: usize,
-}
-
-impl Packet {
-    /// A packet with every field written: malformed until a parser says otherwise.
-    #[inline(always)]
-    const fn empty() -> Self {
-        Self {
-            kind: Kind::Malformed,
-            family: 0,
-            ip: 0,
-            transport: Transport::Unfiltered,
-            ip_proto: 0,
-            proto: Proto::Tcp,
-            src_port: 0,
-            dst_port: 0,
-            syn: false,
-            ack: false,
-            payload_start: 0,
-            payload_end: 0,
-        }
-    }
 }
 
 /// Parses Ethernet, up to [`VLAN_MAX_DEPTH`] VLAN tags (less `outer_tags`, which the kernel
@@ -186,7 +137,18 @@ impl Packet {
 /// whose version says which.
 #[inline(always)]
 pub(crate) fn frame(data: usize, data_end: usize, outer_tags: usize, ip_frames: bool) -> Packet {
-    let mut packet = Packet::empty();
+    let mut packet = Packet {
+        kind: Kind::Malformed,
+        family: 0,
+        ip: 0,
+        transport: Transport::Unfiltered,
+        ip_proto: 0,
+        proto: Proto::Tcp,
+        src_port: 0,
+        dst_port: 0,
+        syn: false,
+        ack: false,
+    };
     let mut c = Cursor::new(data, data_end);
     let ether_type = if ip_frames {
         // Anything but IPv4 or IPv6 on an IP device hides what it carries: malformed.
@@ -196,7 +158,7 @@ pub(crate) fn frame(data: usize, data_end: usize, outer_tags: usize, ip_frames: 
             _ => None,
         }
     } else {
-        ethernet(&mut c, outer_tags).map(|(ether_type, _)| ether_type)
+        ethernet(&mut c, outer_tags)
     };
     packet.kind = match ether_type {
         Some(ETH_P_IPV4) => ipv4(&mut c, &mut packet),
@@ -212,17 +174,17 @@ const fn is_vlan(ether_type: u16) -> bool {
     ether_type == ETH_P_8021Q || ether_type == ETH_P_8021AD
 }
 
-/// The `EtherType` after the Ethernet header and its VLAN tags, in host order, and the
-/// length of those headers. A tag beyond [`VLAN_MAX_DEPTH`] (counting `outer_tags`) would
-/// hide the payload, so it counts as malformed.
+/// The `EtherType` after the Ethernet header and its VLAN tags, in host order. A tag beyond
+/// [`VLAN_MAX_DEPTH`] (counting `outer_tags`) would hide the payload, so it counts as
+/// malformed.
 #[inline(always)]
-fn ethernet(c: &mut Cursor, outer_tags: usize) -> Option<(u16, usize)> {
+fn ethernet(c: &mut Cursor, outer_tags: usize) -> Option<u16> {
     let eth: *const EthHdr = c.take()?;
     // SAFETY: `take` checked that the header lies inside the packet.
     let mut ether_type = u16::from_be(unsafe { read_unaligned(&raw const (*eth).ether_type) });
     for depth in 0..VLAN_MAX_DEPTH {
         if !is_vlan(ether_type) {
-            return Some((ether_type, EthHdr::LEN + depth * VlanHdr::LEN));
+            return Some(ether_type);
         }
         if depth + outer_tags >= VLAN_MAX_DEPTH {
             return None;
@@ -234,43 +196,6 @@ fn ethernet(c: &mut Cursor, outer_tags: usize) -> Option<(u16, usize)> {
     if is_vlan(ether_type) {
         None
     } else {
-        Some((ether_type, EthHdr::LEN + VLAN_MAX_DEPTH * VlanHdr::LEN))
+        Some(ether_type)
     }
-}
-
-/// `value`, which LLVM may no longer fold into the expression it came from (it would turn
-/// `data + (ip - data)` back into `ip`, and the verifier would see the old pointer). A
-/// difference of packet pointers is a number the verifier knows nothing of until it is
-/// bounded: the point of taking it.
-#[inline(always)]
-fn opaque(value: usize) -> usize {
-    // SAFETY: a read of a local.
-    unsafe { core::ptr::read_volatile(&raw const value) }
-}
-
-/// The furthest into a frame an IP header may start. No real frame comes near it; the bound
-/// only gives the verifier a range.
-const IP_MAX_OFFSET: usize = 4096;
-
-/// Re-derives [`Packet::ip`] from its offset, a number of which the verifier knows only the
-/// bound. However the parser got there (tags, tunnels, IPv6 headers), the verdict then
-/// starts from one state per family, which the verifier walks once instead of once per
-/// header chain. The fixed header is checked again, which it always passes.
-#[inline(always)]
-fn settle(packet: &mut Packet, data: usize, data_end: usize) -> Kind {
-    let offset = opaque(packet.ip - data);
-    if offset > IP_MAX_OFFSET {
-        return Kind::Malformed;
-    }
-    let ip = data + offset;
-    let fits = if packet.family == fwxdp_common::FAMILY_V4 {
-        ip + size_of::<network_types::ip::Ipv4Hdr>() <= data_end
-    } else {
-        ip + size_of::<network_types::ip::Ipv6Hdr>() <= data_end
-    };
-    if !fits {
-        return Kind::Malformed;
-    }
-    packet.ip = ip;
-    Kind::Ip
 }

@@ -46,11 +46,7 @@ pub(super) fn transport(c: &mut Cursor, proto: u8, remaining: usize, packet: &mu
             Transport::Unfiltered
         }
         ip_protocol::ICMPV6 if packet.family == FAMILY_V6 => Transport::Unfiltered,
-        _ => {
-            packet.payload_start = c.offset();
-            packet.payload_end = packet.payload_start + remaining;
-            Transport::Protocol
-        }
+        _ => Transport::Protocol,
     };
 }
 

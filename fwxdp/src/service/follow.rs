@@ -101,7 +101,6 @@ impl Service {
                     link_type: 0,
                     kind: None,
                     up: false,
-                    udp_encap: false,
                 })
             })
             .collect();

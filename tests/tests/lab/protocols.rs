@@ -1,6 +1,5 @@
 //! Every IP protocol is judged: UDP-Lite by its ports, with real sockets; GRE, IPIP and ESP
-//! as protocols without ports, dropped and counted unless allowed, and what an allowed
-//! tunnel carries judged by its own ports.
+//! as protocols without ports, dropped and counted unless allowed.
 
 use std::{
     net::{IpAddr, SocketAddr},
@@ -14,7 +13,7 @@ use fwxdp_tests::{
         probe::{self, Udp},
         raw, services,
     },
-    packet::{ETH_P_IPV4, FrameBuilder, tunnel},
+    packet::FrameBuilder,
 };
 
 const WAIT: Duration = Duration::from_millis(300);
@@ -117,53 +116,4 @@ fn gre_ipip_and_esp_are_dropped_and_counted_unless_allowed() {
         Some(2),
         "{text}"
     );
-}
-
-#[test]
-fn what_an_allowed_tunnel_carries_is_judged_on_real_frames() {
-    for mode in ["native", "tc"] {
-        let lab = Lab::new();
-        let peer = format!("{CLIENT_V4}/32");
-        lab.fwxdp_ok(&[
-            "attach",
-            SERVER_IF,
-            "--allow",
-            &format!("22,ip:gre@{peer},ip:ipip@{peer}"),
-            "--mode",
-            mode,
-        ]);
-        let (src_mac, dst_mac) = (
-            Lab::mac(&lab.internet, INTERNET_IF),
-            Lab::mac(&lab.server, SERVER_IF),
-        );
-        let outer = |protocol, payload: &[u8]| {
-            FrameBuilder::raw_v4(CLIENT_V4, SERVER_V4, protocol)
-                .payload(payload)
-                .macs(src_mac, dst_mac)
-                .build()
-        };
-        let syn = |port| {
-            let frame = FrameBuilder::tcp_v4(CLIENT_V4, SERVER_V4, 40_000, port, 0x02).build();
-            tunnel::ip_packet(&frame).to_vec()
-        };
-        let allowed_before = reason(&lab, "allowed");
-        raw::send(
-            &lab.internet,
-            INTERNET_IF,
-            vec![
-                outer(47, &tunnel::gre(0, ETH_P_IPV4, &syn(5432))),
-                outer(47, &tunnel::gre(tunnel::GRE_KEY, ETH_P_IPV4, &syn(22))),
-                outer(4, &syn(5432)),
-                outer(4, &syn(22)),
-            ],
-        );
-        // Counted by what they carry: two SYNs to 5432 dropped, two to 22 passed.
-        assert_eq!(
-            eventually(&2, || lab.port_drops("tcp", 5432).0),
-            2,
-            "{mode}"
-        );
-        assert_eq!(reason(&lab, "allowed") - allowed_before, 2, "{mode}");
-        assert_eq!(protocol_drops(&lab, "gre"), 0, "{mode}");
-    }
 }

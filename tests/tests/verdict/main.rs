@@ -17,4 +17,3 @@ mod ports;
 mod protocols;
 mod sockets;
 mod truncation;
-mod tunnels;

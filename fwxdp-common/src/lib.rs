@@ -18,7 +18,7 @@ mod droplog;
 mod flows;
 mod limits;
 mod links;
-pub mod names;
+mod names;
 mod policy;
 mod proto;
 #[cfg(feature = "user")]

@@ -56,21 +56,6 @@ impl Edit {
         Ok(edit)
     }
 
-    /// Whether `token` reads as a list of edit items (and so is no interface name).
-    #[must_use]
-    pub fn is_items(token: &str) -> bool {
-        !token.is_empty()
-            && token
-                .split(',')
-                .all(|item| parse_one(item.trim(), token).is_ok())
-    }
-
-    /// Whether the edit has no item.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty() && self.limits.is_empty()
-    }
-
     /// Each item on its own, in the order given, with its canonical text.
     #[must_use]
     pub fn each(&self) -> Vec<(String, Self)> {
@@ -252,7 +237,7 @@ mod tests {
     }
 
     #[test]
-    fn parse_reports_every_bad_item_and_tells_items_from_names() {
+    fn parse_reports_every_bad_item() {
         let Err(PolicyError::Spec(bad)) = Edit::parse(&["22,eth0", "99999/tcp"]) else {
             panic!("bad items accepted");
         };
@@ -261,12 +246,6 @@ mod tests {
             Edit::parse(&["22/tcp=99/1s"]),
             Err(PolicyError::Limit(_))
         ));
-        assert!(Edit::is_items("22,80/tcp"));
-        assert!(Edit::is_items("22/tcp=4/60s"));
-        assert!(Edit::is_items("ip:gre@203.0.113.0/24"));
-        assert!(!Edit::is_items("eth0"));
-        assert!(!Edit::is_items("enp3s0f1"));
-        assert!(!Edit::is_items(""));
     }
 
     #[test]

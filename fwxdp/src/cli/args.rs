@@ -63,6 +63,21 @@ pub enum Command {
         #[arg(long, env = "FWXDP_RUN_DIR", default_value = crate::service::control::DEFAULT_RUN_DIR)]
         run_dir: PathBuf,
     },
+    /// Write the running state of every attached interface as the service's config file,
+    /// so that `fwxdp run` at boot restores exactly it. An existing file is edited: its
+    /// comments, `[metrics]` and the tables that already say what runs are kept.
+    Save {
+        /// The config file.
+        #[arg(long, default_value = crate::service::config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// Show how the running state differs from a config file (what a boot with it would
+    /// change); exits 1 when it differs.
+    Diff {
+        /// The config file.
+        #[arg(long, default_value = crate::service::config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
     /// Validate a config file and change nothing.
     Check {
         /// The config file.
@@ -194,6 +209,10 @@ pub struct BlockArgs {
     /// Lift the block after this long (`10m`, `1h`, `2d`); for good without.
     #[arg(long = "for", value_name = "DURATION")]
     pub duration: Option<humantime::Duration>,
+
+    /// Block even a network that holds the client of the SSH session this command runs in.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

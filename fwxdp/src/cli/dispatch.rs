@@ -9,6 +9,7 @@ use super::{
     args::{AttachArgs, BlockArgs, Cli, Command, DetachArgs, UnblockArgs},
     edit,
     error::{CliError, UsageError},
+    persist,
     process::{hold_signals, require_root},
     render, targets,
 };
@@ -51,6 +52,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }),
         Command::Reload { pid, run_dir } => reload(&run_dir, pid),
         Command::Check { config } => check(&config),
+        Command::Save { config } => persist::save_to(&root, &config),
+        Command::Diff { config } => persist::diff(&root, &config),
         Command::Metrics {
             listen,
             max_port_series,
@@ -61,6 +64,9 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
 fn block(root: &PinRoot, args: &BlockArgs) -> Result<(), CliError> {
     let targets = targets::parse(&args.targets, args.all)?;
     let duration = args.duration.map(std::time::Duration::from);
+    if !args.force {
+        lockout::check_block(&targets.nets).map_err(UsageError::from)?;
+    }
     require_root()?;
     let _lock = StateLock::acquire()?;
     let mut list = attach::blocks::open_or_make(root)?;

@@ -23,6 +23,8 @@ pub enum UsageError {
     InterfaceName(IfaceError),
     #[error(transparent)]
     Lockout(#[from] LockoutError),
+    #[error(transparent)]
+    BlockLockout(#[from] crate::policy::lockout::BlockLockoutError),
     #[error("{0}")]
     Block(String),
     #[error("{0}")]
@@ -91,6 +93,21 @@ pub enum CliError {
     Object(#[from] crate::attach::ObjectError),
     #[error(transparent)]
     Blocks(#[from] crate::state::BlocksError),
+    #[error("save to {path}")]
+    Save {
+        path: std::path::PathBuf,
+        source: crate::service::config::save::SaveError,
+    },
+    #[error("cannot write {path}")]
+    Write {
+        path: std::path::PathBuf,
+        source: io::Error,
+    },
+    #[error("the running state differs from {path} in {count} way(s)")]
+    Differs {
+        path: std::path::PathBuf,
+        count: usize,
+    },
     #[error("read the drop log from the service")]
     LogService(#[source] io::Error),
 }

@@ -1,5 +1,6 @@
 //! The command line: clap's types ([`args`]), one function per command ([`dispatch`];
-//! `allow` and `revoke` in [`edit`]; what they need of the process in [`process`]),
+//! `allow` and `revoke` in [`edit`], `save`
+//! and `diff` in [`persist`]; what they need of the process in [`process`]),
 //! their output ([`render`]), and failures with their exit codes ([`error`]).
 
 /// `println!` that a closed stdout (`fwxdp stats | head -1`) cannot turn into a panic: what
@@ -15,6 +16,7 @@ pub mod dispatch;
 mod edit;
 pub mod error;
 pub(crate) mod output;
+mod persist;
 mod process;
 mod render;
 mod targets;

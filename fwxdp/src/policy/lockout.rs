@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use fwxdp_common::Proto;
+use ipnet::IpNet;
 
 use super::Policy;
 
@@ -33,6 +34,30 @@ pub fn check(policy: &Policy) -> Result<(), LockoutError> {
     Err(LockoutError { port, client })
 }
 
+/// A block would cut off the SSH session running this command: a block drops every packet
+/// from its sources, those of established connections too.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "this SSH session comes from {client}, which {net} holds: the block would drop this \
+     session and every new login from there. Leave it out, or pass --force"
+)]
+pub struct BlockLockoutError {
+    pub client: IpAddr,
+    pub net: IpNet,
+}
+
+/// Refuses blocking a network that holds the client of the SSH session running this
+/// process. Outside SSH there is nothing to guard.
+pub fn check_block(nets: &[IpNet]) -> Result<(), BlockLockoutError> {
+    let Some((client, _)) = ssh_connection().as_deref().and_then(parse_connection) else {
+        return Ok(());
+    };
+    match nets.iter().find(|net| net.contains(&client)) {
+        Some(&net) => Err(BlockLockoutError { client, net }),
+        None => Ok(()),
+    }
+}
+
 /// The client address and server port of `SSH_CONNECTION` (`client cport server sport`).
 fn parse_connection(connection: &str) -> Option<(IpAddr, u16)> {
     let mut fields = connection.split_whitespace();
@@ -41,7 +66,9 @@ fn parse_connection(connection: &str) -> Option<(IpAddr, u16)> {
     else {
         return None;
     };
-    Some((client.parse().ok()?, port.parse().ok()?))
+    // An IPv4 client of a dual-stack sshd may be written as `::ffff:a.b.c.d`.
+    let client = client.parse::<IpAddr>().ok()?.to_canonical();
+    Some((client, port.parse().ok()?))
 }
 
 /// `SSH_CONNECTION` of this process or, as sudo's `env_reset` removes it, of the nearest
@@ -72,6 +99,10 @@ mod tests {
         assert_eq!(
             parse_connection("2001:db8::9 51234 2001:db8::1 22"),
             Some(("2001:db8::9".parse().unwrap(), 22))
+        );
+        assert_eq!(
+            parse_connection("::ffff:203.0.113.9 51234 ::ffff:198.51.100.1 22"),
+            Some(("203.0.113.9".parse().unwrap(), 22))
         );
         assert_eq!(parse_connection("203.0.113.9 51234"), None);
         assert_eq!(parse_connection("nonsense 1 2 port"), None);

@@ -15,6 +15,7 @@ mod limits;
 mod mechanisms;
 mod metrics;
 mod modes;
+mod persist;
 mod protocols;
 mod raw_frames;
 mod recovery;

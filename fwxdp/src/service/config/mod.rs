@@ -183,9 +183,11 @@ pub fn parse(text: &str) -> Result<ServiceConfig, Vec<Problem>> {
     }
 }
 
+pub mod diff;
 mod model;
 mod names;
 mod raw;
+pub mod save;
 mod tables;
 #[cfg(test)]
 mod tests;

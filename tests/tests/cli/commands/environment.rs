@@ -92,6 +92,41 @@ fn an_ssh_session_is_not_locked_out_by_accident() {
 }
 
 #[test]
+fn revoke_and_block_guard_the_ssh_session_too() {
+    let lab = Lab::new();
+    let session = "10.77.0.2 50000 10.77.0.1 22";
+    lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22,80"]);
+    let run = |args: &[&str]| {
+        lab.fwxdp_command()
+            .env("SSH_CONNECTION", session)
+            .args(args)
+            .output()
+            .expect("fwxdp")
+    };
+    let out = run(&["revoke", SERVER_IF, "22"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("port 22"), "{}", stderr(&out));
+    let allow = lab.status_json()["interfaces"][0]["allow"].clone();
+    assert_eq!(allow, serde_json::json!(["22", "80"]));
+    // A block of the session's client drops the session itself.
+    let out = run(&["block", "--all", "10.77.0.0/16"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("10.77.0.2"), "{}", stderr(&out));
+    let blocks = lab.fwxdp_ok(&["blocks", "--json"]);
+    assert!(!blocks.contains("10.77.0.0/16"), "{blocks}");
+    // Other sources, or forced: applied.
+    for args in [
+        &["block", "--all", "192.0.2.0/24", "--for", "1m"][..],
+        &["block", "--all", "10.77.0.3/32", "--for", "1m", "--force"],
+        &["revoke", SERVER_IF, "22", "--force"],
+    ] {
+        let out = run(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    lab.fwxdp_ok(&["unblock", "--all", "192.0.2.0/24", "10.77.0.3/32"]);
+}
+
+#[test]
 fn a_bpffs_that_would_vanish_with_the_command_is_refused() {
     let lab = Lab::new();
     let _db = services::tcp(&lab.server, 5432);

@@ -8,6 +8,7 @@
 //!
 //! - [`cli`]: clap arguments, one function per command, rendering, exit codes.
 //! - [`service`]: `fwxdp run`, with its config file, run loop, reloads and exporter task.
+//! - [`confirm`]: changes made with `--confirm`, recorded and reverted unless confirmed.
 //! - [`metrics`] and [`report`]: the Prometheus exporter; `status` and `stats`.
 //! - [`attach`]: the embedded BPF object, a fresh attach through a staging directory,
 //!   replacing a policy in place, attach modes and the switch between them, detach.
@@ -22,6 +23,7 @@
 
 pub mod attach;
 pub mod cli;
+pub mod confirm;
 pub mod error;
 pub mod iface;
 pub mod metrics;

@@ -15,6 +15,7 @@ use anyhow::{Context as _, Result, bail};
 const LAYERS: &[&[&str]] = &[
     &["cli"],
     &["service"],
+    &["confirm"],
     &["metrics", "report"],
     &["attach"],
     &["state"],

@@ -19,6 +19,11 @@ pub struct Cli {
     #[arg(long, global = true, env = "FWXDP_PIN_ROOT", default_value = DEFAULT_PIN_ROOT)]
     pub pin_root: PathBuf,
 
+    /// Directory for run-time files: the service's reload outcome and drop log socket, and
+    /// changes waiting for `fwxdp confirm`.
+    #[arg(long, global = true, env = "FWXDP_RUN_DIR", default_value = crate::service::control::DEFAULT_RUN_DIR)]
+    pub run_dir: PathBuf,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -49,9 +54,6 @@ pub enum Command {
         /// Where the last config applied successfully is kept, for a boot with a broken one.
         #[arg(long, env = "FWXDP_STATE_DIR", default_value = crate::service::last_good::DEFAULT_STATE_DIR)]
         state_dir: PathBuf,
-        /// Where the outcome of each reload is written, for `fwxdp reload`.
-        #[arg(long, env = "FWXDP_RUN_DIR", default_value = crate::service::control::DEFAULT_RUN_DIR)]
-        run_dir: PathBuf,
     },
     /// Ask the running service to reload its config, and wait for its answer: exits
     /// non-zero when the reload is refused (the unit's reload command).
@@ -59,9 +61,10 @@ pub enum Command {
         /// The service's process (systemd's $MAINPID); by default, the one that runs.
         #[arg(long)]
         pid: Option<i32>,
-        /// The service's run directory.
-        #[arg(long, env = "FWXDP_RUN_DIR", default_value = crate::service::control::DEFAULT_RUN_DIR)]
-        run_dir: PathBuf,
+        /// Revert to the config in force before unless `fwxdp confirm` comes within this
+        /// long (`60s`, `5m`); the service keeps the new file only once it is confirmed.
+        #[arg(long, value_name = "DURATION")]
+        confirm: Option<humantime::Duration>,
     },
     /// Write the running state of every attached interface as the service's config file,
     /// so that `fwxdp run` at boot restores exactly it. An existing file is edited: its
@@ -77,6 +80,19 @@ pub enum Command {
         /// The config file.
         #[arg(long, default_value = crate::service::config::DEFAULT_PATH)]
         config: PathBuf,
+    },
+    /// Keep the change made with --confirm that waits for confirmation; without it, the
+    /// change is reverted at the end of its window. Exits 1 when no change waits.
+    Confirm,
+    /// Reverts a change made with --confirm at the end of its window unless it was
+    /// confirmed (what the timer or the process arranged by --confirm runs).
+    #[command(hide = true)]
+    RevertPending {
+        #[arg(long)]
+        id: String,
+        /// Seconds since the Unix epoch.
+        #[arg(long)]
+        deadline: u64,
     },
     /// Validate a config file and change nothing.
     Check {
@@ -113,9 +129,6 @@ pub enum Command {
         /// Print JSON, one object a line.
         #[arg(long)]
         json: bool,
-        /// The service's run directory, where it serves the log.
-        #[arg(long, env = "FWXDP_RUN_DIR", default_value = crate::service::control::DEFAULT_RUN_DIR)]
-        run_dir: PathBuf,
     },
     /// Show counters per reason and drops per port.
     Stats {
@@ -163,6 +176,11 @@ pub struct AttachArgs {
     /// command runs in.
     #[arg(long)]
     pub force: bool,
+
+    /// Revert the change unless `fwxdp confirm` comes within this long (`60s`, `5m`): a
+    /// change that cuts this session off undoes itself.
+    #[arg(long, value_name = "DURATION")]
+    pub confirm: Option<humantime::Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -181,6 +199,11 @@ pub struct EditArgs {
     /// command runs in.
     #[arg(long)]
     pub force: bool,
+
+    /// Revert the change unless `fwxdp confirm` comes within this long (`60s`, `5m`): a
+    /// change that cuts this session off undoes itself.
+    #[arg(long, value_name = "DURATION")]
+    pub confirm: Option<humantime::Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -193,6 +216,11 @@ pub struct DetachArgs {
     /// Detach every attached interface.
     #[arg(long, conflicts_with = "ifaces")]
     pub all: bool,
+
+    /// Revert the change unless `fwxdp confirm` comes within this long (`60s`, `5m`): a
+    /// change that cuts this session off undoes itself.
+    #[arg(long, value_name = "DURATION")]
+    pub confirm: Option<humantime::Duration>,
 }
 
 #[derive(Debug, Args)]

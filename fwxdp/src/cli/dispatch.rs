@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{
     args::{AttachArgs, BlockArgs, Cli, Command, DetachArgs, UnblockArgs},
-    edit,
+    confirm, edit,
     error::{CliError, UsageError},
     persist,
     process::{hold_signals, require_root},
@@ -25,32 +25,29 @@ use crate::{
 /// Runs the command `cli` names.
 pub fn run(cli: Cli) -> Result<(), CliError> {
     let root = PinRoot::new(cli.pin_root);
+    let run_dir = cli.run_dir;
     match cli.command {
-        Command::Attach(args) => attach(&root, &args),
-        Command::Allow(args) => edit::run(&root, &args, edit::Change::Allow),
-        Command::Revoke(args) => edit::run(&root, &args, edit::Change::Revoke),
-        Command::Detach(args) => detach(&root, &args),
-        Command::Status { json } => status(&root, json),
+        Command::Attach(args) => attach(&root, &run_dir, &args),
+        Command::Allow(args) => edit::run(&root, &run_dir, &args, edit::Change::Allow),
+        Command::Revoke(args) => edit::run(&root, &run_dir, &args, edit::Change::Revoke),
+        Command::Detach(args) => detach(&root, &run_dir, &args),
+        Command::Confirm => confirm::keep(&root, &run_dir),
+        Command::RevertPending { id, deadline } => {
+            confirm::revert_pending(&root, &run_dir, &id, deadline)
+        }
+        Command::Status { json } => status(&root, &run_dir, json),
         Command::Stats { iface, json } => stats(&root, iface.as_deref(), json),
         Command::Block(args) => block(&root, &args),
         Command::Unblock(args) => unblock(&root, &args),
         Command::Blocks { json } => blocks(&root, json),
-        Command::Log {
-            follow,
-            json,
-            run_dir,
-        } => log(&root, follow, json, &run_dir),
-        Command::Run {
-            config,
-            state_dir,
-            run_dir,
-        } => serve(service::Settings {
+        Command::Log { follow, json } => log(&root, follow, json, &run_dir),
+        Command::Run { config, state_dir } => serve(service::Settings {
             root,
             config,
             state_dir,
             run_dir,
         }),
-        Command::Reload { pid, run_dir } => reload(&run_dir, pid),
+        Command::Reload { pid, confirm } => reload(&run_dir, pid, confirm),
         Command::Check { config } => check(&config),
         Command::Save { config } => persist::save_to(&root, &config),
         Command::Diff { config } => persist::diff(&root, &config),
@@ -191,7 +188,7 @@ fn check_names(ifaces: &[String]) -> Result<(), UsageError> {
     Ok(())
 }
 
-fn attach(root: &PinRoot, args: &AttachArgs) -> Result<(), CliError> {
+fn attach(root: &PinRoot, run_dir: &Path, args: &AttachArgs) -> Result<(), CliError> {
     // Validate everything before touching anything.
     let policy = Policy::parse_with_limits(&args.allow, &args.limit).map_err(UsageError::from)?;
     if !args.force {
@@ -209,6 +206,7 @@ fn attach(root: &PinRoot, args: &AttachArgs) -> Result<(), CliError> {
     }
     hold_signals()?;
     let _lock = StateLock::acquire()?;
+    let change = confirm::begin(root, run_dir, &args.ifaces, args.confirm)?;
     for name in &args.ifaces {
         let request = Request {
             iface: name,
@@ -218,38 +216,56 @@ fn attach(root: &PinRoot, args: &AttachArgs) -> Result<(), CliError> {
             mode: args.mode,
             spares: None,
         };
-        let outcome = attach::attach(root, &request).map_err(|source| CliError::Attach {
-            iface: name.clone(),
-            source: Box::new(source),
+        let outcome = attach::attach(root, &request).map_err(|source| {
+            confirm::abandon(root, run_dir, change.as_ref());
+            CliError::Attach {
+                iface: name.clone(),
+                source: Box::new(source),
+            }
         })?;
         render::outcome(&outcome, &policy, args.monitor);
     }
+    confirm::announce(change.as_ref());
     Ok(())
 }
 
-fn detach(root: &PinRoot, args: &DetachArgs) -> Result<(), CliError> {
+fn detach(root: &PinRoot, run_dir: &Path, args: &DetachArgs) -> Result<(), CliError> {
     check_names(&args.ifaces)?;
     require_root()?;
     hold_signals()?;
     let _lock = StateLock::acquire()?;
+    let ifaces = if args.all {
+        crate::state::PinnedInterface::all(root)?
+            .iter()
+            .map(|p| p.name().to_owned())
+            .collect()
+    } else {
+        args.ifaces.clone()
+    };
+    let change = confirm::begin(root, run_dir, &ifaces, args.confirm)?;
     if args.all {
-        let ifaces = attach::detach_all(root)?;
-        if ifaces.is_empty() {
+        let detached = attach::detach_all(root).inspect_err(|_| {
+            confirm::abandon(root, run_dir, change.as_ref());
+        })?;
+        if detached.is_empty() {
             say!("nothing was attached");
         }
-        for iface in ifaces {
+        for iface in detached {
             say!("{iface}: detached");
         }
-        return Ok(());
+    } else {
+        for iface in &ifaces {
+            attach::detach(root, iface).inspect_err(|_| {
+                confirm::abandon(root, run_dir, change.as_ref());
+            })?;
+            say!("{iface}: detached");
+        }
     }
-    for iface in &args.ifaces {
-        attach::detach(root, iface)?;
-        say!("{iface}: detached");
-    }
+    confirm::announce(change.as_ref());
     Ok(())
 }
 
-fn status(root: &PinRoot, json: bool) -> Result<(), CliError> {
+fn status(root: &PinRoot, run_dir: &Path, json: bool) -> Result<(), CliError> {
     require_root()?;
     // No lock: a reader never waits for a writer. Pins appear whole (staging is renamed
     // into place) and a policy switch is one config write.
@@ -269,12 +285,19 @@ fn status(root: &PinRoot, json: bool) -> Result<(), CliError> {
     // A help, not the verdict: a listing that fails only leaves the warnings out.
     let links = crate::netlink::links::list().unwrap_or_default();
     let tunnels = report::unfiltered_tunnels(&links, &filtered);
+    // A help too: an unreadable record is left out, its reverter still holds the deadline.
+    let waiting = crate::confirm::pending(run_dir, root).ok().flatten();
     let (interfaces, errors) = render::split(results);
     if json {
         render::json(&json!({
             "interfaces": interfaces,
             "errors": errors,
             "unfiltered_tunnels": tunnels,
+            "pending_confirmation": waiting.as_ref().map(|w| json!({
+                "what": w.what,
+                "interfaces": w.before.iter().map(|b| b.iface.as_str()).collect::<Vec<_>>(),
+                "reverts_in_s": w.remaining(),
+            })),
         }))?;
     } else {
         if interfaces.is_empty() && errors.is_empty() {
@@ -282,6 +305,13 @@ fn status(root: &PinRoot, json: bool) -> Result<(), CliError> {
         }
         interfaces.iter().for_each(render::status);
         render::tunnels(&tunnels);
+        if let Some(w) = &waiting {
+            say!(
+                "waiting for `fwxdp confirm`: `{}` reverts in {} s",
+                w.what,
+                w.remaining()
+            );
+        }
     }
     render::unreadable(&errors)?;
     if unfiltered.is_empty() {
@@ -336,8 +366,12 @@ fn serve(settings: service::Settings) -> Result<(), CliError> {
     })
 }
 
-fn reload(run_dir: &Path, pid: Option<i32>) -> Result<(), CliError> {
-    let message = service::control::reload(run_dir, pid)?;
+fn reload(
+    run_dir: &Path,
+    pid: Option<i32>,
+    confirm: Option<humantime::Duration>,
+) -> Result<(), CliError> {
+    let message = service::control::reload(run_dir, pid, confirm.map(Into::into))?;
     say!("{message}");
     Ok(())
 }

@@ -13,7 +13,7 @@ use crate::{
     attach::{self, Request},
     iface,
     policy::{Policy, edit::Edit, lockout},
-    state::{PinRoot, PinnedInterface, StateLock},
+    state::{PinRoot, PinnedInterface, Running, StateLock},
 };
 
 /// Which way an edit goes.
@@ -33,7 +33,12 @@ struct Planned {
 }
 
 /// Runs `allow` or `revoke`.
-pub(super) fn run(root: &PinRoot, args: &EditArgs, change: Change) -> Result<(), CliError> {
+pub(super) fn run(
+    root: &PinRoot,
+    run_dir: &std::path::Path,
+    args: &EditArgs,
+    change: Change,
+) -> Result<(), CliError> {
     let (ifaces, lists) = split(&args.targets)?;
     let edit = Edit::parse(&lists).map_err(UsageError::from)?;
     match (args.all, ifaces.is_empty()) {
@@ -66,6 +71,8 @@ pub(super) fn run(root: &PinRoot, args: &EditArgs, change: Change) -> Result<(),
         return Ok(());
     }
     let plans = plan(&mut pinned, &edit, change, args.force)?;
+    let names: Vec<String> = plans.iter().map(|p| p.iface.clone()).collect();
+    let pending = super::confirm::begin(root, run_dir, &names, args.confirm)?;
     for plan in &plans {
         notes(plan, &edit, change);
         if plan.edited == plan.running {
@@ -80,12 +87,16 @@ pub(super) fn run(root: &PinRoot, args: &EditArgs, change: Change) -> Result<(),
             mode: None,
             spares: None,
         };
-        let outcome = attach::attach(root, &request).map_err(|source| CliError::Attach {
-            iface: plan.iface.clone(),
-            source: Box::new(source),
+        let outcome = attach::attach(root, &request).map_err(|source| {
+            super::confirm::abandon(root, run_dir, pending.as_ref());
+            CliError::Attach {
+                iface: plan.iface.clone(),
+                source: Box::new(source),
+            }
         })?;
         render::outcome(&outcome, &plan.edited, plan.monitor);
     }
+    super::confirm::announce(pending.as_ref());
     Ok(())
 }
 
@@ -98,13 +109,8 @@ fn plan(
 ) -> Result<Vec<Planned>, CliError> {
     let mut plans = Vec::new();
     for interface in pinned {
-        let iface = interface.name().to_owned();
-        let read = |source| CliError::Running {
-            iface: iface.clone(),
-            source,
-        };
-        let config = interface.config().map_err(read)?;
-        let running = interface.policy(config.generation).map_err(read)?;
+        let now = Running::of(interface)?;
+        let running = now.policy;
         let edited = match change {
             Change::Allow => running.with_edit(edit).map_err(UsageError::from)?,
             Change::Revoke => running.without(edit),
@@ -114,11 +120,11 @@ fn plan(
             lockout::check(&edited).map_err(UsageError::from)?;
         }
         plans.push(Planned {
-            iface,
+            iface: now.name,
             running,
             edited,
-            monitor: config.monitor(),
-            log_rate: config.log_rate,
+            monitor: now.monitor,
+            log_rate: now.log_rate,
         });
     }
     Ok(plans)

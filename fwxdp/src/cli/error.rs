@@ -65,11 +65,6 @@ pub enum CliError {
     Report(#[from] ReportError),
     #[error("{iface} is not attached: `fwxdp attach {iface} --allow ...` first")]
     NotAttached { iface: String },
-    #[error("cannot read the running policy of {iface}")]
-    Running {
-        iface: String,
-        source: crate::state::MapsError,
-    },
     #[error("{count} attached interface(s) could not be read")]
     Unreadable { count: usize },
     #[error("not filtered, though pinned: {names}")]
@@ -93,6 +88,15 @@ pub enum CliError {
     Object(#[from] crate::attach::ObjectError),
     #[error(transparent)]
     Blocks(#[from] crate::state::BlocksError),
+    #[error(transparent)]
+    RunningState(#[from] crate::state::RunningError),
+    #[error(
+        "pinned but not filtered now: {names}. No config can say that: attach or detach \
+         them first (`fwxdp status` says why each is not filtered)"
+    )]
+    SaveUnfiltered { names: String },
+    #[error("cannot list this host's interfaces")]
+    Links(#[source] crate::netlink::NetlinkError),
     #[error("save to {path}")]
     Save {
         path: std::path::PathBuf,
@@ -108,6 +112,10 @@ pub enum CliError {
         path: std::path::PathBuf,
         count: usize,
     },
+    #[error(transparent)]
+    Confirm(#[from] crate::confirm::ConfirmError),
+    #[error("no change waits for confirmation{}", .reverted.as_ref().map(|w| format!(": `{w}` was reverted when its window ended")).unwrap_or_default())]
+    NothingToConfirm { reverted: Option<String> },
     #[error("read the drop log from the service")]
     LogService(#[source] io::Error),
 }

@@ -12,6 +12,7 @@ macro_rules! say {
 }
 
 pub mod args;
+mod confirm;
 pub mod dispatch;
 mod edit;
 pub mod error;

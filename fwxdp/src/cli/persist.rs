@@ -4,19 +4,14 @@
 use std::{
     fs,
     io::{self, Write as _},
-    os::unix::fs::PermissionsExt as _,
+    os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _},
     path::Path,
 };
 
 use super::{error::CliError, process::require_root};
 use crate::{
-    mode::AttachMode,
-    service::config::{
-        self,
-        diff::differences,
-        save::{Running, save},
-    },
-    state::{PinRoot, PinnedInterface, StateLock},
+    service::config::{self, diff::differences, save::save},
+    state::{Filtering, PinRoot, PinnedInterface, Running, StateLock},
 };
 
 /// Runs `save`: the running state written to `path`, which `fwxdp run` restores.
@@ -24,7 +19,13 @@ pub(super) fn save_to(root: &PinRoot, path: &Path) -> Result<(), CliError> {
     require_root()?;
     // Held while reading and writing, so no edit lands between the two.
     let _lock = StateLock::acquire()?;
-    let running = running(root)?;
+    let (running, unfiltered) = gather(root)?;
+    if !unfiltered.is_empty() {
+        return Err(CliError::SaveUnfiltered {
+            names: unfiltered.join(", "),
+        });
+    }
+    let present = present()?;
     // A link (to a file config management keeps elsewhere) is followed, not replaced.
     let resolved = fs::canonicalize(path);
     let path = resolved.as_deref().unwrap_or(path);
@@ -38,18 +39,14 @@ pub(super) fn save_to(root: &PinRoot, path: &Path) -> Result<(), CliError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(source) => return Err(write_error(path, source)),
     };
-    let saved =
-        save(existing.as_deref(), &running, &present()).map_err(|source| CliError::Save {
-            path: path.to_owned(),
-            source,
-        })?;
+    let saved = save(existing.as_deref(), &running, &present).map_err(|source| CliError::Save {
+        path: path.to_owned(),
+        source,
+    })?;
     write(path, &saved.text).map_err(|source| write_error(path, source))?;
     let names: Vec<&str> = running.iter().map(|r| r.name.as_str()).collect();
     if names.is_empty() {
-        say!(
-            "{}: written; nothing is attached, so a boot with it filters nothing",
-            path.display()
-        );
+        say!("{}: written; nothing is attached now", path.display());
     } else {
         say!(
             "{}: written; `fwxdp run` restores {}",
@@ -68,8 +65,16 @@ pub(super) fn save_to(root: &PinRoot, path: &Path) -> Result<(), CliError> {
 pub(super) fn diff(root: &PinRoot, path: &Path) -> Result<(), CliError> {
     require_root()?;
     let config = config::load(path).map_err(super::UsageError::from)?;
-    let running = running(root)?;
-    let found = differences(&config, &running, &present());
+    let (running, unfiltered) = gather(root)?;
+    let mut found: Vec<String> = unfiltered
+        .iter()
+        .map(|u| format!("{u}: pinned but NOT filtered (`fwxdp status` says why)"))
+        .collect();
+    found.extend(
+        differences(&config, &running, &present()?)
+            .iter()
+            .map(ToString::to_string),
+    );
     if found.is_empty() {
         say!("{}: a boot with it restores what runs now", path.display());
         return Ok(());
@@ -88,39 +93,34 @@ pub(super) fn diff(root: &PinRoot, path: &Path) -> Result<(), CliError> {
     })
 }
 
-/// Every attached interface as it runs; an interface that cannot be read fails the command,
-/// so that nothing is written from half the state.
-fn running(root: &PinRoot) -> Result<Vec<Running>, CliError> {
-    let mut all = Vec::new();
+/// The interfaces attached under `root` as they run, and the names of those pinned but
+/// not filtered now (recreated, detached behind fwxdp's back, renamed, unknown), which
+/// no config can say. An interface that is gone is kept, for when it comes back; one whose
+/// pins belong to another network namespace sharing the pin root is not this host's.
+fn gather(root: &PinRoot) -> Result<(Vec<Running>, Vec<String>), CliError> {
+    let mut running = Vec::new();
+    let mut unfiltered = Vec::new();
     for mut pinned in PinnedInterface::all(root)? {
-        let iface = pinned.name().to_owned();
-        let read = |source| CliError::Running {
-            iface: iface.clone(),
-            source,
-        };
-        let config = pinned.config().map_err(read)?;
-        let policy = pinned.policy(config.generation).map_err(read)?;
-        all.push(Running {
-            name: iface.clone(),
-            policy,
-            // A mode the pins cannot say (never written so) is attached afresh as auto.
-            mode: AttachMode::from_raw(config.mode).unwrap_or_default(),
-            monitor: config.monitor(),
-            log_rate: config.log_rate,
-        });
+        match pinned.filtering() {
+            Filtering::Yes | Filtering::InterfaceGone => {
+                running.push(Running::of(&mut pinned)?);
+            }
+            Filtering::Elsewhere { .. } => {}
+            other => unfiltered.push(format!("{} ({})", pinned.name(), other.label())),
+        }
     }
-    Ok(all)
+    Ok((running, unfiltered))
 }
 
-/// The interfaces this host has now, loopback aside. A listing that fails gives none: the
-/// names the file lists are then all kept.
-fn present() -> Vec<String> {
-    crate::netlink::links::list()
-        .unwrap_or_default()
+/// The interfaces this host has now, loopback aside. A listing that fails fails the
+/// command: without it, names the file lists could be kept or taken out wrongly.
+fn present() -> Result<Vec<String>, CliError> {
+    Ok(crate::netlink::links::list()
+        .map_err(CliError::Links)?
         .into_iter()
         .filter(|l| !l.loopback)
         .map(|l| l.name)
-        .collect()
+        .collect())
 }
 
 /// Replaces `path` with `text` at once: a crash leaves the old file or the new one, never
@@ -135,11 +135,23 @@ fn write(path: &Path, text: &str) -> io::Result<()> {
     let name = path
         .file_name()
         .map_or_else(|| "fwxdp.toml".into(), |n| n.to_string_lossy().into_owned());
-    let staged = dir.join(format!(".{name}.fwxdp-save.{}", std::process::id()));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let staged = dir.join(format!(
+        ".{name}.fwxdp-save.{}.{nanos:x}",
+        std::process::id()
+    ));
     let result = (|| {
-        let mut file = fs::File::create(&staged)?;
-        file.write_all(text.as_bytes())?;
+        // Made new (never a file or link someone left at that name), with its mode from
+        // the start.
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&staged)?;
         file.set_permissions(fs::Permissions::from_mode(mode))?;
+        file.write_all(text.as_bytes())?;
         file.sync_all()?;
         fs::rename(&staged, path)?;
         fs::File::open(dir)?.sync_all()

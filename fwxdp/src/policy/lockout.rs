@@ -67,6 +67,8 @@ fn parse_connection(connection: &str) -> Option<(IpAddr, u16)> {
         return None;
     };
     // An IPv4 client of a dual-stack sshd may be written as `::ffff:a.b.c.d`.
+    // A link-local client comes with its zone (`fe80::1%eth0`), which is not an address.
+    let client = client.split('%').next()?;
     let client = client.parse::<IpAddr>().ok()?.to_canonical();
     Some((client, port.parse().ok()?))
 }
@@ -103,6 +105,10 @@ mod tests {
         assert_eq!(
             parse_connection("::ffff:203.0.113.9 51234 ::ffff:198.51.100.1 22"),
             Some(("203.0.113.9".parse().unwrap(), 22))
+        );
+        assert_eq!(
+            parse_connection("fe80::9%eth0 51234 fe80::1%eth0 22"),
+            Some(("fe80::9".parse().unwrap(), 22))
         );
         assert_eq!(parse_connection("203.0.113.9 51234"), None);
         assert_eq!(parse_connection("nonsense 1 2 port"), None);

@@ -58,8 +58,15 @@ fn requests_dir(run_dir: &Path) -> PathBuf {
     run_dir.join("reload.requests")
 }
 
+/// A reload request: its nonce, and the confirmation window it asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Request {
+    pub(super) nonce: String,
+    pub(super) confirm: Option<Duration>,
+}
+
 /// Takes the reload requests waiting in `run_dir` (at the start of a reload).
-pub(super) fn take_requests(run_dir: &Path) -> Vec<String> {
+pub(super) fn take_requests(run_dir: &Path) -> Vec<Request> {
     let dir = requests_dir(run_dir);
     let Ok(entries) = fs::read_dir(&dir) else {
         return Vec::new();
@@ -68,8 +75,13 @@ pub(super) fn take_requests(run_dir: &Path) -> Vec<String> {
         .filter_map(Result::ok)
         .filter_map(|entry| {
             let nonce = entry.file_name().into_string().ok()?;
+            let text = fs::read_to_string(entry.path()).unwrap_or_default();
             fs::remove_file(entry.path()).ok()?;
-            Some(nonce)
+            let confirm = text
+                .strip_prefix("confirm=")
+                .and_then(|secs| secs.trim().parse().ok())
+                .map(Duration::from_secs);
+            Some(Request { nonce, confirm })
         })
         .collect()
 }
@@ -130,9 +142,14 @@ impl Outcome {
     }
 }
 
-/// Asks the service (`pid`, or the one that wrote the status file) to reload and waits for
-/// its answer: the message of a reload it took, or why it refused.
-pub fn reload(run_dir: &Path, pid: Option<i32>) -> Result<String, ControlError> {
+/// Asks the service (`pid`, or the one that wrote the status file) to reload, reverting
+/// unless confirmed within `confirm`, and waits for its answer: the message of a reload it
+/// took, or why it refused.
+pub fn reload(
+    run_dir: &Path,
+    pid: Option<i32>,
+    confirm: Option<Duration>,
+) -> Result<String, ControlError> {
     let before = Outcome::read(run_dir)?;
     let pid = pid.unwrap_or(before.pid);
     // A stale status file names a pid that may be anything now; SIGHUP would kill most.
@@ -149,8 +166,9 @@ pub fn reload(run_dir: &Path, pid: Option<i32>) -> Result<String, ControlError> 
     let nonce = format!("{}-{nanos}", std::process::id());
     let dir = requests_dir(run_dir);
     let request = dir.join(&nonce);
+    let body = confirm.map_or_else(String::new, |w| format!("confirm={}\n", w.as_secs().max(1)));
     fs::create_dir_all(&dir)
-        .and_then(|()| fs::write(&request, b""))
+        .and_then(|()| fs::write(&request, body))
         .map_err(|source| ControlError::Request {
             path: request.clone(),
             source,
@@ -204,7 +222,22 @@ mod tests {
         assert_eq!(back.answers, ["7-1", "8-2"]);
         fs::create_dir_all(requests_dir(&dir)).expect("requests");
         fs::write(requests_dir(&dir).join("9-3"), b"").expect("request");
-        assert_eq!(take_requests(&dir), ["9-3"]);
+        fs::write(requests_dir(&dir).join("9-4"), b"confirm=60\n").expect("request");
+        let mut taken = take_requests(&dir);
+        taken.sort_by(|a, b| a.nonce.cmp(&b.nonce));
+        assert_eq!(
+            taken,
+            [
+                Request {
+                    nonce: "9-3".into(),
+                    confirm: None
+                },
+                Request {
+                    nonce: "9-4".into(),
+                    confirm: Some(Duration::from_mins(1))
+                }
+            ]
+        );
         assert!(take_requests(&dir).is_empty());
         fs::remove_dir_all(&dir).expect("clean up");
         assert!(Outcome::parse("garbage").is_none());

@@ -23,6 +23,7 @@ use super::{
     exporter::ExporterTask,
     last_good::LastGood,
     notify, ssh_guard,
+    unconfirmed::{self, Places, Unconfirmed},
 };
 use crate::{
     attach::Spares,
@@ -63,6 +64,8 @@ pub(super) struct Service {
     pub(super) reloads: u64,
     /// A fresh instance verified ahead of need, for the next interface that appears.
     pub(super) spares: Spares,
+    /// A reload made with `--confirm`, waiting for `fwxdp confirm`.
+    pub(super) unconfirmed: Option<Unconfirmed>,
 }
 
 /// The service: runs until `events` says stop (or is closed).
@@ -74,6 +77,14 @@ pub(super) struct Service {
 pub async fn run(settings: Settings, mut events: mpsc::Receiver<Event>) -> Result<(), DaemonError> {
     let last_good = LastGood::new(&settings.state_dir);
     let (text, config, from_file) = start_config(&settings.config, &last_good)?;
+    let places = Places {
+        config: &settings.config,
+        state_dir: &settings.state_dir,
+        run_dir: &settings.run_dir,
+        root: &settings.root,
+    };
+    let (text, config, from_file, unconfirmed) =
+        unconfirmed::at_start(&places, &last_good, text, config, from_file);
     settings.root.ensure()?;
     // Subscribed before the interfaces are listed: nothing falls between the two.
     let mut link_events = LinkEvents::open()?;
@@ -118,6 +129,7 @@ pub async fn run(settings: Settings, mut events: mpsc::Receiver<Event>) -> Resul
         exporter,
         reloads: 0,
         spares,
+        unconfirmed,
     };
     service.settle(applied);
     service.publish(true, Vec::new(), "started");
@@ -125,8 +137,13 @@ pub async fn run(settings: Settings, mut events: mpsc::Receiver<Event>) -> Resul
     service.report_status();
     info!(config = %service.settings.config.display(), "ready");
 
+    // While a reload waits for confirmation: whether it came, or the deadline.
+    let mut confirmation = tokio::time::interval(std::time::Duration::from_millis(500));
     loop {
         tokio::select! {
+            _ = confirmation.tick(), if service.unconfirmed.is_some() => {
+                service.watch_confirmation().await;
+            }
             event = events.recv() => match event {
                 Some(Event::Reload) => service.reload().await,
                 Some(Event::Stop) | None => break,
@@ -190,7 +207,7 @@ fn log_problems(error: &ConfigError) {
     }
 }
 
-fn keep_as_last_good(last_good: &LastGood, text: &str) {
+pub(super) fn keep_as_last_good(last_good: &LastGood, text: &str) {
     if let Err(e) = last_good.save(text) {
         warn!(
             "cannot keep the config as the last good one in {}: {e}",
@@ -201,7 +218,7 @@ fn keep_as_last_good(last_good: &LastGood, text: &str) {
 
 impl Service {
     /// Takes `applied` as the state in force.
-    fn settle(&mut self, applied: Applied) {
+    pub(super) fn settle(&mut self, applied: Applied) {
         self.managed = applied.managed;
         if let Ok(mut unattached) = self.unattached.lock() {
             *unattached = applied.failed;
@@ -248,11 +265,14 @@ impl Service {
         self.reloads += 1;
         // Taken before the config is read: each is answered by a reload that read the file
         // after the request was made.
-        let answers = control::take_requests(&self.settings.run_dir);
+        let requests = control::take_requests(&self.settings.run_dir);
+        // The most careful of the windows asked for.
+        let window = requests.iter().filter_map(|r| r.confirm).min();
+        let answers = requests.into_iter().map(|r| r.nonce).collect();
         notify_reloading();
         let path = self.settings.config.clone();
         info!(config = %path.display(), "reloading");
-        let outcome = self.try_reload(&path).await;
+        let outcome = self.try_reload(&path, window).await;
         match &outcome {
             Ok(message) => {
                 info!("{message}");
@@ -267,7 +287,17 @@ impl Service {
         self.report_status();
     }
 
-    async fn try_reload(&mut self, path: &Path) -> Result<String, String> {
+    async fn try_reload(
+        &mut self,
+        path: &Path,
+        window: Option<std::time::Duration>,
+    ) -> Result<String, String> {
+        if self.unconfirmed.is_some() {
+            return Err(
+                "a reload waits for confirmation: `fwxdp confirm` it, or let it revert, first"
+                    .to_owned(),
+            );
+        }
         let (text, next) = match config::load_text(path) {
             Ok(loaded) => loaded,
             Err(errors) => {
@@ -282,6 +312,10 @@ impl Service {
             ssh_guard::devices_carrying(addr, &links)
         })?;
         let next = Arc::new(next);
+        let change = match window {
+            Some(window) => Some(self.begin_confirmed(&next, window, &links).await?),
+            None => None,
+        };
         let (root, task_config, previous, before) = (
             self.settings.root.clone(),
             next.clone(),
@@ -292,10 +326,31 @@ impl Service {
             apply::apply(&root, &task_config, Some(&previous), &before, &links)
         })
         .await
-        .map_err(|e| error::chain(&e))?
-        .map_err(|e| error::chain(&e))?;
+        .map_err(|e| error::chain(&e))
+        .and_then(|applied| applied.map_err(|e| error::chain(&e)));
+        let applied = match applied {
+            Ok(applied) => applied,
+            Err(e) => {
+                // What the reload changed is put back already: the change ends here.
+                if let Some(change) = &change {
+                    self.drop_change(change).await;
+                }
+                return Err(e);
+            }
+        };
         self.settle(applied);
-        keep_as_last_good(&self.last_good, &text);
+        let confirm_note = if let Some(change) = change {
+            let note = format!(
+                "; reverts in {} s unless `fwxdp confirm` comes first",
+                change.remaining()
+            );
+            self.await_confirmation(change, text);
+            note
+        } else {
+            keep_as_last_good(&self.last_good, &text);
+            unconfirmed::clear_marker(&self.settings.state_dir);
+            String::new()
+        };
         if next.metrics != self.current.metrics {
             self.exporter.stop().await;
             self.exporter = match ExporterTask::start(
@@ -314,7 +369,7 @@ impl Service {
         }
         self.current = next;
         Ok(format!(
-            "reloaded: filtering {}",
+            "reloaded: filtering {}{confirm_note}",
             names(self.managed.keys())
         ))
     }

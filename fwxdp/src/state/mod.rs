@@ -6,7 +6,8 @@
 //!   hold, as pinned BPF links or TC filters that [`records`] keeps track of.
 //! - [`maps`] and [`counters`]: typed map handles, the policy's reads and writes, counter
 //!   totals read in batches through [`sys`].
-//! - [`pinned`]: [`PinnedInterface`], an attached interface's state as one object.
+//! - [`pinned`]: [`PinnedInterface`], an attached interface's state as one object;
+//!   [`running`]: what runs on it, as `save`, `diff` and a revert use it.
 //! - [`lock`]: the lock that serialises fwxdp invocations.
 //! - [`blocks`]: the blocklist every interface of the pin root shares.
 //! - [`droplog`]: the events of the drop log, read from an interface's ring buffer.
@@ -22,6 +23,7 @@ pub mod pinned;
 pub mod pins;
 pub mod records;
 pub mod root;
+pub mod running;
 mod sys;
 
 pub use blocks::{Block, Blocklist, BlocksError, Scope};
@@ -34,3 +36,4 @@ pub use names::{LinkPin, MapPin, ProgramPin};
 pub use pinned::{Filtering, PinnedInterface};
 pub use pins::{PinDir, PinError};
 pub use root::{BlockPins, DEFAULT_PIN_ROOT, PinRoot};
+pub use running::{Running, RunningError};

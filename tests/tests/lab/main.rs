@@ -6,6 +6,7 @@
 )]
 
 mod blocks;
+mod confirm;
 mod crash;
 mod docker;
 mod droplog;

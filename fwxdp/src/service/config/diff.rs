@@ -3,8 +3,8 @@
 
 use std::fmt;
 
-use super::{ServiceConfig, save::Running};
-use crate::mode::AttachMode;
+use super::ServiceConfig;
+use crate::{mode::AttachMode, state::Running};
 
 /// One way the running state and the file disagree.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -122,7 +122,7 @@ pub fn differences(
             }
         }
         let mode = table.mode.unwrap_or_default();
-        if !mode.accepts(r.mode) {
+        if !super::save::mode_fits(table.mode, r.mode) {
             found.push(Difference::Mode {
                 iface: iface(),
                 running: r.mode,

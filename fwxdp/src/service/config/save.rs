@@ -8,36 +8,30 @@ use std::collections::BTreeSet;
 use toml_edit::{Array, ArrayOfTables, DocumentMut, Item, Table, Value, value};
 
 use super::{InterfaceConfig, Problem, ServiceConfig, parse};
-use crate::{mode::AttachMode, policy::Policy};
+use crate::{mode::AttachMode, state::Running};
 
-/// One attached interface as it runs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Running {
-    pub name: String,
-    pub policy: Policy,
-    /// The mode in force (never `auto`).
-    pub mode: AttachMode,
-    pub monitor: bool,
-    pub log_rate: u32,
+/// Whether `table`, as the one covering the interface `r`, attaches it as it runs now.
+#[must_use]
+pub fn fits(r: &Running, table: &InterfaceConfig) -> bool {
+    table.policy == r.policy
+        && table.monitor == r.monitor
+        && table.log_rate == r.log_rate
+        && mode_fits(table.mode, r.mode)
 }
 
-impl Running {
-    /// Whether `table`, as the one covering this interface, attaches it as it runs now.
-    #[must_use]
-    pub fn fits(&self, table: &InterfaceConfig) -> bool {
-        table.policy == self.policy
-            && table.monitor == self.monitor
-            && table.log_rate == self.log_rate
-            && table.mode.unwrap_or_default().accepts(self.mode)
+/// Whether a table's `mode` attaches an interface in the mode `running` has. An `auto` in
+/// force is a mode the pins could not say: only `auto` (or none) says it again.
+#[must_use]
+pub fn mode_fits(mode: Option<AttachMode>, running: AttachMode) -> bool {
+    match running {
+        AttachMode::Auto => matches!(mode, None | Some(AttachMode::Auto)),
+        running => mode.unwrap_or_default().accepts(running),
     }
+}
 
-    /// Whether `other` runs with the same settings, so one table can cover both.
-    fn same_settings(&self, other: &Self) -> bool {
-        self.policy == other.policy
-            && self.mode == other.mode
-            && self.monitor == other.monitor
-            && self.log_rate == other.log_rate
-    }
+/// Whether `a` and `b` run with the same settings, so one table can cover both.
+fn same_settings(a: &Running, b: &Running) -> bool {
+    a.policy == b.policy && a.mode == b.mode && a.monitor == b.monitor && a.log_rate == b.log_rate
 }
 
 /// The file to write, and what the operator should know about it.
@@ -53,6 +47,13 @@ pub enum SaveError {
     /// The file to update is not a valid config: editing it would keep what is wrong.
     #[error("the file to update is not a valid config, so it is left alone: {}", lines(.0))]
     Existing(Vec<Problem>),
+    /// The text would be larger than the service reads.
+    #[error(
+        "the config would be {0} bytes, more than the {max} a config file may be: merge items \
+         into ranges or networks first",
+        max = super::MAX_FILE_BYTES
+    )]
+    TooLarge(usize),
     /// The text written would not restore the running state: a bug, and nothing is written.
     #[error("the config built would not restore the running state ({0}); nothing was written")]
     Mismatch(String),
@@ -105,6 +106,7 @@ pub fn save(
     }
     prune_names(&mut tables, running, present);
     append_uncovered(&mut tables, running);
+    order(&mut doc, &mut tables);
     if tables.is_empty() {
         doc.insert("filter_nothing", value(true));
     } else {
@@ -115,10 +117,13 @@ pub fn save(
     if !text.ends_with('\n') {
         text.push('\n');
     }
+    if text.len() as u64 > super::MAX_FILE_BYTES {
+        return Err(SaveError::TooLarge(text.len()));
+    }
     let written = parse(&text).map_err(|p| SaveError::Mismatch(lines(&p)))?;
     for r in running {
         match written.rule_for(&r.name) {
-            Some(table) if r.fits(table) => {}
+            Some(table) if fits(r, table) => {}
             _ => return Err(SaveError::Mismatch(format!("{} would differ", r.name))),
         }
     }
@@ -139,6 +144,31 @@ fn problem(message: String) -> Problem {
     Problem {
         line: None,
         message,
+    }
+}
+
+/// Gives the tables consecutive positions where the file's first one was, moving the
+/// file's other tables after them along: `toml_edit` prints tables by position, and one
+/// inserted without a position would take its neighbour's, which can print it after a
+/// table that must come later (first match wins).
+fn order(doc: &mut DocumentMut, tables: &mut ArrayOfTables) {
+    let Some(start) = tables.iter().filter_map(Table::position).min() else {
+        for table in tables.iter_mut() {
+            table.set_position(None);
+        }
+        return;
+    };
+    let count = isize::try_from(tables.len()).unwrap_or(isize::MAX);
+    for (_, item) in doc.as_table_mut().iter_mut() {
+        if let Some(other) = item.as_table_mut()
+            && let Some(at) = other.position()
+            && at >= start
+        {
+            other.set_position(Some(at.saturating_add(count)));
+        }
+    }
+    for (offset, table) in (0..).zip(tables.iter_mut()) {
+        table.set_position(Some(start.saturating_add(offset)));
     }
 }
 
@@ -178,14 +208,14 @@ fn fit_tables(config: &ServiceConfig, tables: &mut ArrayOfTables, running: &[Run
                     .is_some_and(|first| first == index)
             })
             .collect();
-        let misfits: Vec<&Running> = covered.iter().copied().filter(|r| !r.fits(rule)).collect();
+        let misfits: Vec<&Running> = covered.iter().copied().filter(|r| !fits(r, rule)).collect();
         let Some(&first) = misfits.first() else {
             continue;
         };
         let Some(table) = tables.get_mut(index) else {
             continue;
         };
-        if misfits.len() == covered.len() && misfits.iter().all(|r| r.same_settings(first)) {
+        if misfits.len() == covered.len() && misfits.iter().all(|r| same_settings(r, first)) {
             write_settings(table, first, rule.mode);
             continue;
         }
@@ -225,7 +255,7 @@ fn append_uncovered(tables: &mut ArrayOfTables, running: &[Running]) {
     };
     let mut groups: Vec<Vec<&Running>> = Vec::new();
     for r in running.iter().filter(|r| !covers(tables, &r.name)) {
-        match groups.iter_mut().find(|g| g[0].same_settings(r)) {
+        match groups.iter_mut().find(|g| same_settings(g[0], r)) {
             Some(group) => group.push(r),
             None => groups.push(vec![r]),
         }
@@ -269,8 +299,12 @@ fn new_table(names: &[String], r: &Running) -> Table {
         },
     );
     write_settings(&mut table, r, None);
-    // The mode in force, not `auto`: what was chosen stays chosen.
-    table.insert("mode", value(r.mode.name()));
+    // Native XDP is what `auto` picks wherever it can, and falls back to generic where a
+    // new NIC or driver cannot: a boot with `native` written would leave such a device
+    // unfiltered. Generic and tc were chosen, and stay chosen.
+    if matches!(r.mode, AttachMode::Generic | AttachMode::Tc) {
+        table.insert("mode", value(r.mode.name()));
+    }
     table
 }
 
@@ -290,7 +324,7 @@ fn write_settings(table: &mut Table, r: &Running, mode: Option<AttachMode>) {
     } else {
         table.remove("allow_nothing");
     }
-    if !mode.unwrap_or_default().accepts(r.mode) {
+    if !mode_fits(mode, r.mode) {
         table.insert("mode", value(r.mode.name()));
     }
     if r.monitor {
@@ -321,6 +355,7 @@ fn array(items: &[String]) -> Array {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::Policy;
 
     fn running(name: &str, allow: &[&str], mode: AttachMode) -> Running {
         Running {
@@ -334,7 +369,7 @@ mod tests {
 
     fn restored(text: &str, r: &Running) -> bool {
         let config = parse(text).expect("valid");
-        config.rule_for(&r.name).is_some_and(|t| r.fits(t))
+        config.rule_for(&r.name).is_some_and(|t| fits(r, t))
     }
 
     #[test]
@@ -427,6 +462,59 @@ mod tests {
             ),
             Err(SaveError::Existing(_))
         ));
+    }
+
+    #[test]
+    fn metrics_after_the_tables_does_not_reorder_them() {
+        let existing = "[[interface]]\nname = \"eth*\"\nallow = [\"22\"]\n\n\
+                        [metrics]\nlisten = \"127.0.0.1:9814\"\n";
+        let all = [
+            running("eth0", &["22"], AttachMode::Native),
+            running("eth1", &["22,80"], AttachMode::Native),
+        ];
+        let saved = save(Some(existing), &all, &[]).expect("saved");
+        for r in &all {
+            assert!(restored(&saved.text, r), "{}\n{}", r.name, saved.text);
+        }
+        assert!(saved.text.contains("127.0.0.1:9814"));
+    }
+
+    #[test]
+    fn native_is_written_as_auto_and_an_unknown_mode_saves() {
+        let native = running("eth0", &["22"], AttachMode::Native);
+        let saved = save(None, std::slice::from_ref(&native), &[]).expect("saved");
+        assert!(!saved.text.contains("mode"), "{}", saved.text);
+        let generic = running("eth0", &["22"], AttachMode::Generic);
+        let saved = save(None, std::slice::from_ref(&generic), &[]).expect("saved");
+        assert!(saved.text.contains("mode = \"generic\""), "{}", saved.text);
+        let unknown = running("eth0", &["22"], AttachMode::Auto);
+        let saved = save(
+            Some("[[interface]]\nname = \"eth0\"\nallow = [\"22\"]\nmode = \"tc\"\n"),
+            std::slice::from_ref(&unknown),
+            &[],
+        )
+        .expect("saved");
+        assert!(restored(&saved.text, &unknown), "{}", saved.text);
+    }
+
+    #[test]
+    fn a_config_larger_than_the_service_reads_is_refused() {
+        // Three interfaces of 8,000 distinct networks each: about 1.4 MB of items.
+        let all: Vec<Running> = (0..3u32)
+            .map(|i| {
+                let items: Vec<String> = (1..=8_000u32)
+                    .map(|p| {
+                        format!(
+                            "{}/udplite@2001:db8:1111:2222:3333:{i:x}:5555:{p:x}/128",
+                            p + i
+                        )
+                    })
+                    .collect();
+                let refs: Vec<&str> = items.iter().map(String::as_str).collect();
+                running(&format!("eth{i}"), &refs, AttachMode::Native)
+            })
+            .collect();
+        assert!(matches!(save(None, &all, &[]), Err(SaveError::TooLarge(_))));
     }
 
     #[test]

@@ -1,0 +1,188 @@
+//! Confirm or revert (`--confirm 60s`, as `iptables-apply` and `firewall-cmd --timeout`): a
+//! change made with a window is put back exactly as it was (policy, mode, monitor flag, log
+//! rate; attached or not; blocks untouched) unless `fwxdp confirm` comes within it.
+//!
+//! - [`record`]: the record of the change waiting, in the run directory.
+//! - [`reverter`]: what carries out the revert when nobody is left to (a systemd timer, or
+//!   a process of its own session).
+//! - [`revert`]: putting each interface back.
+//!
+//! Every function here expects the caller to hold the [`StateLock`](crate::state::StateLock).
+
+pub mod record;
+pub mod revert;
+pub mod reverter;
+
+use std::{path::Path, time::Duration};
+
+pub use record::{Before, Pending, RecordError, Reverted, Reverter, Saved, ServiceReload};
+pub use reverter::ReverterError;
+
+use crate::state::{PinRoot, Running, RunningError};
+
+/// How long past its deadline a change may wait for its reverter before any fwxdp command
+/// that changes something reverts it itself (the reverter was killed, or the host slept).
+const GRACE: u64 = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfirmError {
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error(transparent)]
+    Reverter(#[from] ReverterError),
+    #[error(transparent)]
+    Running(#[from] RunningError),
+    #[error(
+        "`{what}` waits for confirmation ({remaining} s left): `fwxdp confirm` it, or let it \
+         revert, before another change with --confirm"
+    )]
+    Waiting { what: String, remaining: u64 },
+}
+
+/// The change waiting under `root`, if any.
+///
+/// # Errors
+/// When its record cannot be read.
+pub fn pending(run_dir: &Path, root: &PinRoot) -> Result<Option<Pending>, RecordError> {
+    record::read(&record::pending_path(run_dir, root.path()))
+}
+
+/// The last change under `root` that was reverted unconfirmed, if any.
+///
+/// # Errors
+/// When its record cannot be read.
+pub fn last_reverted(run_dir: &Path, root: &PinRoot) -> Result<Option<Reverted>, RecordError> {
+    record::read(&record::reverted_path(run_dir, root.path()))
+}
+
+/// Before a change to `ifaces` with a `window`: records what they are now and arranges the
+/// revert, before anything changes (so a command killed halfway is reverted too).
+///
+/// # Errors
+/// When another change waits, or the state, the record or the reverter fails.
+pub fn begin(
+    run_dir: &Path,
+    root: &PinRoot,
+    ifaces: &[String],
+    window: Duration,
+    what: String,
+    service: Option<ServiceReload>,
+) -> Result<Pending, ConfirmError> {
+    if let Some(waiting) = pending(run_dir, root)? {
+        return Err(ConfirmError::Waiting {
+            what: waiting.what.clone(),
+            remaining: waiting.remaining(),
+        });
+    }
+    let mut before = Vec::new();
+    for iface in ifaces {
+        before.push(Before {
+            iface: iface.clone(),
+            state: Running::find(root, iface)?.as_ref().map(Saved::of),
+        });
+    }
+    let mut change = Pending::new(what, root, before, window);
+    change.service = service;
+    // The reverter first, then the record, then (by the caller) the change: killed at any
+    // point, nothing is changed that no reverter will put back. A reverter that finds no
+    // record at its deadline has nothing to do.
+    let reverter = reverter::arrange(&change, run_dir)?;
+    change.reverter = Some(reverter);
+    let path = record::pending_path(run_dir, root.path());
+    if let Err(e) = record::write(&path, &change) {
+        reverter::cancel(&change);
+        return Err(e.into());
+    }
+    Ok(change)
+}
+
+/// Puts back what `change` changed now (its deadline came, or the change failed halfway),
+/// and ends it. Returns what was reverted.
+///
+/// # Errors
+/// When the records cannot be written; the interfaces are put back regardless.
+pub fn revert_now(
+    run_dir: &Path,
+    root: &PinRoot,
+    change: &Pending,
+) -> Result<Reverted, RecordError> {
+    let failed = revert::restore(root, &change.before);
+    end(run_dir, root, change, failed)
+}
+
+/// Ends `change` as reverted (by whoever put it back, with the interfaces that could not
+/// be): the record of the revert replaces the change's, and its reverter is stopped.
+///
+/// # Errors
+/// When the records cannot be written.
+pub fn end(
+    run_dir: &Path,
+    root: &PinRoot,
+    change: &Pending,
+    failed: Vec<String>,
+) -> Result<Reverted, RecordError> {
+    let reverted = Reverted {
+        id: change.id.clone(),
+        what: change.what.clone(),
+        at: record::now(),
+        failed,
+    };
+    record::write(&record::reverted_path(run_dir, root.path()), &reverted)?;
+    record::remove(&record::pending_path(run_dir, root.path()))?;
+    reverter::cancel(change);
+    Ok(reverted)
+}
+
+/// Keeps the change waiting under `root`: `Ok(None)` when none waits.
+///
+/// # Errors
+/// When its record cannot be read or removed.
+pub fn confirm(run_dir: &Path, root: &PinRoot) -> Result<Option<Pending>, RecordError> {
+    let Some(change) = pending(run_dir, root)? else {
+        return Ok(None);
+    };
+    record::remove(&record::pending_path(run_dir, root.path()))?;
+    reverter::cancel(&change);
+    Ok(Some(change))
+}
+
+/// Reverts the change waiting under `root` if its deadline passed more than a grace
+/// period ago (its reverter did not come). Any command that changes something calls it
+/// first.
+///
+/// # Errors
+/// When the records cannot be read or written.
+pub fn settle_overdue(run_dir: &Path, root: &PinRoot) -> Result<Option<Reverted>, RecordError> {
+    match pending(run_dir, root)? {
+        Some(change) if record::now() > change.deadline + GRACE => {
+            revert_now(run_dir, root, &change).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Sleeps until `deadline` (seconds since the epoch), the deadline of the change `id`,
+/// unless the change is confirmed or replaced first: true when it still waits then.
+///
+/// # Errors
+/// When its record cannot be read.
+pub fn due(run_dir: &Path, root: &PinRoot, id: &str, deadline: u64) -> Result<bool, RecordError> {
+    let mut seen = false;
+    loop {
+        match pending(run_dir, root)? {
+            Some(change) if change.id == id => seen = true,
+            // Another change's record: this one was ended and replaced.
+            Some(_) => return Ok(false),
+            // Seen and gone: confirmed (or reverted by someone else).
+            None if seen => return Ok(false),
+            // Not written yet: the command that arranged this is still making it.
+            None => {}
+        }
+        let now = record::now();
+        if now >= deadline {
+            return Ok(seen || pending(run_dir, root)?.is_some_and(|c| c.id == id));
+        }
+        // A second at a time: a confirmation ends the wait within one.
+        std::thread::sleep(Duration::from_secs((deadline - now).min(1)));
+    }
+}

@@ -19,6 +19,8 @@ const PACKAGES: &[&str] = &[
     "prometheus",
     // The blocklist's test drives a real fail2ban through dist/fail2ban/action.d/fwxdp.conf.
     "fail2ban",
+    // `fwxdp audit` is checked against what an nmap scan from outside finds open.
+    "nmap",
     "systemd",
     // cargo xtask vmtest: Debian's kernels under qemu, booted from a busybox initramfs.
     "qemu-system-x86",

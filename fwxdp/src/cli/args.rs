@@ -130,6 +130,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show which listening ports (sockets, and ports published by NAT such as Docker's)
+    /// are reachable from outside, per interface and family, and which interfaces carry
+    /// traffic with no filter.
+    Audit {
+        /// Print JSON (a stable shape: `entries`, `unfiltered_interfaces`, `notes`,
+        /// `summary`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Show counters per reason and drops per port.
     Stats {
         /// Only this interface.

@@ -37,6 +37,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Status { json } => status(&root, &run_dir, json),
         Command::Stats { iface, json } => stats(&root, iface.as_deref(), json),
+        Command::Audit { json } => audit(&root, json),
         Command::Block(args) => block(&root, &args),
         Command::Unblock(args) => unblock(&root, &args),
         Command::Blocks { json } => blocks(&root, json),
@@ -321,6 +322,17 @@ fn status(root: &PinRoot, run_dir: &Path, json: bool) -> Result<(), CliError> {
             names: unfiltered.join(", "),
         })
     }
+}
+
+fn audit(root: &PinRoot, json: bool) -> Result<(), CliError> {
+    require_root()?;
+    let audit = report::audit::audit(root)?;
+    if json {
+        render::json(&serde_json::to_value(&audit).map_err(|e| CliError::Output(e.into()))?)?;
+    } else {
+        render::audit(&audit);
+    }
+    Ok(())
 }
 
 fn stats(root: &PinRoot, iface: Option<&str>, json: bool) -> Result<(), CliError> {

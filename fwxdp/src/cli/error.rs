@@ -63,6 +63,8 @@ pub enum CliError {
     Detach(#[from] DetachError),
     #[error(transparent)]
     Report(#[from] ReportError),
+    #[error(transparent)]
+    Audit(#[from] crate::report::audit::AuditError),
     #[error("{iface} is not attached: `fwxdp attach {iface} --allow ...` first")]
     NotAttached { iface: String },
     #[error("{count} attached interface(s) could not be read")]

@@ -144,6 +144,46 @@ pub(super) fn tunnels(tunnels: &[crate::report::UnfilteredTunnel]) {
     }
 }
 
+/// `audit`: a line per port, interface and family; the unfiltered interfaces; the summary.
+pub(super) fn audit(audit: &crate::report::audit::Audit) {
+    use crate::report::audit::Exposure;
+    for e in &audit.entries {
+        let exposure = match e.exposure {
+            Exposure::Everyone => "everyone".to_owned(),
+            Exposure::Cidr => format!("only {}", e.cidrs.join(", ")),
+            Exposure::Protected => "protected".to_owned(),
+            Exposure::Loopback => "loopback only".to_owned(),
+            Exposure::Unfiltered => "everyone, NOT FILTERED".to_owned(),
+        };
+        say!(
+            "{}/{} {} on {}: {exposure} ({} {}{})",
+            e.proto,
+            e.port,
+            e.family,
+            e.interface,
+            e.source,
+            e.address,
+            e.process
+                .as_ref()
+                .map_or_else(String::new, |p| format!(", {p}"))
+        );
+    }
+    for u in &audit.unfiltered_interfaces {
+        say!(
+            "interface {}{} carries traffic with no filter: {}",
+            u.interface,
+            u.kind
+                .as_ref()
+                .map_or_else(String::new, |k| format!(" ({k})")),
+            u.why
+        );
+    }
+    for note in &audit.notes {
+        say!("note: {note}");
+    }
+    say!("{}", audit.summary);
+}
+
 /// One interface of `stats`.
 pub(super) fn stats(s: &InterfaceStats) {
     let monitor = if s.monitor {

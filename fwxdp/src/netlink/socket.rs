@@ -1,18 +1,20 @@
-//! One request and its (possibly multi-part) answer over a routing netlink socket.
+//! One request and its (possibly multi-part) answer over a netlink socket: routing
+//! netlink, or `sock_diag`.
 
-use std::io;
+use std::{fmt::Debug, io};
 
 use netlink_packet_core::{
-    NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+    NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkDeserializable, NetlinkHeader,
+    NetlinkMessage, NetlinkPayload, NetlinkSerializable,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 
 use super::error::NetlinkError;
 
-/// A socket bound to the kernel, for requests.
-pub(super) fn open() -> Result<Socket, NetlinkError> {
-    let mut socket = Socket::new(NETLINK_ROUTE).map_err(NetlinkError::Open)?;
+/// A socket of the netlink `protocol` bound to the kernel, for requests.
+pub(super) fn open(protocol: isize) -> Result<Socket, NetlinkError> {
+    let mut socket = Socket::new(protocol).map_err(NetlinkError::Open)?;
     socket.bind_auto().map_err(NetlinkError::Open)?;
     socket
         .connect(&SocketAddr::new(0, 0))
@@ -20,13 +22,29 @@ pub(super) fn open() -> Result<Socket, NetlinkError> {
     Ok(socket)
 }
 
-/// Sends `request` as a dump and returns every message of the answer.
+/// Sends `request` as a routing dump and returns every message of the answer.
 pub(super) fn dump(
     request: RouteNetlinkMessage,
     what: &'static str,
 ) -> Result<Vec<RouteNetlinkMessage>, NetlinkError> {
-    let socket = open()?;
-    let mut packet = NetlinkMessage::new(NetlinkHeader::default(), NetlinkPayload::from(request));
+    dump_over(NETLINK_ROUTE, request, what)
+}
+
+/// Sends `request` as a dump over a socket of the netlink `protocol` and returns every
+/// message of the answer.
+pub(super) fn dump_over<M>(
+    protocol: isize,
+    request: M,
+    what: &'static str,
+) -> Result<Vec<M>, NetlinkError>
+where
+    M: NetlinkSerializable + NetlinkDeserializable + Debug,
+{
+    let socket = open(protocol)?;
+    let mut packet = NetlinkMessage::new(
+        NetlinkHeader::default(),
+        NetlinkPayload::InnerMessage(request),
+    );
     packet.header.flags = NLM_F_DUMP | NLM_F_REQUEST;
     packet.header.sequence_number = 1;
     packet.finalize();
@@ -76,18 +94,16 @@ pub(super) fn dump(
 }
 
 /// The messages of one datagram.
-pub(super) fn parse(
+pub(super) fn parse<M: NetlinkDeserializable + Debug>(
     mut datagram: &[u8],
     what: &'static str,
-) -> Result<Vec<NetlinkMessage<RouteNetlinkMessage>>, NetlinkError> {
+) -> Result<Vec<NetlinkMessage<M>>, NetlinkError> {
     let mut messages = Vec::new();
     while !datagram.is_empty() {
         let message =
-            NetlinkMessage::<RouteNetlinkMessage>::deserialize(datagram).map_err(|e| {
-                NetlinkError::Decode {
-                    what,
-                    message: e.to_string(),
-                }
+            NetlinkMessage::<M>::deserialize(datagram).map_err(|e| NetlinkError::Decode {
+                what,
+                message: e.to_string(),
             })?;
         let length = usize::try_from(message.header.length).unwrap_or(usize::MAX);
         messages.push(message);

@@ -231,6 +231,16 @@ impl Policy {
         self.open[usize::from(port)] & proto.allow_flag() != 0
     }
 
+    /// The source networks (`proto`, `port`) is open to, when it is not open to everyone.
+    #[must_use]
+    pub fn sources(&self, proto: Proto, port: u16) -> Vec<IpNet> {
+        self.cidrs
+            .range((proto, port, IpNet::V4(ipnet::Ipv4Net::default()))..)
+            .take_while(|&&(p, n, _)| p == proto && n == port)
+            .map(|&(_, _, net)| net)
+            .collect()
+    }
+
     /// Whether a new connection from `source` to (`proto`, `port`) would pass.
     #[must_use]
     pub fn admits(&self, proto: Proto, port: u16, source: IpAddr) -> bool {

@@ -72,35 +72,9 @@ fn canonical(addr: IpAddr) -> IpAddr {
 
 /// The socket inodes of every process called `sshd` or `sshd-session`.
 fn sshd_socket_inodes() -> BTreeSet<u64> {
-    let Ok(procs) = fs::read_dir("/proc") else {
-        return BTreeSet::new();
-    };
-    let mut inodes = BTreeSet::new();
-    for entry in procs.flatten() {
-        let path = entry.path();
-        let is_sshd = fs::read_to_string(path.join("comm"))
-            .is_ok_and(|comm| comm.trim_end().starts_with("sshd"));
-        if !is_sshd {
-            continue;
-        }
-        let Ok(fds) = fs::read_dir(path.join("fd")) else {
-            continue;
-        };
-        for fd in fds.flatten() {
-            let Ok(target) = fs::read_link(fd.path()) else {
-                continue;
-            };
-            let target = target.to_string_lossy();
-            if let Some(inode) = target
-                .strip_prefix("socket:[")
-                .and_then(|rest| rest.strip_suffix(']'))
-                .and_then(|n| n.parse().ok())
-            {
-                inodes.insert(inode);
-            }
-        }
-    }
-    inodes
+    crate::process::socket_holders(|name| name.starts_with("sshd"))
+        .into_keys()
+        .collect()
 }
 
 /// Parses `  0: 0100007F:0016 0200007F:C350 01 ... inode ...`.

@@ -5,6 +5,7 @@
     reason = "one package serves every test binary; this one needs only part of it"
 )]
 
+mod audit;
 mod blocks;
 mod confirm;
 mod crash;

@@ -9,14 +9,9 @@ use crate::{
     state::{PinRoot, StateLock},
 };
 
-/// Under the state lock, before a change to `ifaces`: reverts a change whose reverter never
-/// came, and with a `window` records what the interfaces are now and arranges their revert.
-pub(super) fn begin(
-    root: &PinRoot,
-    run_dir: &Path,
-    ifaces: &[String],
-    window: Option<humantime::Duration>,
-) -> Result<Option<Pending>, CliError> {
+/// Under the state lock, before a command reads the state it changes: a change whose
+/// window ended without its reverter coming is reverted first.
+pub(super) fn settle(root: &PinRoot, run_dir: &Path) -> Result<(), CliError> {
     if let Some(reverted) =
         confirm::settle_overdue(run_dir, root).map_err(confirm::ConfirmError::from)?
     {
@@ -26,10 +21,29 @@ pub(super) fn begin(
             failures(&reverted.failed)
         );
     }
+    Ok(())
+}
+
+/// Under the state lock, before a change to `ifaces` with a `window` (after [`settle`]):
+/// records what they are now and arranges their revert. Nothing to record when no
+/// interface is named.
+pub(super) fn begin(
+    root: &PinRoot,
+    run_dir: &Path,
+    ifaces: &[String],
+    window: Option<humantime::Duration>,
+) -> Result<Option<Pending>, CliError> {
     let Some(window) = window else {
         return Ok(None);
     };
-    let what = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+    if ifaces.is_empty() {
+        return Ok(None);
+    }
+    let what = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
     Ok(Some(confirm::begin(
         run_dir,
         root,
@@ -93,17 +107,23 @@ pub(super) fn revert_pending(
     deadline: u64,
 ) -> Result<(), CliError> {
     require_root()?;
-    if !confirm::due(run_dir, root, id, deadline).map_err(confirm::ConfirmError::from)? {
-        return Ok(());
-    }
-    let _lock = StateLock::acquire()?;
-    // Again under the lock: a confirmation may have come while it was taken.
-    let Some(change) = confirm::pending(run_dir, root).map_err(confirm::ConfirmError::from)? else {
+    let Some(seen) =
+        confirm::due(run_dir, root, id, deadline).map_err(confirm::ConfirmError::from)?
+    else {
         return Ok(());
     };
-    if change.id != id {
-        return Ok(());
-    }
+    let _lock = StateLock::acquire()?;
+    // A revert begun finishes: a confirmation, or a service stopping this process, after
+    // the lock is taken would leave the interfaces half put back.
+    super::process::hold_signals()?;
+    // Again under the lock: a confirmation may have come while it was taken.
+    let change = match confirm::pending(run_dir, root).map_err(confirm::ConfirmError::from)? {
+        Some(change) if change.id == id => change,
+        // Gone without a word: lost, and put back from what was read.
+        None if confirm::ended(run_dir, root, id) == confirm::Ended::Unknown => seen,
+        // Replaced by another change, or ended.
+        Some(_) | None => return Ok(()),
+    };
     let reverted =
         confirm::revert_now(run_dir, root, &change).map_err(confirm::ConfirmError::from)?;
     eprintln!(

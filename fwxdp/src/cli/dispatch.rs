@@ -207,6 +207,7 @@ fn attach(root: &PinRoot, run_dir: &Path, args: &AttachArgs) -> Result<(), CliEr
     }
     hold_signals()?;
     let _lock = StateLock::acquire()?;
+    confirm::settle(root, run_dir)?;
     let change = confirm::begin(root, run_dir, &args.ifaces, args.confirm)?;
     for name in &args.ifaces {
         let request = Request {
@@ -235,6 +236,7 @@ fn detach(root: &PinRoot, run_dir: &Path, args: &DetachArgs) -> Result<(), CliEr
     require_root()?;
     hold_signals()?;
     let _lock = StateLock::acquire()?;
+    confirm::settle(root, run_dir)?;
     let ifaces = if args.all {
         crate::state::PinnedInterface::all(root)?
             .iter()

@@ -54,6 +54,7 @@ pub(super) fn run(
     require_root()?;
     hold_signals()?;
     let _lock = StateLock::acquire()?;
+    super::confirm::settle(root, run_dir)?;
     let mut pinned = if args.all {
         PinnedInterface::all(root)?
     } else {

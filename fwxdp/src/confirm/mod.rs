@@ -15,7 +15,9 @@ pub mod reverter;
 
 use std::{path::Path, time::Duration};
 
-pub use record::{Before, Pending, RecordError, Reverted, Reverter, Saved, ServiceReload};
+pub use record::{
+    Before, Confirmed, Pending, RecordError, Reverted, Reverter, Saved, ServiceReload,
+};
 pub use reverter::ReverterError;
 
 use crate::state::{PinRoot, Running, RunningError};
@@ -32,6 +34,11 @@ pub enum ConfirmError {
     Reverter(#[from] ReverterError),
     #[error(transparent)]
     Running(#[from] RunningError),
+    #[error(
+        "a confirmation window of {} is not between 1 s and 24 h",
+        humantime::format_duration(*window)
+    )]
+    Window { window: Duration },
     #[error(
         "`{what}` waits for confirmation ({remaining} s left): `fwxdp confirm` it, or let it \
          revert, before another change with --confirm"
@@ -68,6 +75,9 @@ pub fn begin(
     what: String,
     service: Option<ServiceReload>,
 ) -> Result<Pending, ConfirmError> {
+    if window.is_zero() || window > record::MAX_WINDOW {
+        return Err(ConfirmError::Window { window });
+    }
     if let Some(waiting) = pending(run_dir, root)? {
         return Err(ConfirmError::Waiting {
             what: waiting.what.clone(),
@@ -133,7 +143,9 @@ pub fn end(
     Ok(reverted)
 }
 
-/// Keeps the change waiting under `root`: `Ok(None)` when none waits.
+/// Keeps the change waiting under `root`: `Ok(None)` when none waits. What it leaves
+/// behind says the change was confirmed, so that a reverter that finds the record gone
+/// tells a confirmation from a lost record.
 ///
 /// # Errors
 /// When its record cannot be read or removed.
@@ -141,48 +153,122 @@ pub fn confirm(run_dir: &Path, root: &PinRoot) -> Result<Option<Pending>, Record
     let Some(change) = pending(run_dir, root)? else {
         return Ok(None);
     };
+    record::write(
+        &record::confirmed_path(run_dir, root.path()),
+        &Confirmed {
+            id: change.id.clone(),
+        },
+    )?;
     record::remove(&record::pending_path(run_dir, root.path()))?;
     reverter::cancel(&change);
     Ok(Some(change))
 }
 
+/// How the change `id`, whose record is gone, ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    Confirmed,
+    Reverted,
+    /// Neither says so: the record was lost (the run directory wiped).
+    Unknown,
+}
+
+/// How the change `id` ended, once its record is gone.
+#[must_use]
+pub fn ended(run_dir: &Path, root: &PinRoot, id: &str) -> Ended {
+    let confirmed: Option<Confirmed> = record::read(&record::confirmed_path(run_dir, root.path()))
+        .ok()
+        .flatten();
+    if confirmed.is_some_and(|c| c.id == id) {
+        return Ended::Confirmed;
+    }
+    if last_reverted(run_dir, root)
+        .ok()
+        .flatten()
+        .is_some_and(|r| r.id == id)
+    {
+        return Ended::Reverted;
+    }
+    Ended::Unknown
+}
+
 /// Reverts the change waiting under `root` if its deadline passed more than a grace
-/// period ago (its reverter did not come). Any command that changes something calls it
-/// first.
+/// period ago (its reverter did not come). Every command that changes something calls it
+/// first, under the lock, before it reads the state it changes.
 ///
 /// # Errors
 /// When the records cannot be read or written.
 pub fn settle_overdue(run_dir: &Path, root: &PinRoot) -> Result<Option<Reverted>, RecordError> {
     match pending(run_dir, root)? {
-        Some(change) if record::now() > change.deadline + GRACE => {
+        Some(change) if record::boot_now() > change.deadline.saturating_add(GRACE) => {
             revert_now(run_dir, root, &change).map(Some)
         }
         _ => Ok(None),
     }
 }
 
-/// Sleeps until `deadline` (seconds since the epoch), the deadline of the change `id`,
-/// unless the change is confirmed or replaced first: true when it still waits then.
+/// Sleeps until `deadline` (boot-time seconds), the deadline of the change `id`, unless
+/// it is confirmed or replaced first. Returns the change to revert then: its record as it
+/// is, or as it was last read if it vanished without being confirmed or reverted.
 ///
 /// # Errors
 /// When its record cannot be read.
-pub fn due(run_dir: &Path, root: &PinRoot, id: &str, deadline: u64) -> Result<bool, RecordError> {
-    let mut seen = false;
+pub fn due(
+    run_dir: &Path,
+    root: &PinRoot,
+    id: &str,
+    deadline: u64,
+) -> Result<Option<Pending>, RecordError> {
+    let mut seen: Option<Pending> = None;
     loop {
         match pending(run_dir, root)? {
-            Some(change) if change.id == id => seen = true,
+            Some(change) if change.id == id => seen = Some(change),
             // Another change's record: this one was ended and replaced.
-            Some(_) => return Ok(false),
-            // Seen and gone: confirmed (or reverted by someone else).
-            None if seen => return Ok(false),
-            // Not written yet: the command that arranged this is still making it.
+            Some(_) => return Ok(None),
+            // Seen and ended (a lost record is still reverted, from what was read).
+            None if seen.is_some() && ended(run_dir, root, id) != Ended::Unknown => {
+                return Ok(None);
+            }
             None => {}
         }
-        let now = record::now();
+        let now = record::boot_now();
         if now >= deadline {
-            return Ok(seen || pending(run_dir, root)?.is_some_and(|c| c.id == id));
+            return Ok(seen);
         }
         // A second at a time: a confirmation ends the wait within one.
         std::thread::sleep(Duration::from_secs((deadline - now).min(1)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_gone_is_confirmed_reverted_or_lost() {
+        let dir = std::env::temp_dir().join(format!("fwxdp-ended-{}", std::process::id()));
+        let root = PinRoot::new("/sys/fs/bpf/fwxdp-test-ended");
+        let path = record::pending_path(&dir, root.path());
+        let made =
+            |what: &str| Pending::new(what.into(), &root, Vec::new(), Duration::from_secs(30));
+        let kept = made("kept");
+        record::write(&path, &kept).expect("write");
+        assert_eq!(
+            confirm(&dir, &root).expect("confirm").map(|c| c.id),
+            Some(kept.id.clone())
+        );
+        assert_eq!(ended(&dir, &root, &kept.id), Ended::Confirmed);
+        let undone = made("undone");
+        record::write(&path, &undone).expect("write");
+        end(&dir, &root, &undone, Vec::new()).expect("end");
+        assert_eq!(ended(&dir, &root, &undone.id), Ended::Reverted);
+        assert_eq!(ended(&dir, &root, "someone-else"), Ended::Unknown);
+        // Neither overdue nor waiting: nothing to settle.
+        assert_eq!(settle_overdue(&dir, &root).expect("settle"), None);
+        assert!(matches!(
+            begin(&dir, &root, &[], Duration::ZERO, "x".into(), None),
+            Err(ConfirmError::Window { .. })
+        ));
+        std::fs::remove_dir_all(&dir).expect("clean up");
     }
 }

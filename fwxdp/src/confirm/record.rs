@@ -84,7 +84,9 @@ pub struct Pending {
     pub what: String,
     /// Seconds since the Unix epoch.
     pub made_at: u64,
-    /// When it is reverted unless confirmed, seconds since the Unix epoch.
+    /// When it is reverted unless confirmed, in seconds of the boot-time clock
+    /// (`CLOCK_BOOTTIME`, as systemd's `--on-active`): a step of the wall clock neither
+    /// brings a revert forward nor puts it off.
     pub deadline: u64,
     pub pin_root: PathBuf,
     pub before: Vec<Before>,
@@ -115,12 +117,28 @@ pub enum RecordError {
     Write { path: PathBuf, source: io::Error },
 }
 
+/// A change confirmed, so that a reverter that finds its record gone knows why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmed {
+    pub id: String,
+}
+
+/// The longest window a change may wait for confirmation.
+pub const MAX_WINDOW: Duration = Duration::from_hours(24);
+
 /// Seconds since the Unix epoch.
 #[must_use]
 pub fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// Seconds of `CLOCK_BOOTTIME`: since boot, suspend included, never stepped.
+#[must_use]
+pub fn boot_now() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
+        .map_or(0, |t| u64::try_from(t.tv_sec()).unwrap_or(0))
 }
 
 /// A fresh id: unguessable enough that a stale timer never reverts a later change.
@@ -136,12 +154,12 @@ impl Pending {
     /// A change made now that reverts after `window`.
     #[must_use]
     pub fn new(what: String, root: &PinRoot, before: Vec<Before>, window: Duration) -> Self {
-        let made_at = now();
+        let window = window.clamp(Duration::from_secs(1), MAX_WINDOW);
         Self {
             id: new_id(),
             what,
-            made_at,
-            deadline: made_at + window.as_secs().max(1),
+            made_at: now(),
+            deadline: boot_now().saturating_add(window.as_secs()),
             pin_root: root.path().to_owned(),
             before,
             reverter: None,
@@ -152,7 +170,7 @@ impl Pending {
     /// Seconds left before the revert.
     #[must_use]
     pub fn remaining(&self) -> u64 {
-        self.deadline.saturating_sub(now())
+        self.deadline.saturating_sub(boot_now())
     }
 }
 
@@ -171,6 +189,11 @@ fn stem(root: &Path) -> String {
 #[must_use]
 pub fn pending_path(run_dir: &Path, root: &Path) -> PathBuf {
     run_dir.join(format!("confirm{}.json", stem(root)))
+}
+
+#[must_use]
+pub fn confirmed_path(run_dir: &Path, root: &Path) -> PathBuf {
+    run_dir.join(format!("confirmed{}.json", stem(root)))
 }
 
 #[must_use]

@@ -65,7 +65,8 @@ pub fn arrange(pending: &Pending, run_dir: &Path) -> Result<Reverter, ReverterEr
         .stderr(log)
         // The guard is for changes an operator makes; a revert puts back what was.
         .env_remove("SSH_CONNECTION");
-    // SAFETY: between fork and exec only async-signal-safe calls: setsid(2), signal(2).
+    // SAFETY: between fork and exec only async-signal-safe calls: setsid(2), signal(2),
+    // sigprocmask(2).
     unsafe {
         command.pre_exec(|| {
             // A session of its own: no terminal, no process group an SSH hang-up reaches.
@@ -73,6 +74,14 @@ pub fn arrange(pending: &Pending, run_dir: &Path) -> Result<Reverter, ReverterEr
             nix::sys::signal::signal(
                 nix::sys::signal::Signal::SIGHUP,
                 nix::sys::signal::SigHandler::SigIgn,
+            )
+            .map_err(std::io::Error::from)?;
+            // The command holds its signals while it changes pins; the reverter must take
+            // the SIGTERM a confirmation sends it.
+            nix::sys::signal::sigprocmask(
+                nix::sys::signal::SigmaskHow::SIG_SETMASK,
+                Some(&nix::sys::signal::SigSet::empty()),
+                None,
             )
             .map_err(std::io::Error::from)?;
             Ok(())
@@ -134,13 +143,14 @@ fn systemd_runs() -> bool {
 }
 
 /// A systemd unit runs in init's network namespace: one made from a command in another
-/// would revert interfaces of the wrong namespace.
+/// would revert interfaces of the wrong namespace. The service, whose capabilities do not
+/// let it read init's namespace, is a unit itself and so in the namespace units run in.
 fn same_network_namespace_as_init() -> bool {
     match (
         fs::read_link("/proc/self/ns/net"),
         fs::read_link("/proc/1/ns/net"),
     ) {
         (Ok(ours), Ok(init)) => ours == init,
-        _ => false,
+        _ => std::env::var_os("INVOCATION_ID").is_some(),
     }
 }

@@ -83,8 +83,12 @@ pub async fn run(settings: Settings, mut events: mpsc::Receiver<Event>) -> Resul
         run_dir: &settings.run_dir,
         root: &settings.root,
     };
-    let (text, config, from_file, unconfirmed) =
-        unconfirmed::at_start(&places, &last_good, text, config, from_file);
+    let unconfirmed::Start {
+        text,
+        config,
+        keep,
+        unconfirmed,
+    } = unconfirmed::at_start(&places, &last_good, text, config, from_file);
     settings.root.ensure()?;
     // Subscribed before the interfaces are listed: nothing falls between the two.
     let mut link_events = LinkEvents::open()?;
@@ -110,7 +114,7 @@ pub async fn run(settings: Settings, mut events: mpsc::Receiver<Event>) -> Resul
                 .join(", "),
         });
     }
-    if from_file {
+    if keep {
         keep_as_last_good(&last_good, &text);
     }
     warn_about_others(&settings.root, &applied.managed);
@@ -313,7 +317,7 @@ impl Service {
         })?;
         let next = Arc::new(next);
         let change = match window {
-            Some(window) => Some(self.begin_confirmed(&next, window, &links).await?),
+            Some(window) => Some(self.begin_confirmed(&next, &text, window, &links).await?),
             None => None,
         };
         let (root, task_config, previous, before) = (
@@ -351,27 +355,30 @@ impl Service {
             unconfirmed::clear_marker(&self.settings.state_dir);
             String::new()
         };
-        if next.metrics != self.current.metrics {
-            self.exporter.stop().await;
-            self.exporter = match ExporterTask::start(
-                &self.settings.root,
-                &next,
-                self.unattached.clone(),
-            )
-            .await
-            {
+        self.switch_exporter(&next).await;
+        self.current = next;
+        Ok(format!(
+            "reloaded: filtering {}{confirm_note}",
+            names(self.managed.keys())
+        ))
+    }
+}
+
+impl Service {
+    /// Starts the exporter `next` asks for, when it differs from the one running.
+    pub(super) async fn switch_exporter(&mut self, next: &Arc<ServiceConfig>) {
+        if next.metrics == self.current.metrics {
+            return;
+        }
+        self.exporter.stop().await;
+        self.exporter =
+            match ExporterTask::start(&self.settings.root, next, self.unattached.clone()).await {
                 Ok(exporter) => exporter,
                 Err(e) => {
                     error!("metrics: {}", error::chain(&e));
                     ExporterTask::default()
                 }
             };
-        }
-        self.current = next;
-        Ok(format!(
-            "reloaded: filtering {}{confirm_note}",
-            names(self.managed.keys())
-        ))
     }
 }
 

@@ -3,13 +3,15 @@
 //!
 //! `fwxdp reload --confirm 60s`: the service applies the new file, and keeps it (as the
 //! last good config) only once `fwxdp confirm` comes. At the deadline the service itself
-//! goes back to the config in force before. The change is recorded as any `--confirm`
-//! change is, with its reverter, so that a service killed in the window is reverted too;
-//! and the file stays marked unconfirmed in the state directory, so that a service started
-//! again (systemd restarts it) from the same file applies the last good config instead.
+//! puts every interface back as the record has it and goes back to the config in force
+//! before. The change is recorded as any `--confirm` change is, with its reverter, so that
+//! a service stopped or killed in the window is reverted too; and the file is marked
+//! unconfirmed in the state directory before it is applied, so that a service started
+//! again from the same file applies the last good config instead.
 
 use std::{
     fs,
+    io::{self, Write as _},
     path::{Path, PathBuf},
     sync::Arc,
 };
@@ -18,13 +20,14 @@ use tracing::{error, warn};
 
 use super::{config::ServiceConfig, last_good::LastGood};
 use crate::{
-    confirm::{self, Pending},
+    confirm::{self, Ended, Pending},
     state::PinRoot,
 };
 
 /// A reload applied and waiting for confirmation.
 pub(super) struct Unconfirmed {
-    pub(super) id: String,
+    /// Its record, as made (what to put back if the record is lost).
+    pub(super) change: Pending,
     /// The config in force before, which the service goes back to.
     pub(super) previous: Arc<ServiceConfig>,
     /// The new config's text, kept as the last good one once confirmed.
@@ -35,11 +38,11 @@ pub(super) struct Unconfirmed {
 pub(super) enum Standing {
     /// In its window.
     Waiting,
-    /// Its deadline came: the service reverts it.
-    Due(Pending),
+    /// Its deadline came, or its record was lost: the service reverts it.
+    Due,
     /// `fwxdp confirm` came.
     Confirmed,
-    /// Its reverter put the interfaces back already (the service was slow or stopped).
+    /// Its reverter put the interfaces back already.
     RevertedElsewhere,
 }
 
@@ -48,34 +51,48 @@ pub(super) fn marker(state_dir: &Path) -> PathBuf {
     state_dir.join("unconfirmed.toml")
 }
 
+/// Marks `text` as the config of a reload not confirmed (whole, flushed, before the
+/// reload applies it).
+pub(super) fn mark(state_dir: &Path, text: &str) -> io::Result<()> {
+    fs::create_dir_all(state_dir)?;
+    let path = marker(state_dir);
+    let staged = state_dir.join(".unconfirmed.toml.new");
+    let mut file = fs::File::create(&staged)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    fs::rename(&staged, &path)?;
+    fs::File::open(state_dir)?.sync_all()
+}
+
 /// Whether `text` is the config of a reload that was not confirmed.
 pub(super) fn is_unconfirmed(state_dir: &Path, text: &str) -> bool {
     fs::read_to_string(marker(state_dir)).is_ok_and(|marked| marked == text)
 }
 
+/// Forgets that a file was reloaded unconfirmed (it was confirmed, or a later file
+/// applied).
+pub(super) fn clear_marker(state_dir: &Path) {
+    let _: io::Result<()> = fs::remove_file(marker(state_dir));
+}
+
 /// Where `unconfirmed` stands, from the records in `run_dir`.
 pub(super) fn standing(run_dir: &Path, root: &PinRoot, unconfirmed: &Unconfirmed) -> Standing {
+    let id = &unconfirmed.change.id;
     match confirm::pending(run_dir, root) {
-        Ok(Some(change)) if change.id == unconfirmed.id => {
+        Ok(Some(change)) if &change.id == id => {
             if change.remaining() == 0 {
-                Standing::Due(change)
+                Standing::Due
             } else {
                 Standing::Waiting
             }
         }
         // Unreadable: as waiting; the reverter still holds the deadline.
         Err(_) => Standing::Waiting,
-        Ok(_) => {
-            let reverted = confirm::last_reverted(run_dir, root)
-                .ok()
-                .flatten()
-                .is_some_and(|r| r.id == unconfirmed.id);
-            if reverted {
-                Standing::RevertedElsewhere
-            } else {
-                Standing::Confirmed
-            }
-        }
+        Ok(_) => match confirm::ended(run_dir, root, id) {
+            Ended::Confirmed => Standing::Confirmed,
+            Ended::Reverted => Standing::RevertedElsewhere,
+            Ended::Unknown => Standing::Due,
+        },
     }
 }
 
@@ -87,51 +104,95 @@ pub(super) struct Places<'a> {
     pub(super) root: &'a PinRoot,
 }
 
-/// The config to start with when the file is a reload that was not confirmed: the last
-/// good config instead, unless the window is still open (the service restarted within it),
-/// in which case the reload goes on waiting.
+/// What the service starts with.
+pub(super) struct Start {
+    pub(super) text: String,
+    pub(super) config: ServiceConfig,
+    /// Whether to keep it as the last good config.
+    pub(super) keep: bool,
+    /// A reload still in its window (the service restarted within it).
+    pub(super) unconfirmed: Option<Unconfirmed>,
+}
+
+/// The config to start with, given what a reload with `--confirm` left: a reload still in
+/// its window goes on waiting (its file is not kept as last good); any other change the
+/// service recorded is reverted now (its window ended while the service was down, or the
+/// file changed since), and a file that was reloaded and never confirmed gives way to the
+/// last good config.
 pub(super) fn at_start(
     at: &Places<'_>,
     last_good: &LastGood,
     text: String,
     config: ServiceConfig,
     from_file: bool,
-) -> (String, ServiceConfig, bool, Option<Unconfirmed>) {
-    if !from_file || !is_unconfirmed(at.state_dir, &text) {
-        return (text, config, from_file, None);
-    }
-    let waiting = confirm::pending(at.run_dir, at.root)
+) -> Start {
+    let marked = from_file && is_unconfirmed(at.state_dir, &text);
+    let record = confirm::pending(at.run_dir, at.root)
         .ok()
         .flatten()
-        .filter(|change| change.service.is_some() && change.remaining() > 0);
-    match (waiting, last_good.load()) {
-        (Some(change), Ok((_, previous))) => {
+        .filter(|change| change.service.is_some());
+    if let Some(change) = record {
+        if marked
+            && change.remaining() > 0
+            && let Ok((_, previous)) = last_good.load()
+        {
             warn!(
-                "the config reloaded with --confirm still waits for confirmation ({} s left)",
+                "the config reloaded with --confirm still waits for confirmation ({} s \
+                     left)",
                 change.remaining()
             );
-            let unconfirmed = Unconfirmed {
-                id: change.id,
-                previous: Arc::new(previous),
+            return Start {
                 text: text.clone(),
+                config,
+                keep: false,
+                unconfirmed: Some(Unconfirmed {
+                    change,
+                    previous: Arc::new(previous),
+                    text,
+                }),
             };
-            (text, config, true, Some(unconfirmed))
         }
-        (None, Ok((good_text, good))) => {
-            error!(
-                "{} was reloaded with --confirm and never confirmed: applying the last good \
+        revert_at_start(at, &change);
+    }
+    if marked && let Ok((good_text, good)) = last_good.load() {
+        error!(
+            "{} was reloaded with --confirm and never confirmed: applying the last good \
                  config ({}) instead; change the file and reload",
-                at.config.display(),
-                last_good.path().display()
-            );
-            (good_text, good, false, None)
-        }
-        (_, Err(_)) => (text, config, from_file, None),
+            at.config.display(),
+            last_good.path().display()
+        );
+        return Start {
+            text: good_text,
+            config: good,
+            keep: false,
+            unconfirmed: None,
+        };
+    }
+    Start {
+        text,
+        config,
+        keep: from_file,
+        unconfirmed: None,
     }
 }
 
-/// Forgets that a file was reloaded unconfirmed (a later file was applied, or it was
-/// confirmed).
-pub(super) fn clear_marker(state_dir: &Path) {
-    let _: std::io::Result<()> = fs::remove_file(marker(state_dir));
+/// Puts back a reload the service recorded and will not wait for any more.
+fn revert_at_start(at: &Places<'_>, change: &Pending) {
+    let reverted = crate::state::StateLock::acquire()
+        .map_err(|e| crate::error::chain(&e))
+        .and_then(|_lock| {
+            confirm::revert_now(at.run_dir, at.root, change).map_err(|e| crate::error::chain(&e))
+        });
+    match reverted {
+        Ok(reverted) => error!(
+            "`{}` was not confirmed: put back as it was before{}",
+            reverted.what,
+            if reverted.failed.is_empty() {
+                String::new()
+            } else {
+                format!(", except: {}", reverted.failed.join("; "))
+            }
+        ),
+        Err(e) => error!("`{}` could not be put back: {e}", change.what),
+    }
 }

@@ -278,3 +278,59 @@ fn a_reload_with_confirm_is_kept_only_when_confirmed() {
     assert_eq!(allow(&lab), serde_json::json!(["22", "80", "8000"]));
     assert!(again.log().contains("never confirmed"), "{}", again.log());
 }
+
+#[test]
+fn a_service_restarted_within_the_window_goes_on_waiting() {
+    let lab = Lab::new();
+    let _services = services::tcp_ports(&lab.server, &[80, 8000, 9000]);
+    let service = Service::start(&lab, &interface("22,80"));
+    service.wait_ready();
+    let run = service.dir.join("run");
+    lab.set_fwxdp_env("FWXDP_RUN_DIR", run.to_str().expect("UTF-8"));
+    let last_good = || std::fs::read_to_string(service.dir.join("state/last-good.toml"));
+    let reload = |window: &str| {
+        let out = Command::new(fwxdp_bin())
+            .args(["reload", "--run-dir"])
+            .arg(&run)
+            .args(["--confirm", window])
+            .output()
+            .expect("fwxdp reload");
+        assert!(out.status.success(), "{out:?}");
+    };
+
+    // Killed and started again in the window: still waiting, the new file not kept as
+    // last good, and reverted at the deadline all the same.
+    service.rewrite(&interface("22,8000"));
+    reload("6s");
+    lab.signal(service.pid, Signal::SIGKILL);
+    assert!(lab.wait(service.pid, Duration::from_secs(2)).is_some());
+    let again = Service::restart(&lab, &service, &interface("22,8000"));
+    again.wait_ready();
+    assert!(
+        again.log().contains("still waits for confirmation"),
+        "{}",
+        again.log()
+    );
+    assert_eq!(allow(&lab), serde_json::json!(["22", "8000"]));
+    assert!(last_good().is_ok_and(|t| !t.contains("8000")));
+    until_allow(
+        &lab,
+        &serde_json::json!(["22", "80"]),
+        Duration::from_secs(12),
+    );
+    assert!(last_good().is_ok_and(|t| !t.contains("8000")));
+
+    // Confirmed after such a restart: kept, and the last good copy now.
+    again.rewrite(&interface("22,9000"));
+    reload("30s");
+    lab.signal(again.pid, Signal::SIGKILL);
+    assert!(lab.wait(again.pid, Duration::from_secs(2)).is_some());
+    let third = Service::restart(&lab, &again, &interface("22,9000"));
+    third.wait_ready();
+    lab.fwxdp_ok(&["confirm"]);
+    third.until("the confirmation seen", || {
+        third.log().contains("was confirmed")
+    });
+    assert!(last_good().is_ok_and(|t| t.contains("9000")));
+    assert_eq!(port(&lab, 9000), Tcp::Open);
+}

@@ -16,13 +16,24 @@ pub(super) const PROTECTED: u16 = 5432;
 pub(super) const ALLOWED: u16 = 80;
 
 /// The report unit: what the VM says about itself on the serial console once the network
-/// is online, between markers the host reads.
+/// is online, between markers the host reads. It runs before the serial getty, whose
+/// hang-up of the console would cut it off.
 const REPORT: &str = r#"#!/bin/sh
 nic=$(ls /sys/class/net | grep -v '^lo$' | head -n 1)
 echo "FWXDP-NIC $nic"
 fwxdp status > /run/fwxdp-status 2>&1
 echo "FWXDP-STATUS-EXIT $?"
 sed 's/^/FWXDP-STATUS /' /run/fwxdp-status
+# Confirm or revert under systemd: port 80 revoked with a 3 s window, put back by a
+# transient timer.
+timeout 30 fwxdp revoke "$nic" 80 --confirm 3s > /run/fwxdp-confirm 2>&1
+echo "report: revoke exited $?"
+echo "FWXDP-CONFIRM-TIMER $(timeout 10 systemctl list-timers --all --no-legend --no-pager 'fwxdp-revert-*' | wc -l)"
+echo "FWXDP-CONFIRM-DURING $(timeout 10 fwxdp status --json | grep -c '"80"')"
+sleep 7
+echo "FWXDP-CONFIRM-AFTER $(timeout 10 fwxdp status --json | grep -c '"80"')"
+sed 's/^/FWXDP-CONFIRM-OUT /' /run/fwxdp-confirm
+journalctl -b --no-pager -u 'fwxdp-revert-*' | sed 's/^/FWXDP-CONFIRM-OUT /'
 journalctl -b -o short-monotonic --no-pager INTERFACE="$nic" | sed 's/^/FWXDP-FIELD /'
 journalctl -b -o short-monotonic --no-pager -u fwxdp.service | sed 's/^/FWXDP-UNIT /'
 journalctl -b -o short-monotonic --no-pager -u systemd-networkd.service | sed 's/^/FWXDP-NETWORKD /'
@@ -60,6 +71,7 @@ fn files(unit: &str, config: &str) -> Vec<(&'static str, String, u32)> {
             "etc/systemd/system/fwxdp-report.service",
             "[Unit]\nDescription=report to the host\nWants=network-online.target\n\
              After=network-online.target fwxdp.service fwxdp-listeners.service\n\
+             Before=serial-getty@ttyS0.service\n\
              [Service]\nType=oneshot\nExecStart=/usr/local/bin/fwxdp-report\n\
              StandardOutput=tty\nTTYPath=/dev/ttyS0\n\
              [Install]\nWantedBy=multi-user.target\n"

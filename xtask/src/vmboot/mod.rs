@@ -14,7 +14,8 @@
 //!
 //! Each passes when, seen from the host, port 80 answers and 5432 stays silent; and seen from
 //! inside, `fwxdp status` lists the NIC as filtered (and exits 0), the journal finds the service's lines by
-//! `INTERFACE=`, and the filter was attached before systemd-networkd raised the link.
+//! `INTERFACE=`, the filter was attached before systemd-networkd raised the link, and a
+//! `revoke --confirm 3s` left unconfirmed was put back by its transient systemd timer.
 
 mod image;
 mod report;

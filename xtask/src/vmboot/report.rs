@@ -26,6 +26,10 @@ pub(super) struct Report {
     /// Whether the allowed port answered and the protected one stayed silent, from the host.
     allowed_answered: bool,
     protected_answered: bool,
+    /// `--confirm` under systemd: the transient timers listed, and how often the allow
+    /// list held port 80 during the window and after it.
+    confirm: [String; 3],
+    confirm_output: Vec<String>,
 }
 
 pub(super) fn read_report(vm: &Vm, allowed: u16, protected: u16) -> Result<Report> {
@@ -39,6 +43,8 @@ pub(super) fn read_report(vm: &Vm, allowed: u16, protected: u16) -> Result<Repor
         networkd: Vec::new(),
         allowed_answered: false,
         protected_answered: false,
+        confirm: Default::default(),
+        confirm_output: Vec::new(),
     };
     let mut console = Tail::default();
     loop {
@@ -62,6 +68,14 @@ pub(super) fn read_report(vm: &Vm, allowed: u16, protected: u16) -> Result<Repor
             report.unit.push(rest.to_owned());
         } else if let Some(rest) = line.strip_prefix("FWXDP-NETWORKD ") {
             report.networkd.push(rest.to_owned());
+        } else if let Some(n) = line.strip_prefix("FWXDP-CONFIRM-TIMER ") {
+            n.trim().clone_into(&mut report.confirm[0]);
+        } else if let Some(n) = line.strip_prefix("FWXDP-CONFIRM-DURING ") {
+            n.trim().clone_into(&mut report.confirm[1]);
+        } else if let Some(n) = line.strip_prefix("FWXDP-CONFIRM-AFTER ") {
+            n.trim().clone_into(&mut report.confirm[2]);
+        } else if let Some(rest) = line.strip_prefix("FWXDP-CONFIRM-OUT ") {
+            report.confirm_output.push(rest.to_owned());
         } else if line.contains("FWXDP-BOOT-READY") {
             break;
         } else {
@@ -126,6 +140,12 @@ impl Report {
             listed && !unfiltered && self.status_exit == "0",
             "fwxdp status does not say {nic} is filtered: {}",
             context()
+        );
+        ensure!(
+            self.confirm == ["1", "0", "1"],
+            "revoke --confirm 3s under systemd: timers, port 80 during, after = {:?}; it said:\n{}",
+            self.confirm,
+            self.confirm_output.join("\n")
         );
         ensure!(
             self.allowed_answered,

@@ -71,7 +71,7 @@ fn a_confirmed_change_stays_and_an_unconfirmed_one_is_reverted_on_time() {
 
     // Not confirmed: back at the deadline, not before, exactly as it was (same program).
     let made = Instant::now();
-    lab.fwxdp_ok(&["revoke", SERVER_IF, "8000/tcp", "--confirm", "2s"]);
+    lab.fwxdp_ok(&["revoke", SERVER_IF, "8000/tcp", "--confirm", "3s"]);
     assert_eq!(port(&lab, 8000), Tcp::Filtered);
     until_allow(
         &lab,
@@ -80,7 +80,7 @@ fn a_confirmed_change_stays_and_an_unconfirmed_one_is_reverted_on_time() {
     );
     let took = made.elapsed();
     assert!(
-        took >= Duration::from_millis(1500) && took < Duration::from_secs(5),
+        took >= Duration::from_millis(2500) && took < Duration::from_secs(7),
         "reverted after {took:?}"
     );
     assert_eq!(port(&lab, 8000), Tcp::Open);
@@ -249,14 +249,17 @@ fn a_reload_with_confirm_is_kept_only_when_confirmed() {
 
     // Not confirmed: the service goes back by itself.
     service.rewrite(&interface("22,8000"));
-    assert!(reload("2s").status.success());
+    assert!(reload("4s").status.success());
     assert_eq!(port(&lab, 80), Tcp::Filtered);
     until_allow(
         &lab,
         &serde_json::json!(["22", "80", "8000"]),
         Duration::from_secs(8),
     );
-    assert!(service.log().contains("not confirmed within its window"));
+    // The service may learn of it after its reverter put the interface back.
+    service.until("the revert logged", || {
+        service.log().contains("not confirmed within its window")
+    });
     // A reload waiting for confirmation holds others back.
     service.rewrite(&interface("22"));
     assert!(reload("5s").status.success());

@@ -17,14 +17,16 @@
 //!   [`state::PinnedInterface`], one attached interface's state as one object.
 //! - [`policy`]: the allow-spec grammar, the policy, its map entries, and the SSH lock-out
 //!   guard.
-//! - [`mode`], [`iface`], [`netlink`], [`process`] and [`error`]: the attach-mode enum,
-//!   interface names, the kernel's interface list and events and its TC filters, this
-//!   process's ancestors, and the error-chain formatter.
+//! - [`mode`], [`iface`], [`netlink`], [`process`], [`file`] and [`error`]: the attach-mode
+//!   enum, interface names, the kernel's interface list and events and its TC filters, this
+//!   process's ancestors and the sockets processes hold, replacing a file whole, and the
+//!   error-chain formatter.
 
 pub mod attach;
 pub mod cli;
 pub mod confirm;
 pub mod error;
+pub mod file;
 pub mod iface;
 pub mod metrics;
 pub mod mode;

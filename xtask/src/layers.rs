@@ -20,7 +20,7 @@ const LAYERS: &[&[&str]] = &[
     &["attach"],
     &["state"],
     &["policy"],
-    &["mode", "iface", "netlink", "process", "error"],
+    &["mode", "iface", "netlink", "process", "file", "error"],
 ];
 
 /// A module path below the crate root, such as `["attach", "switch"]`.

@@ -90,7 +90,7 @@ pub enum Command {
     RevertPending {
         #[arg(long)]
         id: String,
-        /// Seconds since the Unix epoch.
+        /// Seconds of the boot-time clock (`CLOCK_BOOTTIME`).
         #[arg(long)]
         deadline: u64,
     },
@@ -186,6 +186,13 @@ pub struct AttachArgs {
     #[arg(long)]
     pub force: bool,
 
+    #[command(flatten)]
+    pub window: ConfirmWindow,
+}
+
+/// `--confirm` on the commands that change a policy.
+#[derive(Debug, Args)]
+pub struct ConfirmWindow {
     /// Revert the change unless `fwxdp confirm` comes within this long (`60s`, `5m`): a
     /// change that cuts this session off undoes itself.
     #[arg(long, value_name = "DURATION")]
@@ -209,10 +216,8 @@ pub struct EditArgs {
     #[arg(long)]
     pub force: bool,
 
-    /// Revert the change unless `fwxdp confirm` comes within this long (`60s`, `5m`): a
-    /// change that cuts this session off undoes itself.
-    #[arg(long, value_name = "DURATION")]
-    pub confirm: Option<humantime::Duration>,
+    #[command(flatten)]
+    pub window: ConfirmWindow,
 }
 
 #[derive(Debug, Args)]
@@ -226,10 +231,8 @@ pub struct DetachArgs {
     #[arg(long, conflicts_with = "ifaces")]
     pub all: bool,
 
-    /// Revert the change unless `fwxdp confirm` comes within this long (`60s`, `5m`): a
-    /// change that cuts this session off undoes itself.
-    #[arg(long, value_name = "DURATION")]
-    pub confirm: Option<humantime::Duration>,
+    #[command(flatten)]
+    pub window: ConfirmWindow,
 }
 
 #[derive(Debug, Args)]

@@ -12,9 +12,7 @@ use crate::{
 /// Under the state lock, before a command reads the state it changes: a change whose
 /// window ended without its reverter coming is reverted first.
 pub(super) fn settle(root: &PinRoot, run_dir: &Path) -> Result<(), CliError> {
-    if let Some(reverted) =
-        confirm::settle_overdue(run_dir, root).map_err(confirm::ConfirmError::from)?
-    {
+    if let Some(reverted) = confirm::settle_overdue(run_dir, root)? {
         say!(
             "reverted `{}`: its confirmation window had ended{}",
             reverted.what,
@@ -88,11 +86,11 @@ pub(super) fn abandon(root: &PinRoot, run_dir: &Path, change: Option<&Pending>) 
 pub(super) fn keep(root: &PinRoot, run_dir: &Path) -> Result<(), CliError> {
     require_root()?;
     let _lock = StateLock::acquire()?;
-    if let Some(change) = confirm::confirm(run_dir, root).map_err(confirm::ConfirmError::from)? {
+    if let Some(change) = confirm::confirm(run_dir, root)? {
         say!("confirmed: `{}` stays", change.what);
         return Ok(());
     }
-    let reverted = confirm::last_reverted(run_dir, root).map_err(confirm::ConfirmError::from)?;
+    let reverted = confirm::last_reverted(run_dir, root)?;
     Err(CliError::NothingToConfirm {
         reverted: reverted.map(|r| r.what),
     })
@@ -107,9 +105,7 @@ pub(super) fn revert_pending(
     deadline: u64,
 ) -> Result<(), CliError> {
     require_root()?;
-    let Some(seen) =
-        confirm::due(run_dir, root, id, deadline).map_err(confirm::ConfirmError::from)?
-    else {
+    let Some(seen) = confirm::due(run_dir, root, id, deadline)? else {
         return Ok(());
     };
     let _lock = StateLock::acquire()?;
@@ -117,15 +113,14 @@ pub(super) fn revert_pending(
     // the lock is taken would leave the interfaces half put back.
     super::process::hold_signals()?;
     // Again under the lock: a confirmation may have come while it was taken.
-    let change = match confirm::pending(run_dir, root).map_err(confirm::ConfirmError::from)? {
+    let change = match confirm::pending(run_dir, root)? {
         Some(change) if change.id == id => change,
         // Gone without a word: lost, and put back from what was read.
         None if confirm::ended(run_dir, root, id) == confirm::Ended::Unknown => seen,
         // Replaced by another change, or ended.
         Some(_) | None => return Ok(()),
     };
-    let reverted =
-        confirm::revert_now(run_dir, root, &change).map_err(confirm::ConfirmError::from)?;
+    let reverted = confirm::revert_now(run_dir, root, &change)?;
     eprintln!(
         "fwxdp: `{}` was not confirmed in time: reverted{}",
         reverted.what,

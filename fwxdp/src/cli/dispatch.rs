@@ -208,7 +208,7 @@ fn attach(root: &PinRoot, run_dir: &Path, args: &AttachArgs) -> Result<(), CliEr
     hold_signals()?;
     let _lock = StateLock::acquire()?;
     confirm::settle(root, run_dir)?;
-    let change = confirm::begin(root, run_dir, &args.ifaces, args.confirm)?;
+    let change = confirm::begin(root, run_dir, &args.ifaces, args.window.confirm)?;
     for name in &args.ifaces {
         let request = Request {
             iface: name,
@@ -245,7 +245,7 @@ fn detach(root: &PinRoot, run_dir: &Path, args: &DetachArgs) -> Result<(), CliEr
     } else {
         args.ifaces.clone()
     };
-    let change = confirm::begin(root, run_dir, &ifaces, args.confirm)?;
+    let change = confirm::begin(root, run_dir, &ifaces, args.window.confirm)?;
     if args.all {
         let detached = attach::detach_all(root).inspect_err(|_| {
             confirm::abandon(root, run_dir, change.as_ref());

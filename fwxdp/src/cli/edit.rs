@@ -73,7 +73,7 @@ pub(super) fn run(
     }
     let plans = plan(&mut pinned, &edit, change, args.force)?;
     let names: Vec<String> = plans.iter().map(|p| p.iface.clone()).collect();
-    let pending = super::confirm::begin(root, run_dir, &names, args.confirm)?;
+    let pending = super::confirm::begin(root, run_dir, &names, args.window.confirm)?;
     for plan in &plans {
         notes(plan, &edit, change);
         if plan.edited == plan.running {

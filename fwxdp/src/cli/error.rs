@@ -122,6 +122,12 @@ pub enum CliError {
     LogService(#[source] io::Error),
 }
 
+impl From<crate::confirm::RecordError> for CliError {
+    fn from(error: crate::confirm::RecordError) -> Self {
+        Self::Confirm(error.into())
+    }
+}
+
 impl From<DaemonError> for CliError {
     fn from(error: DaemonError) -> Self {
         match error {
@@ -137,7 +143,9 @@ impl CliError {
     #[must_use]
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Self::Usage(_) => ExitCode::from(UsageError::EXIT_CODE),
+            Self::Usage(_) | Self::Confirm(crate::confirm::ConfirmError::Window { .. }) => {
+                ExitCode::from(UsageError::EXIT_CODE)
+            }
             Self::Service(DaemonError::NothingFiltered { .. }) => {
                 ExitCode::from(crate::service::EXIT_CANNOT_FILTER)
             }

@@ -1,12 +1,7 @@
 //! `fwxdp save` and `fwxdp diff`: the running state of every attached interface written
 //! as the service's config, or compared with it.
 
-use std::{
-    fs,
-    io::{self, Write as _},
-    os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _},
-    path::Path,
-};
+use std::{fs, io, path::Path};
 
 use super::{error::CliError, process::require_root};
 use crate::{
@@ -43,7 +38,8 @@ pub(super) fn save_to(root: &PinRoot, path: &Path) -> Result<(), CliError> {
         path: path.to_owned(),
         source,
     })?;
-    write(path, &saved.text).map_err(|source| write_error(path, source))?;
+    crate::file::replace(path, saved.text.as_bytes(), None)
+        .map_err(|source| write_error(path, source))?;
     let names: Vec<&str> = running.iter().map(|r| r.name.as_str()).collect();
     if names.is_empty() {
         say!("{}: written; nothing is attached now", path.display());
@@ -121,45 +117,6 @@ fn present() -> Result<Vec<String>, CliError> {
         .filter(|l| !l.loopback)
         .map(|l| l.name)
         .collect())
-}
-
-/// Replaces `path` with `text` at once: a crash leaves the old file or the new one, never
-/// half of either. Its permissions are kept; a new file is 0644 in a directory made for it.
-fn write(path: &Path, text: &str) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    fs::create_dir_all(dir)?;
-    let mode = fs::metadata(path).map_or(0o644, |m| m.permissions().mode() & 0o7777);
-    let name = path
-        .file_name()
-        .map_or_else(|| "fwxdp.toml".into(), |n| n.to_string_lossy().into_owned());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let staged = dir.join(format!(
-        ".{name}.fwxdp-save.{}.{nanos:x}",
-        std::process::id()
-    ));
-    let result = (|| {
-        // Made new (never a file or link someone left at that name), with its mode from
-        // the start.
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&staged)?;
-        file.set_permissions(fs::Permissions::from_mode(mode))?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        fs::rename(&staged, path)?;
-        fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _: io::Result<()> = fs::remove_file(&staged);
-    }
-    result
 }
 
 fn write_error(path: &Path, source: io::Error) -> CliError {

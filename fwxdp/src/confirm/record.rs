@@ -4,7 +4,6 @@
 
 use std::{
     fs, io,
-    io::Write as _,
     path::{Path, PathBuf},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -151,10 +150,9 @@ pub fn new_id() -> String {
 }
 
 impl Pending {
-    /// A change made now that reverts after `window`.
+    /// A change made now that reverts after `window` (which [`super::begin`] bounds).
     #[must_use]
     pub fn new(what: String, root: &PinRoot, before: Vec<Before>, window: Duration) -> Self {
-        let window = window.clamp(Duration::from_secs(1), MAX_WINDOW);
         Self {
             id: new_id(),
             what,
@@ -224,7 +222,7 @@ pub fn read<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, Reco
         })
 }
 
-/// Writes `record` to `path` whole (beside, flushed, renamed over).
+/// Writes `record` to `path` whole ([`crate::file::replace`]).
 ///
 /// # Errors
 /// When the run directory cannot be written.
@@ -233,24 +231,8 @@ pub fn write<T: Serialize>(path: &Path, record: &T) -> Result<(), RecordError> {
         path: path.to_owned(),
         source,
     };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(error)?;
-    // Hidden and of another suffix: a half-written record is never taken for one.
-    let name = path
-        .file_name()
-        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let staged = dir.join(format!(".{name}.{}.new", std::process::id()));
     let text = serde_json::to_vec_pretty(record).map_err(|e| error(io::Error::other(e)))?;
-    let result = (|| {
-        let mut file = fs::File::create(&staged)?;
-        file.write_all(&text)?;
-        file.sync_all()?;
-        fs::rename(&staged, path)
-    })();
-    if result.is_err() {
-        let _: io::Result<()> = fs::remove_file(&staged);
-    }
-    result.map_err(error)
+    crate::file::replace(path, &text, Some(0o644)).map_err(error)
 }
 
 /// Removes the record at `path`; true when there was one.

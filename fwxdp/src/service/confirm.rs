@@ -8,7 +8,7 @@ use tracing::{error, info, warn};
 use super::{
     apply::{self, Managed},
     config::ServiceConfig,
-    daemon::{Service, keep_as_last_good},
+    daemon::Service,
     unconfirmed::{Standing, Unconfirmed, clear_marker, mark, standing},
 };
 use crate::{
@@ -91,20 +91,23 @@ impl Service {
         });
     }
 
-    /// A reload with a window failed (and put back what it changed): its change ends.
+    /// A reload with a window failed (and put back what it changed): its change ends, as
+    /// reverted.
     pub(super) async fn drop_change(&self, change: &Pending) {
         clear_marker(&self.settings.state_dir);
-        let (root, run_dir, id) = (
+        let (root, run_dir, change) = (
             self.settings.root.clone(),
             self.settings.run_dir.clone(),
-            change.id.clone(),
+            change.clone(),
         );
         let dropped = tokio::task::spawn_blocking(move || {
             let _lock = StateLock::acquire().map_err(|e| error::chain(&e))?;
             match confirm::pending(&run_dir, &root) {
-                Ok(Some(waiting)) if waiting.id == id => confirm::confirm(&run_dir, &root)
-                    .map(drop)
-                    .map_err(|e| error::chain(&e)),
+                Ok(Some(waiting)) if waiting.id == change.id => {
+                    confirm::end(&run_dir, &root, &change, Vec::new())
+                        .map(drop)
+                        .map_err(|e| error::chain(&e))
+                }
                 _ => Ok(()),
             }
         })
@@ -122,13 +125,13 @@ impl Service {
         match standing(&self.settings.run_dir, &self.settings.root, unconfirmed) {
             Standing::Waiting => {}
             Standing::Confirmed => self.keep_confirmed(),
-            Standing::Due | Standing::RevertedElsewhere => self.revert_reload().await,
+            Standing::Due => self.revert_reload().await,
         }
     }
 
     fn keep_confirmed(&mut self) {
         if let Some(unconfirmed) = self.unconfirmed.take() {
-            keep_as_last_good(&self.last_good, &unconfirmed.text);
+            self.last_good.keep(&unconfirmed.text);
             clear_marker(&self.settings.state_dir);
             info!("the reload was confirmed: its config is the last good one now");
         }
@@ -201,7 +204,14 @@ impl Service {
             Ok(Err(e)) => error!("{}", error::chain(&e)),
             Err(e) => error!("{}", error::chain(&e)),
         }
-        self.switch_exporter(&previous).await;
+        self.exporter
+            .switch(
+                &self.settings.root,
+                &self.current,
+                &previous,
+                self.unattached.clone(),
+            )
+            .await;
         self.current = previous;
         self.report_status();
     }

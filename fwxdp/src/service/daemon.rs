@@ -115,7 +115,7 @@ pub async fn run(settings: Settings, mut events: mpsc::Receiver<Event>) -> Resul
         });
     }
     if keep {
-        keep_as_last_good(&last_good, &text);
+        last_good.keep(&text);
     }
     warn_about_others(&settings.root, &applied.managed);
     if let Err(e) = droplog::start(settings.root.clone(), &settings.run_dir) {
@@ -208,15 +208,6 @@ fn start_config(
 fn log_problems(error: &ConfigError) {
     for line in error.to_string().lines() {
         error!("{line}");
-    }
-}
-
-pub(super) fn keep_as_last_good(last_good: &LastGood, text: &str) {
-    if let Err(e) = last_good.save(text) {
-        warn!(
-            "cannot keep the config as the last good one in {}: {e}",
-            last_good.path().display()
-        );
     }
 }
 
@@ -351,34 +342,23 @@ impl Service {
             self.await_confirmation(change, text);
             note
         } else {
-            keep_as_last_good(&self.last_good, &text);
+            self.last_good.keep(&text);
             unconfirmed::clear_marker(&self.settings.state_dir);
             String::new()
         };
-        self.switch_exporter(&next).await;
+        self.exporter
+            .switch(
+                &self.settings.root,
+                &self.current,
+                &next,
+                self.unattached.clone(),
+            )
+            .await;
         self.current = next;
         Ok(format!(
             "reloaded: filtering {}{confirm_note}",
             names(self.managed.keys())
         ))
-    }
-}
-
-impl Service {
-    /// Starts the exporter `next` asks for, when it differs from the one running.
-    pub(super) async fn switch_exporter(&mut self, next: &Arc<ServiceConfig>) {
-        if next.metrics == self.current.metrics {
-            return;
-        }
-        self.exporter.stop().await;
-        self.exporter =
-            match ExporterTask::start(&self.settings.root, next, self.unattached.clone()).await {
-                Ok(exporter) => exporter,
-                Err(e) => {
-                    error!("metrics: {}", error::chain(&e));
-                    ExporterTask::default()
-                }
-            };
     }
 }
 

@@ -45,6 +45,28 @@ impl ExporterTask {
         })
     }
 
+    /// Serves as `next` asks, when it asks otherwise than `current`: the old exporter
+    /// stopped, a new one started (a failure to listen is logged, and there is none).
+    pub(super) async fn switch(
+        &mut self,
+        root: &PinRoot,
+        current: &ServiceConfig,
+        next: &ServiceConfig,
+        unattached: metrics::Unattached,
+    ) {
+        if next.metrics == current.metrics {
+            return;
+        }
+        self.stop().await;
+        *self = match Self::start(root, next, unattached).await {
+            Ok(exporter) => exporter,
+            Err(e) => {
+                error!("metrics: {}", crate::error::chain(&e));
+                Self::default()
+            }
+        };
+    }
+
     /// Stops serving and waits for the task to end.
     pub(super) async fn stop(&mut self) {
         if let Some((stop, task)) = self.task.take() {

@@ -2,8 +2,7 @@
 //! still brings up the filter it had (`/var/lib/fwxdp/last-good.toml`).
 
 use std::{
-    fs, io,
-    io::Write as _,
+    io,
     path::{Path, PathBuf},
 };
 
@@ -29,17 +28,21 @@ impl LastGood {
         &self.path
     }
 
-    /// Keeps `text` as the last good config: written beside, flushed to disk, renamed
-    /// over, so that a crash leaves the old copy or the new one, never half of one.
+    /// Keeps `text` as the last good config, whole ([`crate::file::replace`]): a crash
+    /// leaves the old copy or the new one, never half of one.
     pub(super) fn save(&self, text: &str) -> io::Result<()> {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        fs::create_dir_all(dir)?;
-        let temporary = self.path.with_extension("toml.new");
-        let mut file = fs::File::create(&temporary)?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        fs::rename(&temporary, &self.path)?;
-        fs::File::open(dir)?.sync_all()
+        crate::file::replace(&self.path, text.as_bytes(), Some(0o644))
+    }
+
+    /// Keeps `text` as the last good config, and says so when it cannot: the filter does
+    /// not depend on it.
+    pub(super) fn keep(&self, text: &str) {
+        if let Err(e) = self.save(text) {
+            tracing::warn!(
+                "cannot keep the config as the last good one in {}: {e}",
+                self.path.display()
+            );
+        }
     }
 
     /// The last good config, validated again (by this build).

@@ -10,8 +10,7 @@
 //! again from the same file applies the last good config instead.
 
 use std::{
-    fs,
-    io::{self, Write as _},
+    fs, io,
     path::{Path, PathBuf},
     sync::Arc,
 };
@@ -38,12 +37,11 @@ pub(super) struct Unconfirmed {
 pub(super) enum Standing {
     /// In its window.
     Waiting,
-    /// Its deadline came, or its record was lost: the service reverts it.
+    /// Its deadline came, its reverter put it back, or its record was lost: the service
+    /// goes back (putting the interfaces back itself unless its reverter did).
     Due,
     /// `fwxdp confirm` came.
     Confirmed,
-    /// Its reverter put the interfaces back already.
-    RevertedElsewhere,
 }
 
 /// The file in `state_dir` that holds the text of a config reloaded and not confirmed.
@@ -54,14 +52,7 @@ pub(super) fn marker(state_dir: &Path) -> PathBuf {
 /// Marks `text` as the config of a reload not confirmed (whole, flushed, before the
 /// reload applies it).
 pub(super) fn mark(state_dir: &Path, text: &str) -> io::Result<()> {
-    fs::create_dir_all(state_dir)?;
-    let path = marker(state_dir);
-    let staged = state_dir.join(".unconfirmed.toml.new");
-    let mut file = fs::File::create(&staged)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    fs::rename(&staged, &path)?;
-    fs::File::open(state_dir)?.sync_all()
+    crate::file::replace(&marker(state_dir), text.as_bytes(), Some(0o644))
 }
 
 /// Whether `text` is the config of a reload that was not confirmed.
@@ -90,8 +81,7 @@ pub(super) fn standing(run_dir: &Path, root: &PinRoot, unconfirmed: &Unconfirmed
         Err(_) => Standing::Waiting,
         Ok(_) => match confirm::ended(run_dir, root, id) {
             Ended::Confirmed => Standing::Confirmed,
-            Ended::Reverted => Standing::RevertedElsewhere,
-            Ended::Unknown => Standing::Due,
+            Ended::Reverted | Ended::Unknown => Standing::Due,
         },
     }
 }

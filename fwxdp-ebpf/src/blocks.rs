@@ -31,11 +31,14 @@ pub(crate) fn blocked(scope: u32, packet: &Packet) -> bool {
     if counts.all == 0 && scoped == BLOCK_SCOPE_ALL {
         return false;
     }
-    let data = BlockKey {
-        scope_be: BLOCK_SCOPE_ALL,
-        family: packet.family,
-        _pad: [0; 3],
-        addr: packet.src(),
+    // Built as three words, not field by field: LLVM turns the zero padding into a call to
+    // a byte-by-byte memset, which every packet would pay while blocks exist. The layout is
+    // `BlockKey`'s on a little-endian target: scope, family, three bytes of padding, address.
+    // SAFETY: both are plain 16-byte and 24-byte integer arrays and structs.
+    let data: BlockKey = unsafe {
+        let [lo, hi] = core::mem::transmute::<[u8; 16], [u64; 2]>(packet.src());
+        let head = u64::from(BLOCK_SCOPE_ALL) | u64::from(packet.family) << 32;
+        core::mem::transmute::<[u64; 3], BlockKey>([head, lo, hi])
     };
     let addr_bits = if packet.family == FAMILY_V4 { 32 } else { 128 };
     search(&data, addr_bits, counts.all != 0, scoped)

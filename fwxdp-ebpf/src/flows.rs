@@ -41,10 +41,11 @@ pub(crate) fn record_outbound(data: usize, data_end: usize) {
     let Some(config) = FWXDP_CONFIG.get(0) else {
         return;
     };
-    let packet = parse::frame(data, data_end, 0, config.ip_frames());
+    let mut packet = parse::frame(data, data_end, 0, config.ip_frames());
     if packet.kind != Kind::Ip {
         return;
     }
+    packet.upper();
     // Answers from a port or protocol open to everyone (a DNS or QUIC server's replies)
     // need no flow: their peers reach it anyway, and recording them would let a flood of
     // spoofed queries evict the host's own flows.

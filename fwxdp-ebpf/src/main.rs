@@ -28,7 +28,7 @@ use aya_ebpf::{
     macros::{classifier, xdp},
     programs::{TcContext, XdpContext},
 };
-use fwxdp_common::CONFIG_MONITOR;
+use fwxdp_common::{CONFIG_MONITOR, Reason};
 
 use crate::maps::FWXDP_CONFIG;
 
@@ -48,11 +48,18 @@ fn filter(ctx: *mut c_void, data: usize, data_end: usize, outer_tags: usize, byt
     let Some(config) = FWXDP_CONFIG.get(0) else {
         return Action::Abort;
     };
-    let packet = parse::frame(data, data_end, outer_tags, config.ip_frames());
-    let verdict = verdict::judge(ctx, &packet, config);
+    let mut packet = parse::frame(data, data_end, outer_tags, config.ip_frames());
+    let verdict = verdict::source(&packet, config).unwrap_or_else(|| {
+        packet.upper();
+        verdict::transport(ctx, &packet, config)
+    });
     counters::count(&verdict, bytes);
     if !verdict.reason.is_drop() {
         return Action::Pass;
+    }
+    // The log shows the ports of a blocked source's packet too.
+    if verdict.reason == Reason::Blocked {
+        packet.upper();
     }
     // In monitor mode too: the log shows what would be dropped.
     log::dropped(config, &packet, verdict.reason, bytes);
@@ -67,7 +74,9 @@ fn filter(ctx: *mut c_void, data: usize, data_end: usize, outer_tags: usize, byt
 #[xdp]
 fn fwxdp_xdp(ctx: XdpContext) -> u32 {
     let (data, data_end) = (ctx.data(), ctx.data_end());
-    match filter(ctx.as_ptr(), data, data_end, 0, (data_end - data) as u64) {
+    // Computed here, so the verifier need not keep `data` apart per VLAN tagging.
+    let bytes = core::hint::black_box((data_end - data) as u64);
+    match filter(ctx.as_ptr(), data, data_end, 0, bytes) {
         Action::Pass => xdp_action::XDP_PASS,
         Action::Drop => xdp_action::XDP_DROP,
         Action::Abort => xdp_action::XDP_ABORTED,

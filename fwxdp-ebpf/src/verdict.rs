@@ -41,21 +41,24 @@ impl Verdict {
     }
 }
 
-/// Judges the parsed frame `packet` under `config`; `ctx` is the program's context (for
-/// socket lookups).
+/// Judges what the frame's link and IP headers say (`packet` as [`crate::parse::frame`] left it):
+/// a verdict for what is not IP, loopback or blocked; `None` when the transport decides.
 #[inline(always)]
-pub(crate) fn judge(ctx: *mut c_void, packet: &Packet, config: &Config) -> Verdict {
-    match packet.kind {
-        Kind::NonIp => return Verdict::because(Reason::Other),
-        Kind::Malformed => return Verdict::because(Reason::Malformed),
-        Kind::Ip => {}
-    }
-    if packet.is_loopback() {
-        return Verdict::because(Reason::Loopback);
-    }
-    if blocks::blocked(config.block_scope, packet) {
-        return Verdict::because(Reason::Blocked);
-    }
+pub(crate) fn source(packet: &Packet, config: &Config) -> Option<Verdict> {
+    let reason = match packet.kind {
+        Kind::NonIp => Reason::Other,
+        Kind::Malformed => Reason::Malformed,
+        Kind::Ip if packet.is_loopback() => Reason::Loopback,
+        Kind::Ip if blocks::blocked(config.block_scope, packet) => Reason::Blocked,
+        Kind::Ip => return None,
+    };
+    Some(Verdict::because(reason))
+}
+
+/// Judges an IP packet that [`source`] left to its transport, read by [`Packet::upper`];
+/// `ctx` is the program's context (for socket lookups).
+#[inline(always)]
+pub(crate) fn transport(ctx: *mut c_void, packet: &Packet, config: &Config) -> Verdict {
     match packet.transport {
         Transport::Unfiltered | Transport::LaterFragment => Verdict::because(Reason::Other),
         Transport::Hidden => Verdict::because(Reason::Malformed),

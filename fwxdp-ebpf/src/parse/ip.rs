@@ -36,21 +36,30 @@ pub(super) fn ipv4(c: &mut Cursor, packet: &mut Packet) -> Kind {
     }
     packet.family = FAMILY_V4;
     packet.ip = ip_addr;
-    if ip.frag_offset() != 0 {
+    packet.later_fragment = ip.frag_offset() != 0;
+    packet.next = ip.proto;
+    packet.remaining = total_len - header_len;
+    Kind::Ip
+}
+
+/// What follows an IPv4 header: nothing of interest in a later fragment, else AH or the
+/// transport header.
+#[inline(always)]
+pub(super) fn ipv4_upper(c: &mut Cursor, packet: &mut Packet) {
+    if packet.later_fragment {
         packet.transport = Transport::LaterFragment;
-        return Kind::Ip;
+        return;
     }
-    let remaining = total_len - header_len;
-    if ip.proto == IPPROTO_AH {
+    let remaining = packet.remaining;
+    if packet.next == IPPROTO_AH {
         // AH authenticates the transport header behind it, which is judged like any other.
         match authentication_header(c, remaining) {
             Some((next, remaining)) => transport(c, next, remaining, packet),
             None => packet.transport = Transport::Hidden,
         }
     } else {
-        transport(c, ip.proto, remaining, packet);
+        transport(c, packet.next, remaining, packet);
     }
-    Kind::Ip
 }
 
 /// Skips an IPv4 AH header within the `remaining` bytes the IP length leaves; returns the
@@ -82,16 +91,19 @@ pub(super) fn ipv6(c: &mut Cursor, packet: &mut Packet) -> Kind {
     }
     packet.family = FAMILY_V6;
     packet.ip = ip_addr;
-    match extension_headers(
-        c,
-        ip.next_hdr,
-        usize::from(u16::from_be_bytes(ip.payload_len)),
-    ) {
+    packet.next = ip.next_hdr;
+    packet.remaining = usize::from(u16::from_be_bytes(ip.payload_len));
+    Kind::Ip
+}
+
+/// What follows an IPv6 header: the extension-header chain, then the transport header.
+#[inline(always)]
+pub(super) fn ipv6_upper(c: &mut Cursor, packet: &mut Packet) {
+    match extension_headers(c, packet.next, packet.remaining) {
         Chain::Transport { next, remaining } => transport(c, next, remaining, packet),
         Chain::LaterFragment => packet.transport = Transport::LaterFragment,
         Chain::Hidden => packet.transport = Transport::Hidden,
     }
-    Kind::Ip
 }
 
 enum Chain {

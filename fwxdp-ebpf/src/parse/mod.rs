@@ -6,7 +6,7 @@
 
 use core::{mem::size_of, ptr::read_unaligned};
 
-use fwxdp_common::Proto;
+use fwxdp_common::{FAMILY_V4, Proto};
 use network_types::{eth::EthHdr, vlan::VlanHdr};
 
 mod address;
@@ -129,12 +129,23 @@ pub(crate) struct Packet {
     pub(crate) dst_port: u16,
     pub(crate) syn: bool,
     pub(crate) ack: bool,
+    /// Where [`Packet::upper`] goes on: the cursor behind the fixed IP header (and IPv4
+    /// options), the protocol the header names, and what its length fields leave.
+    rest: Cursor,
+    next: u8,
+    remaining: usize,
+    /// An IPv4 fragment other than the first.
+    later_fragment: bool,
 }
 
 /// Parses Ethernet, up to [`VLAN_MAX_DEPTH`] VLAN tags (less `outer_tags`, which the kernel
-/// already took off the frame), and IPv4 or IPv6 with their transport header. With
-/// `ip_frames` (a device without a link-layer header) the frame starts at the IP header,
-/// whose version says which.
+/// already took off the frame), and the fixed IPv4 or IPv6 header; [`Packet::upper`] reads
+/// the rest. With `ip_frames` (a device without a link-layer header) the frame starts at the
+/// IP header, whose version says which.
+///
+/// Two steps, so that the verdict judges the source (loopback, blocklist) before the
+/// transport header makes the packets differ: the verifier then walks those checks once
+/// per family, not once per transport.
 #[inline(always)]
 pub(crate) fn frame(data: usize, data_end: usize, outer_tags: usize, ip_frames: bool) -> Packet {
     let mut packet = Packet {
@@ -148,6 +159,10 @@ pub(crate) fn frame(data: usize, data_end: usize, outer_tags: usize, ip_frames: 
         dst_port: 0,
         syn: false,
         ack: false,
+        rest: Cursor::new(0, 0),
+        next: 0,
+        remaining: 0,
+        later_fragment: false,
     };
     let mut c = Cursor::new(data, data_end);
     let ether_type = if ip_frames {
@@ -160,13 +175,42 @@ pub(crate) fn frame(data: usize, data_end: usize, outer_tags: usize, ip_frames: 
     } else {
         ethernet(&mut c, outer_tags)
     };
+    converge(&mut c, data);
     packet.kind = match ether_type {
         Some(ETH_P_IPV4) => ipv4(&mut c, &mut packet),
         Some(ETH_P_IPV6) => ipv6(&mut c, &mut packet),
         Some(_) => Kind::NonIp,
         None => Kind::Malformed,
     };
+    packet.rest = c;
     packet
+}
+
+/// Turns the cursor's offset (14, 18 or 22 bytes, or 0 on an IP device) into one value the
+/// verifier does not know, below 32. Packet pointers with different constant offsets never
+/// prune one another, so without this every tagging walked the whole verdict again.
+/// Subtracting two packet pointers gives an unknown scalar (root may; fwxdp needs root).
+#[inline(always)]
+fn converge(c: &mut Cursor, data: usize) {
+    let offset = core::hint::black_box(c.pos) - data;
+    c.pos = data + (offset & 0x1f);
+}
+
+impl Packet {
+    /// Reads what follows the fixed IP header of an IP packet: the IPv4 fragment offset, AH,
+    /// the IPv6 extension headers and the transport header. Does nothing for other frames.
+    #[inline(always)]
+    pub(crate) fn upper(&mut self) {
+        if self.kind != Kind::Ip {
+            return;
+        }
+        let mut c = Cursor::new(self.rest.pos, self.rest.end);
+        if self.family == FAMILY_V4 {
+            ip::ipv4_upper(&mut c, self);
+        } else {
+            ip::ipv6_upper(&mut c, self);
+        }
+    }
 }
 
 #[inline(always)]

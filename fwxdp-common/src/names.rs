@@ -46,6 +46,14 @@ pub mod map_name {
     pub const LOG: &str = "FWXDP_LOG";
     /// Per-CPU [`crate::LogState`] at index 0: the drop log's window and what it left out.
     pub const LOG_STATE: &str = "FWXDP_LOG_STATE";
+    /// The XDP program that judges what a tunnel packet carries, at index 0: the XDP
+    /// ingress program tail-calls it. Its entry is dropped with the last reference to the
+    /// map from userspace, so every interface pins it.
+    pub const XDP_INNER: &str = "FWXDP_XDP_INNER";
+    /// The same for the TC ingress program.
+    pub const TC_INNER: &str = "FWXDP_TC_INNER";
+    /// Per CPU: where the tunnel packet being handed to an inner program has its payload.
+    pub const TUNNEL: &str = "FWXDP_TUNNEL";
 }
 
 /// Program names in the BPF object.
@@ -56,4 +64,8 @@ pub mod program_name {
     pub const TC_INGRESS: &str = "fwxdp_tc_ingress";
     /// Records outbound flows (UDP and the other protocols but TCP) so their replies pass.
     pub const TC_EGRESS: &str = "fwxdp_tc_egress";
+    /// Judges what a tunnel packet the XDP ingress program admitted carries.
+    pub const XDP_INNER: &str = "fwxdp_xdp_inner";
+    /// The same for the TC ingress program.
+    pub const TC_INNER: &str = "fwxdp_tc_inner";
 }

@@ -3,7 +3,7 @@
 //! without ports are tracked by (protocol, local address, remote address).
 
 use aya_ebpf::helpers::bpf_ktime_get_ns;
-use fwxdp_common::{FLOW_TIMEOUT_NS, FlowKey, PROTOCOL_ALLOW, port_index, protocol_index};
+use fwxdp_common::{Config, FLOW_TIMEOUT_NS, FlowKey, PROTOCOL_ALLOW, port_index, protocol_index};
 
 use crate::{
     maps::{FWXDP_CONFIG, FWXDP_FLOWS, FWXDP_PORTS, FWXDP_PROTOCOLS},
@@ -34,18 +34,35 @@ pub(crate) fn is_reply(packet: &Packet) -> bool {
     }
 }
 
-/// Records an outbound packet between `data` and `data_end` (TCP and the unjudged
-/// protocols are left alone).
+/// Records an outbound packet, whose start and end `bounds` reads (TCP and the unjudged
+/// protocols are left alone). A tunnel packet's flow is recorded, and so is the flow of
+/// what it carries, whose replies come back inside the tunnel.
 #[inline(always)]
-pub(crate) fn record_outbound(data: usize, data_end: usize) {
+pub(crate) fn record_outbound(bounds: impl Fn() -> (usize, usize)) {
     let Some(config) = FWXDP_CONFIG.get(0) else {
         return;
     };
+    let (data, data_end) = bounds();
     let mut packet = parse::frame(data, data_end, 0, config.ip_frames());
+    packet.upper();
+    record(config, &packet);
+    if packet.is_tunnel() {
+        // The bounds read again: the first start pointer carries what the frame's parse
+        // checked, which differs per framing and would have the verifier walk what
+        // follows once per framing.
+        let (data, data_end) = bounds();
+        let mut carried = parse::carried(data, data_end, &packet.tunnel());
+        carried.upper_carried(data);
+        record(config, &carried);
+    }
+}
+
+/// Records the flow of `packet`, an outbound packet.
+#[inline(always)]
+fn record(config: &Config, packet: &Packet) {
     if packet.kind != Kind::Ip {
         return;
     }
-    packet.upper();
     // Answers from a port or protocol open to everyone (a DNS or QUIC server's replies)
     // need no flow: their peers reach it anyway, and recording them would let a flood of
     // spoofed queries evict the host's own flows.

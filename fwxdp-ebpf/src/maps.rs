@@ -2,7 +2,9 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{
+        Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, PerCpuHashMap, ProgramArray, RingBuf,
+    },
 };
 use fwxdp_common::{
     BLOCKS_MAX_ENTRIES, BlockCounts, BlockEntry, BlockKey, CIDRS_MAX_ENTRIES, CidrKey, Config,
@@ -11,6 +13,8 @@ use fwxdp_common::{
     PROTO_COUNT, PROTOCOL_NUMBERS, PROTOCOLS_ENTRIES, PortCounter, PortKey, RATES_MAX_ENTRIES,
     REASON_COUNT, RateKey, RateState,
 };
+
+use crate::parse::Tunnel;
 
 #[map]
 pub(crate) static FWXDP_CONFIG: Array<Config> = Array::with_max_entries(1, 0);
@@ -72,6 +76,20 @@ pub(crate) static FWXDP_LOG: RingBuf = RingBuf::with_byte_size(LOG_RING_BYTES, 0
 
 #[map]
 pub(crate) static FWXDP_LOG_STATE: PerCpuArray<LogState> = PerCpuArray::with_max_entries(1, 0);
+
+/// The program the XDP ingress program hands a tunnel packet to, at index 0; filled by
+/// userspace.
+#[map]
+pub(crate) static FWXDP_XDP_INNER: ProgramArray = ProgramArray::with_max_entries(1, 0);
+
+/// The same for TC.
+#[map]
+pub(crate) static FWXDP_TC_INNER: ProgramArray = ProgramArray::with_max_entries(1, 0);
+
+/// Where the tunnel packet handed to an inner program has its payload: written just before
+/// the tail call on the same CPU.
+#[map]
+pub(crate) static FWXDP_TUNNEL: PerCpuArray<Tunnel> = PerCpuArray::with_max_entries(1, 0);
 
 /// Read and written by userspace only: created with the other maps so that it is pinned
 /// beside them.

@@ -39,6 +39,16 @@ impl Verdict {
             protocol: None,
         }
     }
+
+    /// A drop of a packet of IP protocol `number`.
+    #[inline(always)]
+    pub(crate) const fn protocol(number: u8) -> Self {
+        Self {
+            reason: Reason::Protocol,
+            port: None,
+            protocol: Some(number),
+        }
+    }
 }
 
 /// Judges what the frame's link and IP headers say (`packet` as [`crate::parse::frame`] left it):
@@ -56,9 +66,17 @@ pub(crate) fn source(packet: &Packet, config: &Config) -> Option<Verdict> {
 }
 
 /// Judges an IP packet that [`source`] left to its transport, read by [`Packet::upper`];
-/// `ctx` is the program's context (for socket lookups).
+/// `ctx` is the program's context (for socket lookups). `carried` says that `packet` came
+/// inside a tunnel packet: one level is looked into, so a tunnel packet inside one is
+/// dropped (what it carries would not be judged). A tunnel packet that arrived as such is
+/// judged as a protocol, and what it carries next if it passes.
 #[inline(always)]
-pub(crate) fn transport(ctx: *mut c_void, packet: &Packet, config: &Config) -> Verdict {
+pub(crate) fn transport(
+    ctx: *mut c_void,
+    packet: &Packet,
+    config: &Config,
+    carried: bool,
+) -> Verdict {
     match packet.transport {
         Transport::Unfiltered | Transport::LaterFragment => Verdict::because(Reason::Other),
         Transport::Hidden => Verdict::because(Reason::Malformed),
@@ -83,14 +101,20 @@ pub(crate) fn transport(ctx: *mut c_void, packet: &Packet, config: &Config) -> V
                 verdict
             }
         }
-        Transport::Protocol => {
-            let verdict = new_protocol(config.generation, packet);
-            if verdict.reason == Reason::Protocol && flows::is_reply(packet) {
-                Verdict::because(Reason::Established)
-            } else {
-                verdict
-            }
-        }
+        Transport::Protocol if carried && packet.is_tunnel() => Verdict::protocol(packet.ip_proto),
+        Transport::Protocol => protocol(config.generation, packet),
+    }
+}
+
+/// A packet of a protocol without ports passes when allowed, or when it answers traffic
+/// this host sent.
+#[inline(always)]
+fn protocol(generation: u8, packet: &Packet) -> Verdict {
+    let verdict = new_protocol(generation, packet);
+    if verdict.reason == Reason::Protocol && flows::is_reply(packet) {
+        Verdict::because(Reason::Established)
+    } else {
+        verdict
     }
 }
 

@@ -12,8 +12,10 @@ use network_types::{eth::EthHdr, vlan::VlanHdr};
 mod address;
 mod ip;
 mod transport;
+mod tunnel;
 
 use ip::{ipv4, ipv6};
+pub(crate) use tunnel::{Tunnel, carried};
 
 /// VLAN tags walked: 802.1ad outer plus 802.1Q inner.
 pub(crate) const VLAN_MAX_DEPTH: usize = 2;
@@ -37,6 +39,15 @@ impl Cursor {
     pub(crate) const fn new(data: usize, data_end: usize) -> Self {
         Self {
             pos: data,
+            end: data_end,
+        }
+    }
+
+    /// A cursor `offset` bytes into the frame at `data`.
+    #[inline(always)]
+    const fn at(data: usize, offset: usize, data_end: usize) -> Self {
+        Self {
+            pos: data + offset,
             end: data_end,
         }
     }
@@ -129,8 +140,17 @@ pub(crate) struct Packet {
     pub(crate) dst_port: u16,
     pub(crate) syn: bool,
     pub(crate) ack: bool,
+    /// For [`Transport::Protocol`], where the transport payload starts and ends (by the IP
+    /// length fields), as offsets from the IP header. 0 otherwise.
+    payload_start: usize,
+    payload_end: usize,
+    /// For a packet of [`frame`], where its IP header starts in the frame.
+    ip_offset: usize,
+    /// For a packet of [`carried`], where the tunnel packet's payload ends in the frame.
+    carried_end: usize,
     /// Where [`Packet::upper`] goes on: the cursor behind the fixed IP header (and IPv4
-    /// options), the protocol the header names, and what its length fields leave.
+    /// options), then behind the last header it read; the protocol the IP header names,
+    /// and what its length fields leave.
     rest: Cursor,
     next: u8,
     remaining: usize,
@@ -148,22 +168,7 @@ pub(crate) struct Packet {
 /// per family, not once per transport.
 #[inline(always)]
 pub(crate) fn frame(data: usize, data_end: usize, outer_tags: usize, ip_frames: bool) -> Packet {
-    let mut packet = Packet {
-        kind: Kind::Malformed,
-        family: 0,
-        ip: 0,
-        transport: Transport::Unfiltered,
-        ip_proto: 0,
-        proto: Proto::Tcp,
-        src_port: 0,
-        dst_port: 0,
-        syn: false,
-        ack: false,
-        rest: Cursor::new(0, 0),
-        next: 0,
-        remaining: 0,
-        later_fragment: false,
-    };
+    let mut packet = Packet::empty();
     let mut c = Cursor::new(data, data_end);
     let ether_type = if ip_frames {
         // Anything but IPv4 or IPv6 on an IP device hides what it carries: malformed.
@@ -175,7 +180,7 @@ pub(crate) fn frame(data: usize, data_end: usize, outer_tags: usize, ip_frames: 
     } else {
         ethernet(&mut c, outer_tags)
     };
-    converge(&mut c, data);
+    packet.ip_offset = converge(&mut c, data);
     packet.kind = match ether_type {
         Some(ETH_P_IPV4) => ipv4(&mut c, &mut packet),
         Some(ETH_P_IPV6) => ipv6(&mut c, &mut packet),
@@ -190,13 +195,41 @@ pub(crate) fn frame(data: usize, data_end: usize, outer_tags: usize, ip_frames: 
 /// verifier does not know, below 32. Packet pointers with different constant offsets never
 /// prune one another, so without this every tagging walked the whole verdict again.
 /// Subtracting two packet pointers gives an unknown scalar (root may; fwxdp needs root).
+/// Returns the offset, which also spares the rest of the program `data` (a pointer whose
+/// known range differs per framing too).
 #[inline(always)]
-fn converge(c: &mut Cursor, data: usize) {
-    let offset = core::hint::black_box(c.pos) - data;
-    c.pos = data + (offset & 0x1f);
+fn converge(c: &mut Cursor, data: usize) -> usize {
+    let offset = (core::hint::black_box(c.pos) - data) & 0x1f;
+    c.pos = data + offset;
+    offset
 }
 
 impl Packet {
+    /// A packet with every field written: malformed until a parser says otherwise.
+    #[inline(always)]
+    const fn empty() -> Self {
+        Self {
+            kind: Kind::Malformed,
+            family: 0,
+            ip: 0,
+            transport: Transport::Unfiltered,
+            ip_proto: 0,
+            proto: Proto::Tcp,
+            src_port: 0,
+            dst_port: 0,
+            syn: false,
+            ack: false,
+            payload_start: 0,
+            payload_end: 0,
+            ip_offset: 0,
+            carried_end: 0,
+            rest: Cursor::new(0, 0),
+            next: 0,
+            remaining: 0,
+            later_fragment: false,
+        }
+    }
+
     /// Reads what follows the fixed IP header of an IP packet: the IPv4 fragment offset, AH,
     /// the IPv6 extension headers and the transport header. Does nothing for other frames.
     #[inline(always)]
@@ -210,6 +243,7 @@ impl Packet {
         } else {
             ip::ipv6_upper(&mut c, self);
         }
+        self.rest = c;
     }
 }
 
@@ -242,4 +276,52 @@ fn ethernet(c: &mut Cursor, outer_tags: usize) -> Option<u16> {
     } else {
         Some(ether_type)
     }
+}
+
+/// `value`, which LLVM may no longer fold into the expression it came from (it would turn
+/// `data + (ip - data)` back into `ip`, and the verifier would see the old pointer). A
+/// difference of packet pointers is a number the verifier knows nothing of until it is
+/// bounded: the point of taking it.
+#[inline(always)]
+fn opaque(value: usize) -> usize {
+    // SAFETY: a read of a local.
+    unsafe { core::ptr::read_volatile(&raw const value) }
+}
+
+/// `value` if it is at most `max` (a power of two), with its bound on the register that is
+/// then used: the mask is not folded away, since LLVM cannot see through [`opaque`]. Older
+/// verifiers (Linux 6.1) do not carry a bound checked on one copy of a value to a copy LLVM
+/// spilled to the stack before the check, and refuse the pointer arithmetic that follows.
+#[inline(always)]
+fn within(value: usize, max: usize) -> Option<usize> {
+    if opaque(value) > max {
+        return None;
+    }
+    Some(opaque(value) & (2 * max - 1))
+}
+
+/// The furthest into a frame an IP header may start. No real frame comes near it; the bound
+/// only gives the verifier a range.
+const IP_MAX_OFFSET: usize = 4096;
+
+/// Re-derives [`Packet::ip`] from its offset, a number of which the verifier knows only the
+/// bound. However the parser got there (tags, tunnels, IPv6 headers), the verdict then
+/// starts from one state per family, which the verifier walks once instead of once per
+/// header chain. The fixed header is checked again, which it always passes.
+#[inline(always)]
+fn settle(packet: &mut Packet, data: usize, data_end: usize) -> Kind {
+    let Some(offset) = within(packet.ip - data, IP_MAX_OFFSET) else {
+        return Kind::Malformed;
+    };
+    let ip = data + offset;
+    let fits = if packet.family == FAMILY_V4 {
+        ip + size_of::<network_types::ip::Ipv4Hdr>() <= data_end
+    } else {
+        ip + size_of::<network_types::ip::Ipv6Hdr>() <= data_end
+    };
+    if !fits {
+        return Kind::Malformed;
+    }
+    packet.ip = ip;
+    Kind::Ip
 }

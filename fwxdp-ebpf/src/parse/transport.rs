@@ -5,7 +5,7 @@ use core::ptr::read_unaligned;
 use fwxdp_common::{FAMILY_V4, FAMILY_V6, Proto, ip_protocol};
 use network_types::{tcp::TcpHdr, udp::UdpHdr};
 
-use super::{Cursor, Packet, Transport};
+use super::{Cursor, Packet, Transport, opaque};
 
 /// The smallest headers of the datagram protocols with ports: what must be there for the
 /// packet to be one the kernel would deliver.
@@ -46,7 +46,11 @@ pub(super) fn transport(c: &mut Cursor, proto: u8, remaining: usize, packet: &mu
             Transport::Unfiltered
         }
         ip_protocol::ICMPV6 if packet.family == FAMILY_V6 => Transport::Unfiltered,
-        _ => Transport::Protocol,
+        _ => {
+            packet.payload_start = opaque(c.pos - packet.ip);
+            packet.payload_end = packet.payload_start + remaining;
+            Transport::Protocol
+        }
     };
 }
 

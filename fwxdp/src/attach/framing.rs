@@ -28,9 +28,9 @@ pub enum Framing {
 pub enum FramingError {
     #[error(
         "{name} is an IP tunnel device (link type {link_type}) whose frames may start at the \
-         outer header: fwxdp would judge the tunnel, not what it carries, so it does not \
-         filter it, and what it carries stays unfiltered. Use a tunnel with an Ethernet \
-         device (gretap, vxlan, geneve), or allow the tunnel protocol only from its peer"
+         outer header, so fwxdp does not attach to it. It need not: what a GRE, IPIP or 6in4 \
+         tunnel carries is judged by the filter of the interface its packets arrive on \
+         (attach that one, and allow the tunnel protocol from its peer: ip:gre@PEER)"
     )]
     OuterHeader { name: String, link_type: u16 },
     #[error(

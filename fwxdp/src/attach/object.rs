@@ -4,8 +4,8 @@ use std::{path::Path, sync::PoisonError};
 
 use aya::{
     Ebpf, EbpfError, EbpfLoader,
-    maps::{HashMap, Map, MapData},
-    programs::{ProgramError, SchedClassifier, Xdp},
+    maps::{HashMap, Map, MapData, ProgramArray},
+    programs::{ProgramError, ProgramFd, SchedClassifier, Xdp},
 };
 use fwxdp_common::{Config, FlowKey, map_name, program_name};
 
@@ -62,6 +62,11 @@ pub enum ObjectError {
     },
     #[error(transparent)]
     Root(crate::state::PinError),
+    #[error("cannot hand tunnel packets to program {name}")]
+    Inner {
+        name: &'static str,
+        source: aya::maps::MapError,
+    },
 }
 
 /// Makes the blocklist's maps and pins them at `pins`, loading no program.
@@ -115,6 +120,8 @@ pub struct Loaded {
     pub blocks: Blocklist,
     /// The kernel's ids of the blocklist's maps, to check that they are the shared ones.
     block_ids: [Option<u32>; 2],
+    /// Where the ingress programs hand tunnel packets over.
+    inner: InnerArrays,
 }
 
 impl Loaded {
@@ -125,12 +132,9 @@ impl Loaded {
         config: &Config,
         pin_dir: Option<&Path>,
     ) -> Result<Self, ObjectError> {
-        Self::install(
-            load_object(None).map_err(ObjectError::Load)?,
-            policy,
-            config,
-            pin_dir,
-        )
+        let mut ebpf = load_object(None).map_err(ObjectError::Load)?;
+        let inner = InnerArrays::take(&mut ebpf)?;
+        Self::install(ebpf, inner, policy, config, pin_dir)
     }
 
     /// [`Loaded::new`] with the blocklist pinned at `blocks`, which every interface of a pin
@@ -141,12 +145,9 @@ impl Loaded {
         pin_dir: Option<&Path>,
         blocks: &BlockPins,
     ) -> Result<Self, ObjectError> {
-        let loaded = Self::install(
-            load_object(Some(blocks)).map_err(ObjectError::Load)?,
-            policy,
-            config,
-            pin_dir,
-        )?;
+        let mut ebpf = load_object(Some(blocks)).map_err(ObjectError::Load)?;
+        let inner = InnerArrays::take(&mut ebpf)?;
+        let loaded = Self::install(ebpf, inner, policy, config, pin_dir)?;
         loaded.check_blocks(blocks)?;
         Ok(loaded)
     }
@@ -170,11 +171,12 @@ impl Loaded {
         config: &Config,
         pin_dir: Option<&Path>,
     ) -> Result<Self, ObjectError> {
-        Self::install(spare.ebpf, policy, config, pin_dir)
+        Self::install(spare.ebpf, spare.inner, policy, config, pin_dir)
     }
 
     fn install(
         mut ebpf: Ebpf,
+        inner: InnerArrays,
         policy: &Policy,
         config: &Config,
         pin_dir: Option<&Path>,
@@ -190,6 +192,9 @@ impl Loaded {
         drop(source.map(MapPin::Links)?);
         let rates = source.map(MapPin::Rates)?;
         let log = source.map(MapPin::Log)?;
+        if let Some(dir) = pin_dir {
+            inner.pin(dir)?;
+        }
         // Not pinned with the interface: they are the pin root's (or this instance's own).
         let trie = take(&mut ebpf, map_name::BLOCKS)?;
         let counts = take(&mut ebpf, map_name::BLOCK_COUNTS)?;
@@ -206,16 +211,23 @@ impl Loaded {
             log,
             blocks,
             block_ids,
+            inner,
         })
     }
 
-    /// The XDP ingress program, loaded into the kernel.
+    /// The XDP ingress program, loaded into the kernel, with the program it hands tunnel
+    /// packets to.
     pub fn xdp(&mut self) -> Result<&mut Xdp, ObjectError> {
-        load_xdp(&mut self.ebpf)
+        self.inner.fill_xdp(&mut self.ebpf)?;
+        load_xdp(&mut self.ebpf, program_name::XDP_INGRESS)
     }
 
-    /// A TC program ([`program_name::TC_INGRESS`] or [`program_name::TC_EGRESS`]), loaded.
+    /// A TC program ([`program_name::TC_INGRESS`] or [`program_name::TC_EGRESS`]), loaded;
+    /// the ingress one with the program it hands tunnel packets to.
     pub fn tc(&mut self, name: &'static str) -> Result<&mut SchedClassifier, ObjectError> {
+        if name == program_name::TC_INGRESS {
+            self.inner.fill_tc(&mut self.ebpf)?;
+        }
         load_tc(&mut self.ebpf, name)
     }
 
@@ -239,16 +251,20 @@ impl Loaded {
 /// memory of one attached interface's maps.
 pub struct Spare {
     ebpf: Ebpf,
+    inner: InnerArrays,
 }
 
 impl Spare {
     /// Loads the object and every program in it, with the blocklist pinned at `blocks`.
     pub fn new(blocks: &BlockPins) -> Result<Self, ObjectError> {
         let mut ebpf = load_object(Some(blocks)).map_err(ObjectError::Load)?;
-        load_xdp(&mut ebpf)?;
+        let mut inner = InnerArrays::take(&mut ebpf)?;
+        inner.fill_xdp(&mut ebpf)?;
+        inner.fill_tc(&mut ebpf)?;
+        load_xdp(&mut ebpf, program_name::XDP_INGRESS)?;
         load_tc(&mut ebpf, program_name::TC_INGRESS)?;
         load_tc(&mut ebpf, program_name::TC_EGRESS)?;
-        Ok(Self { ebpf })
+        Ok(Self { ebpf, inner })
     }
 
     /// Whether this spare's blocklist is the one pinned at `pins`.
@@ -258,6 +274,63 @@ impl Spare {
             .map(|name| self.ebpf.map(name).and_then(map_id));
         own[0].is_some() && own == pinned_ids(pins)
     }
+}
+
+/// The program arrays through which the ingress programs hand a tunnel packet to the
+/// program that judges what it carries (a tail call): taken out of the object so that they
+/// can be filled while its programs are loaded.
+struct InnerArrays {
+    xdp: Map,
+    tc: Map,
+}
+
+impl InnerArrays {
+    fn take(ebpf: &mut Ebpf) -> Result<Self, ObjectError> {
+        Ok(Self {
+            xdp: take(ebpf, map_name::XDP_INNER)?,
+            tc: take(ebpf, map_name::TC_INNER)?,
+        })
+    }
+
+    /// Pins both in `dir`. An array whose last reference from userspace goes is emptied by
+    /// the kernel, and tunnel packets would then be dropped.
+    fn pin(&self, dir: &Path) -> Result<(), ObjectError> {
+        for (map, pin) in [(&self.xdp, MapPin::XdpInner), (&self.tc, MapPin::TcInner)] {
+            let path = dir.join(pin.pin_name());
+            map.pin(&path).map_err(|source| {
+                ObjectError::Maps(MapsError::Pin {
+                    name: pin.object_name(),
+                    path,
+                    source: Box::new(source),
+                })
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Loads the XDP inner program and puts it in its array.
+    fn fill_xdp(&mut self, ebpf: &mut Ebpf) -> Result<(), ObjectError> {
+        let name = program_name::XDP_INNER;
+        let fd = load_xdp(ebpf, name)?
+            .fd()
+            .map_err(|source| ObjectError::Program { name, source })?;
+        set_inner(&mut self.xdp, name, fd)
+    }
+
+    /// Loads the TC inner program and puts it in its array.
+    fn fill_tc(&mut self, ebpf: &mut Ebpf) -> Result<(), ObjectError> {
+        let name = program_name::TC_INNER;
+        let fd = load_tc(ebpf, name)?
+            .fd()
+            .map_err(|source| ObjectError::Program { name, source })?;
+        set_inner(&mut self.tc, name, fd)
+    }
+}
+
+fn set_inner(array: &mut Map, name: &'static str, fd: &ProgramFd) -> Result<(), ObjectError> {
+    ProgramArray::try_from(array)
+        .and_then(|mut array| array.set(0, fd, 0))
+        .map_err(|source| ObjectError::Inner { name, source })
 }
 
 /// The kernel's id of a map.
@@ -278,8 +351,7 @@ fn pinned_ids(pins: &BlockPins) -> [Option<u32>; 2] {
     })
 }
 
-fn load_xdp(ebpf: &mut Ebpf) -> Result<&mut Xdp, ObjectError> {
-    let name = program_name::XDP_INGRESS;
+fn load_xdp<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut Xdp, ObjectError> {
     let program: &mut Xdp = program(ebpf, name)?;
     if program.fd().is_err() {
         program

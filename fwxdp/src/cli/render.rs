@@ -284,7 +284,7 @@ pub(super) fn config(
     }
     for tunnel in links
         .iter()
-        .filter(|l| l.up && l.is_tunnel() && config.rule_for(&l.name).is_none())
+        .filter(|l| l.up && l.needs_own_filter() && config.rule_for(&l.name).is_none())
     {
         say!(
             "  warning: tunnel device {} ({}) is up and no [[interface]] covers it: what \

@@ -5,7 +5,10 @@ use std::io;
 use netlink_packet_core::NetlinkPayload;
 use netlink_packet_route::{
     AddressFamily, RouteNetlinkMessage,
-    link::{LinkAttribute, LinkFlags, LinkInfo, LinkMessage, LinkXdp, XdpAttached},
+    link::{
+        GreEncapType, InfoData, InfoGre, InfoGre6, InfoIpTunnel, LinkAttribute, LinkFlags,
+        LinkInfo, LinkMessage, LinkXdp, TunnelEncapType, XdpAttached,
+    },
 };
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 use tokio::io::unix::AsyncFd;
@@ -28,6 +31,9 @@ pub struct Link {
     pub kind: Option<String>,
     /// Administratively up.
     pub up: bool,
+    /// An IP tunnel whose packets travel inside UDP (FOU, GUE), which fwxdp does not look
+    /// into.
+    pub udp_encap: bool,
 }
 
 /// Kinds of device that carry other hosts' packets inside their own: what arrives inside
@@ -59,6 +65,19 @@ const TUNNEL_KINDS: &[&str] = &[
     "batadv",
 ];
 
+/// IP tunnels (IPv4 or IPv6 in IP, GRE carrying IP or Ethernet) whose packets the filter
+/// takes apart where they arrive: what they carry is judged on the interface it comes in
+/// on, before it reaches the device.
+const JUDGED_WHERE_THEY_ARRIVE: &[&str] = &[
+    "gre",
+    "gretap",
+    "ip6gre",
+    "ip6gretap",
+    "ipip",
+    "sit",
+    "ip6tnl",
+];
+
 impl Link {
     /// Whether the device is a tunnel ([`TUNNEL_KINDS`]).
     #[must_use]
@@ -66,6 +85,19 @@ impl Link {
         self.kind
             .as_deref()
             .is_some_and(|kind| TUNNEL_KINDS.contains(&kind))
+    }
+
+    /// Whether what the device carries in reaches this host unjudged unless the device
+    /// itself is filtered: a tunnel whose packets the filter does not take apart where they
+    /// arrive (VXLAN, `WireGuard`, `IPsec`, UDP-encapsulated IP tunnels...).
+    #[must_use]
+    pub fn needs_own_filter(&self) -> bool {
+        self.is_tunnel()
+            && (self.udp_encap
+                || !self
+                    .kind
+                    .as_deref()
+                    .is_some_and(|kind| JUDGED_WHERE_THEY_ARRIVE.contains(&kind)))
     }
 }
 
@@ -89,19 +121,16 @@ impl Link {
             LinkAttribute::Link(index) if *index != message.header.index => Some(*index),
             _ => None,
         });
-        let kind = message
-            .attributes
-            .iter()
-            .filter_map(|a| match a {
-                LinkAttribute::LinkInfo(infos) => Some(infos),
-                _ => None,
-            })
-            .flatten()
-            .find_map(|info| match info {
-                LinkInfo::Kind(kind) => Some(kind.to_string()),
-                _ => None,
-            });
+        let kind = infos(message).find_map(|info| match info {
+            LinkInfo::Kind(kind) => Some(kind.to_string()),
+            _ => None,
+        });
+        let udp_encap = infos(message).any(|info| match info {
+            LinkInfo::Data(data) => udp_encapsulated(data),
+            _ => false,
+        });
         Some(Self {
+            udp_encap,
             index: message.header.index,
             loopback: message.header.flags.contains(LinkFlags::Loopback),
             up: message.header.flags.contains(LinkFlags::Up),
@@ -111,6 +140,34 @@ impl Link {
             master,
             lower,
         })
+    }
+}
+
+/// The `IFLA_LINKINFO` attributes of a link message.
+fn infos(message: &LinkMessage) -> impl Iterator<Item = &LinkInfo> {
+    message
+        .attributes
+        .iter()
+        .filter_map(|a| match a {
+            LinkAttribute::LinkInfo(infos) => Some(infos),
+            _ => None,
+        })
+        .flatten()
+}
+
+/// Whether an IP tunnel's data says its packets travel inside UDP (`IFLA_*_ENCAP_TYPE`).
+fn udp_encapsulated(data: &InfoData) -> bool {
+    match data {
+        InfoData::IpTunnel(nlas) => nlas.iter().any(
+            |nla| matches!(nla, InfoIpTunnel::EncapType(kind) if *kind != TunnelEncapType::None),
+        ),
+        InfoData::GreTun(nlas) | InfoData::GreTap(nlas) => nlas
+            .iter()
+            .any(|nla| matches!(nla, InfoGre::EncapType(kind) if *kind != GreEncapType::None)),
+        InfoData::GreTun6(nlas) | InfoData::GreTap6(nlas) => nlas
+            .iter()
+            .any(|nla| matches!(nla, InfoGre6::EncapType(kind) if *kind != GreEncapType::None)),
+        _ => false,
     }
 }
 

@@ -119,7 +119,12 @@ pub fn audit(root: &PinRoot) -> Result<Audit, AuditError> {
         };
         guards.insert(running.name, guard);
     }
-    let interfaces: Vec<&Link> = links.iter().filter(|l| l.up && !l.loopback).collect();
+    // IP tunnel devices (gre, ipip, sit...) are left out: what they carry is judged on the
+    // interface its tunnel packets arrive on, which is listed.
+    let interfaces: Vec<&Link> = links
+        .iter()
+        .filter(|l| l.up && !l.loopback && !(l.is_tunnel() && !l.needs_own_filter()))
+        .collect();
     let mut entries = Vec::new();
     for link in &interfaces {
         let guard = guards.get(&link.name);

@@ -58,7 +58,7 @@ pub struct UnfilteredTunnel {
 pub fn unfiltered_tunnels(links: &[Link], filtered: &[&str]) -> Vec<UnfilteredTunnel> {
     links
         .iter()
-        .filter(|l| l.up && l.is_tunnel() && !filtered.contains(&l.name.as_str()))
+        .filter(|l| l.up && l.needs_own_filter() && !filtered.contains(&l.name.as_str()))
         .map(|l| UnfilteredTunnel {
             interface: l.name.clone(),
             kind: l.kind.clone().unwrap_or_default(),

@@ -101,6 +101,7 @@ impl Service {
                     link_type: 0,
                     kind: None,
                     up: false,
+                    udp_encap: false,
                 })
             })
             .collect();

@@ -74,6 +74,10 @@ object_pins! {
         Log => (map_name::LOG, "log"),
         /// The drop log's window and what it left out, per CPU.
         LogState => (map_name::LOG_STATE, "log_state"),
+        /// The program the XDP verdict hands tunnel packets to.
+        XdpInner => (map_name::XDP_INNER, "xdp_inner"),
+        /// The program the TC verdict hands tunnel packets to.
+        TcInner => (map_name::TC_INNER, "tc_inner"),
     }
 }
 

@@ -6,6 +6,7 @@
 //! disagreement.
 
 mod parse;
+mod tunnel;
 
 use std::{collections::BTreeSet, net::IpAddr};
 
@@ -135,6 +136,13 @@ impl World {
         } else {
             parse(frame, outer_tags)
         };
+        self.judge_parsed(frame, parsed, false)
+    }
+
+    /// The verdict on a parsed packet; `carried` when it came inside a tunnel packet. A
+    /// tunnel packet (IP-in-IP, GRE) that passes is judged by what it carries, as if that had
+    /// arrived by itself; one level is looked into, so a tunnel inside one is dropped.
+    fn judge_parsed(&self, frame: &[u8], parsed: Parsed, carried: bool) -> Decision {
         let packet = match parsed {
             Parsed::NonIp => return Decision::because(Reason::Other),
             Parsed::Malformed => return Decision::because(Reason::Malformed),
@@ -143,6 +151,17 @@ impl World {
         if is_loopback(packet.src) || is_loopback(packet.dst) {
             return Decision::because(Reason::Loopback);
         }
+        let decision = self.judge_ip(&packet, carried);
+        match packet.transport {
+            Transport::Protocol(number) if tunnel::is_tunnel(number) && !decision.drop => {
+                let inner = tunnel::carried(frame, number, packet.payload);
+                self.judge_parsed(frame, inner, true)
+            }
+            _ => decision,
+        }
+    }
+
+    fn judge_ip(&self, packet: &Ip, carried: bool) -> Decision {
         match packet.transport {
             Transport::Unjudged | Transport::LaterFragment => Decision::because(Reason::Other),
             Transport::Hidden => Decision::because(Reason::Malformed),
@@ -171,19 +190,25 @@ impl World {
                     return Decision::because(Reason::Established);
                 }
                 let verdict = self.new_connection(proto, dst_port, packet.src);
-                if verdict.drop && self.is_reply(proto.ip_protocol(), &packet, (src_port, dst_port))
+                if verdict.drop && self.is_reply(proto.ip_protocol(), packet, (src_port, dst_port))
                 {
                     Decision::because(Reason::Established)
                 } else {
                     verdict
                 }
             }
+            Transport::Protocol(number) if carried && tunnel::is_tunnel(number) => Decision {
+                drop: true,
+                reason: Reason::Protocol,
+                port: None,
+                protocol: Some(number),
+            },
             Transport::Protocol(number) => {
                 if self.protocol_open(number) {
                     Decision::because(Reason::Allowed)
                 } else if self.protocol_open_to(number, packet.src) {
                     Decision::because(Reason::AllowedCidr)
-                } else if self.is_reply(number, &packet, (0, 0)) {
+                } else if self.is_reply(number, packet, (0, 0)) {
                     Decision::because(Reason::Established)
                 } else {
                     Decision {

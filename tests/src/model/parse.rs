@@ -15,6 +15,11 @@ pub(super) struct Ip {
     pub(super) src: IpAddr,
     pub(super) dst: IpAddr,
     pub(super) transport: Transport,
+    /// Where the IP header starts, and where the headers read end, as offsets into the frame.
+    pub(super) start: usize,
+    pub(super) end: usize,
+    /// For [`Transport::Protocol`]: where the payload starts and ends by the IP lengths.
+    pub(super) payload: (usize, usize),
 }
 
 pub(super) enum Transport {
@@ -40,30 +45,32 @@ const VLAN_MAX_DEPTH: usize = 2;
 const IPV6_EXT_MAX_CHAIN: usize = 8;
 
 pub(super) fn parse(frame: &[u8], outer_tags: usize) -> Parsed {
-    let Some(mut ether_type) = be16(frame, 12) else {
-        return Parsed::Malformed;
-    };
-    let mut at = 14;
-    let mut tags = outer_tags;
-    while matches!(ether_type, 0x8100 | 0x88a8) {
-        if tags == VLAN_MAX_DEPTH {
-            return Parsed::Malformed;
-        }
-        let Some(inner) = be16(frame, at + 2) else {
-            return Parsed::Malformed;
-        };
-        ether_type = inner;
-        at += 4;
-        tags += 1;
-    }
-    match ether_type {
-        0x0800 => ipv4(frame, at),
-        0x86dd => ipv6(frame, at),
-        _ => Parsed::NonIp,
+    match ethernet(frame, 0, outer_tags) {
+        None => Parsed::Malformed,
+        Some((0x0800, at)) => ipv4(frame, at),
+        Some((0x86dd, at)) => ipv6(frame, at),
+        Some(_) => Parsed::NonIp,
     }
 }
 
+/// The `EtherType` after the Ethernet header at `at` and its VLAN tags, and where they end.
+pub(super) fn ethernet(frame: &[u8], at: usize, outer_tags: usize) -> Option<(u16, usize)> {
+    let mut ether_type = be16(frame, at + 12)?;
+    let mut at = at + 14;
+    let mut tags = outer_tags;
+    while matches!(ether_type, 0x8100 | 0x88a8) {
+        if tags == VLAN_MAX_DEPTH {
+            return None;
+        }
+        ether_type = be16(frame, at + 2)?;
+        at += 4;
+        tags += 1;
+    }
+    Some((ether_type, at))
+}
+
 pub(super) fn ipv4(frame: &[u8], at: usize) -> Parsed {
+    let start = at;
     let Some(h) = frame.get(at..at + 20) else {
         return Parsed::Malformed;
     };
@@ -78,8 +85,8 @@ pub(super) fn ipv4(frame: &[u8], at: usize) -> Parsed {
     let src = IpAddr::V4(Ipv4Addr::new(h[12], h[13], h[14], h[15]));
     let dst = IpAddr::V4(Ipv4Addr::new(h[16], h[17], h[18], h[19]));
     let offset = u16::from_be_bytes([h[6], h[7]]) & 0x1fff;
-    let transport = if offset != 0 {
-        Transport::LaterFragment
+    let (transport, end, payload) = if offset != 0 {
+        (Transport::LaterFragment, at + header_len, (0, 0))
     } else {
         let (mut protocol, mut at, mut remaining) = (h[9], at + header_len, total_len - header_len);
         if protocol == 51 {
@@ -90,7 +97,7 @@ pub(super) fn ipv4(frame: &[u8], at: usize) -> Parsed {
                     remaining -= len;
                     transport(frame, at, protocol, remaining, true)
                 }
-                None => Transport::Hidden,
+                None => (Transport::Hidden, at, (0, 0)),
             }
         } else {
             transport(frame, at, protocol, remaining, true)
@@ -100,6 +107,9 @@ pub(super) fn ipv4(frame: &[u8], at: usize) -> Parsed {
         src,
         dst,
         transport,
+        start,
+        end,
+        payload,
     })
 }
 
@@ -114,6 +124,7 @@ fn authentication_header(frame: &[u8], at: usize, remaining: usize) -> Option<(u
 }
 
 pub(super) fn ipv6(frame: &[u8], at: usize) -> Parsed {
+    let start = at;
     let Some(h) = frame.get(at..at + 40) else {
         return Parsed::Malformed;
     };
@@ -157,6 +168,7 @@ pub(super) fn ipv6(frame: &[u8], at: usize) -> Parsed {
                 };
                 if u16::from_be_bytes([e[2], e[3]]) & 0xfff8 != 0 {
                     transport = Some(Transport::LaterFragment);
+                    at += 8;
                     break;
                 }
                 if remaining < 8 {
@@ -170,23 +182,30 @@ pub(super) fn ipv6(frame: &[u8], at: usize) -> Parsed {
             _ => break,
         }
     }
-    let transport = transport.unwrap_or_else(|| {
-        if matches!(next, 0 | 43 | 44 | 60 | 51) {
-            Transport::Hidden
-        } else {
-            self::transport(frame, at, next, remaining, false)
-        }
-    });
+    let (transport, end, payload) = match transport {
+        Some(transport) => (transport, at, (0, 0)),
+        None if matches!(next, 0 | 43 | 44 | 60 | 51) => (Transport::Hidden, at, (0, 0)),
+        None => self::transport(frame, at, next, remaining, false),
+    };
     Parsed::Ip(Ip {
         src,
         dst,
         transport,
+        start,
+        end,
+        payload,
     })
 }
 
 /// The transport header of `protocol` at `at`, which the IP length fields leave `remaining`
-/// bytes for.
-fn transport(frame: &[u8], at: usize, protocol: u8, remaining: usize, v4: bool) -> Transport {
+/// bytes for; where the headers read end; where a protocol's payload lies.
+fn transport(
+    frame: &[u8],
+    at: usize,
+    protocol: u8,
+    remaining: usize,
+    v4: bool,
+) -> (Transport, usize, (usize, usize)) {
     let header = |len: usize| {
         if remaining < len {
             None
@@ -200,16 +219,20 @@ fn transport(frame: &[u8], at: usize, protocol: u8, remaining: usize, v4: bool) 
             u16::from_be_bytes([h[2], h[3]]),
         )
     };
+    let read = |transport: Transport, len: usize| (transport, at + len, (0, 0));
     match protocol {
-        1 | 2 if v4 => Transport::Unjudged,
-        58 if !v4 => Transport::Unjudged,
-        6 => header(20).map_or(Transport::Hidden, |h| {
+        1 | 2 if v4 => read(Transport::Unjudged, 0),
+        58 if !v4 => read(Transport::Unjudged, 0),
+        6 => header(20).map_or(read(Transport::Hidden, 0), |h| {
             let (_, dst_port) = ports(h);
-            Transport::Tcp {
-                dst_port,
-                syn: h[13] & 0x02 != 0,
-                ack: h[13] & 0x10 != 0,
-            }
+            read(
+                Transport::Tcp {
+                    dst_port,
+                    syn: h[13] & 0x02 != 0,
+                    ack: h[13] & 0x10 != 0,
+                },
+                20,
+            )
         }),
         _ => match Proto::from_ip_protocol(protocol) {
             Some(proto) => {
@@ -218,21 +241,24 @@ fn transport(frame: &[u8], at: usize, protocol: u8, remaining: usize, v4: bool) 
                 } else {
                     8
                 };
-                header(len).map_or(Transport::Hidden, |h| {
+                header(len).map_or(read(Transport::Hidden, 0), |h| {
                     let (src_port, dst_port) = ports(h);
-                    Transport::Datagram {
-                        proto,
-                        src_port,
-                        dst_port,
-                    }
+                    read(
+                        Transport::Datagram {
+                            proto,
+                            src_port,
+                            dst_port,
+                        },
+                        len,
+                    )
                 })
             }
-            None => Transport::Protocol(protocol),
+            None => (Transport::Protocol(protocol), at, (at, at + remaining)),
         },
     }
 }
 
-fn be16(frame: &[u8], at: usize) -> Option<u16> {
+pub(super) fn be16(frame: &[u8], at: usize) -> Option<u16> {
     frame
         .get(at..at + 2)
         .map(|b| u16::from_be_bytes([b[0], b[1]]))

@@ -10,6 +10,7 @@ mod extension;
 mod ipv4;
 mod ipv6;
 mod transport;
+pub mod tunnel;
 
 #[cfg(test)]
 mod tests;

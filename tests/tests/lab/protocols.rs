@@ -1,5 +1,6 @@
 //! Every IP protocol is judged: UDP-Lite by its ports, with real sockets; GRE, IPIP and ESP
-//! as protocols without ports, dropped and counted unless allowed.
+//! as protocols without ports, dropped and counted unless allowed, and what an allowed
+//! tunnel carries judged by its own ports.
 
 use std::{
     net::{IpAddr, SocketAddr},
@@ -13,7 +14,7 @@ use fwxdp_tests::{
         probe::{self, Udp},
         raw, services,
     },
-    packet::FrameBuilder,
+    packet::{ETH_P_IPV4, FrameBuilder, tunnel},
 };
 
 const WAIT: Duration = Duration::from_millis(300);
@@ -87,6 +88,9 @@ fn gre_ipip_and_esp_are_dropped_and_counted_unless_allowed() {
     let mut gre = vec![0, 0, 0x08, 0];
     gre.extend_from_slice(inner);
     let esp = [0, 0, 0x10, 0, 0, 0, 0, 1, 0, 0, 0, 0];
+    // A whole one: a tunnel packet shorter than 40 bytes from its IP header is malformed.
+    let mut ipv6_header = vec![0x60, 0, 0, 0];
+    ipv6_header.resize(40, 0);
     let allowed_before = reason(&lab, "allowed");
     raw::send(
         &lab.internet,
@@ -96,7 +100,7 @@ fn gre_ipip_and_esp_are_dropped_and_counted_unless_allowed() {
             v6(47, &gre),
             v4(4, inner),
             v6(4, inner),
-            v4(41, &[0x60, 0, 0, 0]),
+            v4(41, &ipv6_header),
             v4(50, &esp),
             v6(50, &esp),
         ],
@@ -116,4 +120,53 @@ fn gre_ipip_and_esp_are_dropped_and_counted_unless_allowed() {
         Some(2),
         "{text}"
     );
+}
+
+#[test]
+fn what_an_allowed_tunnel_carries_is_judged_on_real_frames() {
+    for mode in ["native", "tc"] {
+        let lab = Lab::new();
+        let peer = format!("{CLIENT_V4}/32");
+        lab.fwxdp_ok(&[
+            "attach",
+            SERVER_IF,
+            "--allow",
+            &format!("22,ip:gre@{peer},ip:ipip@{peer}"),
+            "--mode",
+            mode,
+        ]);
+        let (src_mac, dst_mac) = (
+            Lab::mac(&lab.internet, INTERNET_IF),
+            Lab::mac(&lab.server, SERVER_IF),
+        );
+        let outer = |protocol, payload: &[u8]| {
+            FrameBuilder::raw_v4(CLIENT_V4, SERVER_V4, protocol)
+                .payload(payload)
+                .macs(src_mac, dst_mac)
+                .build()
+        };
+        let syn = |port| {
+            let frame = FrameBuilder::tcp_v4(CLIENT_V4, SERVER_V4, 40_000, port, 0x02).build();
+            tunnel::ip_packet(&frame).to_vec()
+        };
+        let allowed_before = reason(&lab, "allowed");
+        raw::send(
+            &lab.internet,
+            INTERNET_IF,
+            vec![
+                outer(47, &tunnel::gre(0, ETH_P_IPV4, &syn(5432))),
+                outer(47, &tunnel::gre(tunnel::GRE_KEY, ETH_P_IPV4, &syn(22))),
+                outer(4, &syn(5432)),
+                outer(4, &syn(22)),
+            ],
+        );
+        // Counted by what they carry: two SYNs to 5432 dropped, two to 22 passed.
+        assert_eq!(
+            eventually(&2, || lab.port_drops("tcp", 5432).0),
+            2,
+            "{mode}"
+        );
+        assert_eq!(reason(&lab, "allowed") - allowed_before, 2, "{mode}");
+        assert_eq!(protocol_drops(&lab, "gre"), 0, "{mode}");
+    }
 }

@@ -17,3 +17,4 @@ mod ports;
 mod protocols;
 mod sockets;
 mod truncation;
+mod tunnels;

@@ -7,11 +7,11 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use fwxdp_common::Proto;
 use fwxdp_tests::{
-    packet::{FrameBuilder, IPPROTO_AH, SYN},
+    packet::{ETH_P_IPV4, FrameBuilder, IPPROTO_AH, SYN, tunnel},
     verdict::{
         Filter,
         frames::{EPHEMERAL, LOCAL4, LOCAL6, REMOTE4, REMOTE6},
-        outcome::{ALLOWED, ALLOWED_CIDR, ESTABLISHED, MALFORMED, port_drop, protocol_drop},
+        outcome::{ALLOWED, ALLOWED_CIDR, ESTABLISHED, MALFORMED, OTHER, port_drop, protocol_drop},
     },
 };
 
@@ -131,7 +131,9 @@ fn a_datagram_header_cut_short_is_malformed() {
 #[test]
 fn other_protocols_drop_unless_allowed() {
     let mut f = Filter::new(POLICY);
-    let payload = [0x45, 0, 0, 20, 0, 0, 0, 0];
+    // 20 bytes and more: a tunnel packet is 40 bytes from its IP header at the least.
+    let mut payload = vec![0x45, 0, 0, 20, 0, 0, 0, 0];
+    payload.resize(20, 0);
     let v4 = |src, protocol| {
         FrameBuilder::raw_v4(src, LOCAL4, protocol)
             .payload(&payload)
@@ -164,7 +166,16 @@ fn other_protocols_drop_unless_allowed() {
     f.expect("v6 esp", &v6(REMOTE6, ESP), ALLOWED);
     f.expect("protocol 253", &v4(REMOTE4, 253), ALLOWED);
     let peer = Ipv4Addr::new(203, 0, 113, 9);
-    f.expect("gre from its network", &v4(peer, GRE), ALLOWED_CIDR);
+    // From its network, GRE passes; what it carries is judged then, here an allowed SYN.
+    let syn = FrameBuilder::tcp_v4(Ipv4Addr::new(10, 9, 0, 2), LOCAL4, EPHEMERAL, 80, SYN).build();
+    let carried = tunnel::gre(0, ETH_P_IPV4, tunnel::ip_packet(&syn));
+    f.expect(
+        "gre from its network",
+        &FrameBuilder::raw_v4(peer, LOCAL4, GRE)
+            .payload(&carried)
+            .build(),
+        ALLOWED,
+    );
     f.expect(
         "ipip from gre's network",
         &v4(peer, IPIP),
@@ -190,9 +201,10 @@ fn other_protocols_drop_unless_allowed() {
 fn replies_to_traffic_this_host_sent_pass() {
     let mut f = Filter::new(POLICY);
     let (local, remote) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(192, 0, 2, 77));
+    // GRE carrying MPLS: nothing inside for the host's sockets, so the GRE verdict is all.
     let gre = |src, dst| {
         FrameBuilder::raw_v4(src, dst, GRE)
-            .payload(&[0, 0, 8, 0])
+            .payload(&tunnel::gre(0, tunnel::ETH_P_MPLS, &[0; 16]))
             .build()
     };
     f.expect(
@@ -201,7 +213,7 @@ fn replies_to_traffic_this_host_sent_pass() {
         protocol_drop(GRE),
     );
     f.record_outbound(&gre(local, remote));
-    f.expect("gre answer", &gre(remote, local), ESTABLISHED);
+    f.expect("gre answer", &gre(remote, local), OTHER);
     f.expect(
         "gre from another host",
         &gre(Ipv4Addr::new(192, 0, 2, 78), local),

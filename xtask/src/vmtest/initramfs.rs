@@ -12,7 +12,18 @@ use anyhow::{Context as _, Result, bail};
 use super::kernels::Image;
 
 /// Modules the checks need that Debian builds as modules: veth pairs, clsact and `cls_bpf`.
-const MODULES: [&str; 3] = ["veth", "sch_ingress", "cls_bpf"];
+/// Loaded in this order, each after what it depends on.
+const MODULES: [&str; 9] = [
+    "veth",
+    "sch_ingress",
+    "cls_bpf",
+    "ip_tunnel",
+    "tunnel4",
+    "gre",
+    "ip_gre",
+    "ipip",
+    "sit",
+];
 
 /// The binaries that go into every VM, built in release mode and stripped.
 pub(super) struct Binaries {
@@ -38,7 +49,7 @@ mount -t devtmpfs dev /dev
 mount -t tmpfs run /run
 mount -t tmpfs tmp /tmp
 # No bpffs: fwxdp mounts it where it is missing, and vmcheck proves that too.
-for m in /modules/*.ko; do insmod "$m" 2>/dev/null; done
+for m in $(cat /modules/order); do insmod "/modules/$m.ko" 2>/dev/null; done
 ip link set lo up
 echo "vmcheck: booted $(uname -r)"
 FWXDP_BIN=/usr/bin/fwxdp /usr/bin/fwxdp-vmcheck
@@ -86,6 +97,7 @@ pub(super) fn initramfs(cache: &Path, image: &Image, binaries: &Binaries) -> Res
     for module in MODULES {
         copy_module(&image.modules, module, &tree.join("modules"))?;
     }
+    fs::write(tree.join("modules/order"), MODULES.join("\n"))?;
     let initrd = cache
         .join("initramfs")
         .join(format!("{}.cpio", image.release));

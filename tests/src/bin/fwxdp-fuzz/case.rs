@@ -15,7 +15,7 @@ use crate::flows::outbound;
 /// The policies every frame is judged under.
 pub(crate) const POLICIES: &[&str] = &[
     "22",
-    "80,443,8000-8100/tcp,53/udp,5432@10.0.0.0/8,22@2001:db8::/32",
+    "80,443,8000-8100/tcp,53/udp,5432@10.0.0.0/8,22@2001:db8::/32,ip:gre,ip:4@192.0.2.0/24",
     "5000/sctp,5300/udplite,6000-6010/dccp@192.0.2.0/24,ip:esp,ip:gre@203.0.113.0/24,ip:253",
     "1-65535,ip:4,ip:41",
     "1-1024/udp@::/0,3306/tcp@10.1.0.0/16,ip:vrrp@10.0.0.0/8,ip:ipv6@2001:db8::/32",

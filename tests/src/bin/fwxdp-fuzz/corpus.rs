@@ -5,8 +5,9 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use fwxdp_common::Proto;
 use fwxdp_tests::packet::{
-    ACK, FIN, FrameBuilder, IPPROTO_AH, IPPROTO_DSTOPTS, IPPROTO_HOPOPTS, IPPROTO_ROUTING, RST,
-    SYN, TPID_8021AD, TPID_8021Q,
+    ACK, ETH_P_IPV4, ETH_P_IPV6, FIN, FrameBuilder, IPPROTO_AH, IPPROTO_DSTOPTS, IPPROTO_HOPOPTS,
+    IPPROTO_ROUTING, RST, SYN, TPID_8021AD, TPID_8021Q,
+    tunnel::{self, ETH_P_MPLS, ETH_P_TEB, ETH_P_WCCP, GRE_CSUM, GRE_KEY, GRE_SEQ, ip_packet},
 };
 
 pub(crate) const LOCAL4: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
@@ -141,6 +142,70 @@ pub(crate) fn corpus() -> Vec<Seed> {
         seeds.push(seed(&long));
         seeds.push(seed(&syn.vlan(TPID_8021Q, 3)));
     }
+    seeds.extend(tunnels());
     seeds.push(seed(&FrameBuilder::arp(1, LOCAL4, SOURCES4[0])));
+    seeds
+}
+
+/// Tunnel packets from every source, carrying connections to a few ports in every way Linux
+/// decapsulates (and some it does not), for the mutations to take apart.
+fn tunnels() -> Vec<Seed> {
+    let mut inner: Vec<Vec<u8>> = Vec::new();
+    for port in [22, 80, 5432, 8050] {
+        for src in [Ipv4Addr::new(10, 1, 2, 3), Ipv4Addr::new(192, 0, 2, 10)] {
+            let frame = FrameBuilder::tcp_v4(src, LOCAL4, 40_000, port, SYN).build();
+            inner.push(ip_packet(&frame).to_vec());
+        }
+        let frame = FrameBuilder::tcp_v6(SOURCES6[1], LOCAL6, 40_000, port, SYN).build();
+        inner.push(ip_packet(&frame).to_vec());
+    }
+    let udp = FrameBuilder::udp_v4(Ipv4Addr::new(10, 1, 2, 3), LOCAL4, 53, 5353, b"x").build();
+    inner.push(ip_packet(&udp).to_vec());
+    let fragment = FrameBuilder::tcp_v4(Ipv4Addr::new(10, 1, 2, 3), LOCAL4, 1, 22, SYN)
+        .ipv4_fragment(2, false)
+        .build();
+    inner.push(ip_packet(&fragment).to_vec());
+    let nested = FrameBuilder::raw_v4(SOURCES4[2], LOCAL4, 47)
+        .payload(&tunnel::gre(0, ETH_P_IPV4, &inner[0]))
+        .build();
+    inner.push(ip_packet(&nested).to_vec());
+    let mut payloads = Vec::new();
+    for packet in &inner {
+        let v6 = packet[0] >> 4 == 6;
+        let (ether_type, number) = if v6 {
+            (ETH_P_IPV6, 41)
+        } else {
+            (ETH_P_IPV4, 4)
+        };
+        payloads.push((number, packet.clone()));
+        for flags in [0, GRE_KEY, GRE_CSUM | GRE_KEY | GRE_SEQ] {
+            payloads.push((47, tunnel::gre(flags, ether_type, packet)));
+        }
+        let mut bridged = vec![2, 0, 0, 0, 0, 9, 2, 0, 0, 0, 0, 8];
+        bridged.extend_from_slice(&ether_type.to_be_bytes());
+        bridged.extend_from_slice(packet);
+        payloads.push((47, tunnel::gre(0, ETH_P_TEB, &bridged)));
+        if !v6 {
+            payloads.push((47, tunnel::gre(0, ETH_P_WCCP, packet)));
+            let mut redirected = vec![0; 4];
+            redirected.extend_from_slice(packet);
+            payloads.push((47, tunnel::gre(0, ETH_P_WCCP, &redirected)));
+        }
+    }
+    payloads.push((47, tunnel::gre(0, ETH_P_MPLS, &[0; 8])));
+    payloads.push((47, tunnel::gre(GRE_KEY | 1, 0x880b, &[0; 8])));
+    let mut seeds = Vec::new();
+    for (number, payload) in &payloads {
+        for &src in &SOURCES4[..3] {
+            seeds.push(seed(
+                &FrameBuilder::raw_v4(src, LOCAL4, *number).payload(payload),
+            ));
+        }
+        for &src in &SOURCES6[..2] {
+            seeds.push(seed(
+                &FrameBuilder::raw_v6(src, LOCAL6, *number).payload(payload),
+            ));
+        }
+    }
     seeds
 }

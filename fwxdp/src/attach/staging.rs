@@ -63,6 +63,7 @@ pub(super) fn fresh(
     // Every program is loaded and pinned before anything is attached, so that whatever a
     // kill leaves for the next attach to take over has the program a later mode switch needs,
     // bound to these same maps.
+    loaded.load_all()?;
     for &program in ProgramPin::ALL {
         loaded.pin_program(program, dir)?;
     }

@@ -123,7 +123,7 @@ pub fn audit(root: &PinRoot) -> Result<Audit, AuditError> {
     // interface its tunnel packets arrive on, which is listed.
     let interfaces: Vec<&Link> = links
         .iter()
-        .filter(|l| l.up && !l.loopback && !(l.is_tunnel() && !l.needs_own_filter()))
+        .filter(|l| l.up && !l.loopback && (!l.is_tunnel() || l.needs_own_filter()))
         .collect();
     let mut entries = Vec::new();
     for link in &interfaces {

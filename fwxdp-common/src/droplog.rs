@@ -50,7 +50,9 @@ pub struct LogState {
     pub window_start_ns: u64,
     /// Events logged in the current window.
     pub sent: u32,
-    pub _pad: u32,
+    /// The low 32 bits of the kernel's jiffies when the program last read the clock: it
+    /// reads it at most once a tick.
+    pub tick: u32,
     /// Drops not logged because the window's events were spent.
     pub suppressed: u64,
     /// Drops not logged because the ring buffer was full (no reader kept up).

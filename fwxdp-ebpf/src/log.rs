@@ -2,7 +2,7 @@
 //! [`Config::log_rate`] a second on each CPU. What the bound or a full ring leaves out is
 //! counted, so userspace can say how much it did not see.
 
-use aya_ebpf::helpers::bpf_ktime_get_ns;
+use aya_ebpf::helpers::{bpf_jiffies64, bpf_ktime_get_ns};
 use fwxdp_common::{Config, DropEvent, LOG_WINDOW_NS, Reason, TCP_FLAG_ACK, TCP_FLAG_SYN};
 
 use crate::{
@@ -20,20 +20,29 @@ pub(crate) fn dropped(config: &Config, packet: &Packet, reason: Reason, bytes: u
     let Some(state) = FWXDP_LOG_STATE.get_ptr_mut(0) else {
         return;
     };
+    // The clock at most once a tick: jiffies are a variable, the clock a TSC read (a quarter
+    // of a flooded drop's cost in a VM). So a window turns over within a tick of its end.
+    #[expect(clippy::cast_possible_truncation, reason = "only compared for change")]
     // SAFETY: kernel helper without preconditions.
-    let now = unsafe { bpf_ktime_get_ns() };
+    let tick = unsafe { bpf_jiffies64() } as u32;
     // SAFETY: from a successful lookup in a per-CPU array: this CPU is its only writer while
-    // the program runs.
+    // the program runs; the helper has no preconditions.
     unsafe {
-        if now.wrapping_sub((*state).window_start_ns) >= LOG_WINDOW_NS {
-            (*state).window_start_ns = now;
-            (*state).sent = 0;
+        if tick != (*state).tick {
+            (*state).tick = tick;
+            let now = bpf_ktime_get_ns();
+            if now.wrapping_sub((*state).window_start_ns) >= LOG_WINDOW_NS {
+                (*state).window_start_ns = now;
+                (*state).sent = 0;
+            }
         }
         if (*state).sent >= rate {
             (*state).suppressed += 1;
             return;
         }
     }
+    // SAFETY: kernel helper without preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
     let Some(mut entry) = FWXDP_LOG.reserve::<DropEvent>(0) else {
         // SAFETY: as above.
         unsafe { (*state).lost += 1 };

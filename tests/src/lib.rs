@@ -6,6 +6,7 @@
     reason = "test support fails by panicking, that is how a test reports it"
 )]
 
+pub mod bare;
 pub mod lab;
 pub mod model;
 pub mod packet;

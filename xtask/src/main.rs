@@ -31,7 +31,11 @@ enum Task {
     /// frames of differential fuzz, vmtest and vmboot.
     Test,
     /// Set up, then run the benchmarks.
-    Bench,
+    Bench {
+        /// Sections to run (verdict, limits, blocklist, droplog, scrape, sockets, late,
+        /// control, live) [default: all].
+        sections: Vec<String>,
+    },
     /// Set up, then boot Debian's kernels under qemu and check every attach mode in each.
     Vmtest {
         /// Kernels to boot: 5.10, 6.1, 6.12 [default: all three].
@@ -57,7 +61,7 @@ fn main() -> ExitCode {
         Task::Setup => setup::run(),
         Task::Demo => demo(),
         Task::Test => test(),
-        Task::Bench => bench(),
+        Task::Bench { sections } => bench(&sections),
         Task::Vmtest { kernels } => setup::run().and_then(|()| vmtest::run(&kernels)),
         Task::Vmboot => setup::run().and_then(|()| vmboot::run()),
         Task::Fuzz { frames, seed } => setup::run().and_then(|()| fuzz(frames, seed)),
@@ -214,10 +218,11 @@ fn fuzz(frames: u64, seed: Option<u64>) -> Result<()> {
     step(&format!("differential fuzz, {frames} frames"), fuzz)
 }
 
-fn bench() -> Result<()> {
+fn bench(sections: &[String]) -> Result<()> {
     setup::run()?;
     // fwxdp too: the bench starts the service in a lab.
     let target = build_release("fwxdp-bench")?;
-    let bench = Command::new(target.join("fwxdp-bench"));
+    let mut bench = Command::new(target.join("fwxdp-bench"));
+    bench.args(sections);
     step("benchmarks", bench)
 }

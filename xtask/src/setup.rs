@@ -30,6 +30,11 @@ const PACKAGES: &[&str] = &[
     // cargo xtask vmboot: a Debian 12 root file system, its disk image, and edits to it.
     "debootstrap",
     "e2fsprogs",
+    // cargo xtask bench's live mode: xdp-filter is a reference dropper, ethtool turns on
+    // GRO (and so NAPI) on the receiving veth, iperf3 drives the egress bench.
+    "xdp-tools",
+    "ethtool",
+    "iperf3",
 ];
 
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";

@@ -1,28 +1,15 @@
-//! `cargo xtask bench`: the cost of one verdict, measured in the kernel with
-//! `BPF_PROG_TEST_RUN` on the real program, for a small and a large policy; a scrape; and
-//! how soon the service filters an interface that appears.
-#![expect(
-    unused_crate_dependencies,
-    reason = "one package serves the test binaries and these tools; each needs only part of it"
-)]
+//! The cost of one verdict, measured in the kernel with `BPF_PROG_TEST_RUN` on the real
+//! program, next to a bare `XDP_DROP` program in the same run.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
-
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use aya::programs::{TestRun as _, TestRunOptions};
-use fwxdp::{
-    attach::Loaded,
-    metrics,
-    policy::Policy,
-    state::{PinRoot, Scope},
-};
+use fwxdp::{attach::Loaded, policy::Policy, state::Scope};
 use fwxdp_common::Config;
 use fwxdp_tests::{
-    lab::{
-        CLIENT_V4, Lab, SERVER_V4,
-        daemon::{Service, interface},
-    },
+    bare::BareXdp,
+    lab::{CLIENT_V4, Lab, SERVER_V4},
     packet::{ACK, FrameBuilder, IPPROTO_DSTOPTS, IPPROTO_HOPOPTS, SYN},
 };
 
@@ -33,7 +20,9 @@ const SERVER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 const CLIENT6: Ipv6Addr = Ipv6Addr::new(0x3fff, 0, 0, 0, 0, 0, 0, 0x10);
 const SERVER6: Ipv6Addr = Ipv6Addr::new(0x3fff, 1, 0, 0, 0, 0, 0, 1);
 
-fn main() {
+/// The verdict's cost per frame for a small and a large policy, each row with its ratio to
+/// a bare `XDP_DROP` program on the same frame.
+pub(crate) fn table() {
     let small = "22,80,443,5432@10.0.0.0/8".to_owned();
     // A thousand open ports and 6,000 source-network entries (the limit is 8,192).
     let mut large: Vec<String> = (1000..2000).map(|p| p.to_string()).collect();
@@ -72,28 +61,38 @@ fn main() {
     ];
     let small_ns = measure(&[small], &cases);
     let large_ns = measure(&large, &cases);
+    let bare = BareXdp::drop_all().expect("load a bare XDP_DROP program");
+    let bare_ns: Vec<u128> = cases
+        .iter()
+        .map(|(_, frame)| {
+            bare.test_run(frame, 1000).expect("test run");
+            bare.test_run(frame, REPEAT).expect("test run").as_nanos()
+        })
+        .collect();
     println!("verdict cost per packet (BPF_PROG_TEST_RUN, {REPEAT} runs each, XDP program)");
     println!("small: 3 open ports and 1 source network; large: 1,003 open ports and 6,000");
     println!("port/source-network entries\n");
     println!(
-        "{:<42} {:>14} {:>22}",
-        "frame", "small policy", "large policy"
+        "{:<42} {:>9} {:>15} {:>15}",
+        "frame", "bare drop", "small policy", "large policy"
     );
+    let ratio = |ns: u128, bare: u128| ns as f64 / bare.max(1) as f64;
     for (i, (name, _)) in cases.iter().enumerate() {
-        println!("{name:<42} {:>11} ns {:>19} ns", small_ns[i], large_ns[i]);
+        println!(
+            "{name:<42} {:>6} ns {:>5} ns {:>4.2}x {:>5} ns {:>4.2}x",
+            bare_ns[i],
+            small_ns[i],
+            ratio(small_ns[i], bare_ns[i]),
+            large_ns[i],
+            ratio(large_ns[i], bare_ns[i])
+        );
     }
-    limit_cost();
-    blocklist_cost();
-    droplog_cost();
-    scrape_cost();
-    socket_lookup_cost();
-    late_interface();
 }
 
 /// What a per-source rate limit costs: a SYN to a limited port from a source over its limit
 /// (the limit and the source's state looked up, dropped), next to a SYN to an open port
 /// without a limit under the same policy.
-fn limit_cost() {
+pub(crate) fn limit_cost() {
     let policy = Policy::parse_with_limits(&["80"], &["22/tcp=4/60s"]).expect("bench policy");
     let cases = [
         ("tcp SYN, open port without a limit", syn(80).build()),
@@ -112,7 +111,7 @@ fn limit_cost() {
 /// What the blocklist costs every packet: a SYN to an open port with an empty blocklist
 /// (the flat verdict), with 100,000 blocked networks (IPv4 /32 and /24, IPv6 /64), and a
 /// SYN from a blocked source, in the same run.
-fn blocklist_cost() {
+pub(crate) fn blocklist_cost() {
     const BLOCKED: u32 = 100_000;
     let policy = Policy::parse(&["22,80,443"]).expect("bench policy");
     let cases = [
@@ -169,7 +168,7 @@ fn blocklist_cost() {
 /// What the drop log costs a flood to a protected port: no log, the default rate (nearly
 /// every drop over it, counted), and every drop logged (the ring fills and the rest are
 /// counted lost: no reader runs), in the same run.
-fn droplog_cost() {
+pub(crate) fn droplog_cost() {
     let policy = Policy::parse(&["22"]).expect("bench policy");
     let case = [("tcp SYN, protected port (drop)", syn(3306).build())];
     println!("\ndrop log, same run, a flood of SYNs to a protected port");
@@ -195,7 +194,7 @@ fn droplog_cost() {
 /// an ACK to the ephemeral port of a real connection (the lookup finds it), against an ACK
 /// to a port open to everyone (no lookup), in the same run. `TestRun` runs in a lab's server
 /// namespace, whose socket tables the lookup reads.
-fn socket_lookup_cost() {
+pub(crate) fn socket_lookup_cost() {
     let lab = Lab::new();
     let source = lab
         .internet
@@ -229,123 +228,7 @@ fn socket_lookup_cost() {
     drop(outbound);
 }
 
-/// How long the service takes to filter an interface that appears, from the link event to
-/// the ingress link in place (the service's own `took_ms`). Each round makes a veth pair,
-/// so two interfaces appear in one batch: the first takes the spare instance the service
-/// verified ahead of need, the second loads its own (the baseline, in the same run).
-fn late_interface() {
-    const ROUNDS: usize = 8;
-    let lab = Lab::new();
-    let service = Service::start(
-        &lab,
-        &format!(
-            "{}\n[[interface]]\nname = \"lat*\"\nallow = [\"22\"]\n",
-            interface("22")
-        ),
-    );
-    service.wait_ready();
-    let (mut spared, mut own) = (Vec::new(), Vec::new());
-    for round in 0..ROUNDS {
-        service.until("a spare prepared", || {
-            service
-                .log()
-                .matches("prepared a verified instance")
-                .count()
-                > round
-        });
-        let (a, b) = (format!("lat{round}a"), format!("lat{round}b"));
-        lab.server
-            .ip(&["link", "add", &a, "type", "veth", "peer", "name", &b]);
-        service.until("both filtered", || {
-            service
-                .log()
-                .matches("filtering an interface that appeared")
-                .count()
-                >= 2 * (round + 1)
-        });
-    }
-    for line in service
-        .log()
-        .lines()
-        .filter(|l| l.contains("filtering an interface that appeared"))
-    {
-        let took: u64 = line
-            .split_whitespace()
-            .find_map(|f| f.strip_prefix("took_ms="))
-            .and_then(|v| v.parse().ok())
-            .expect("took_ms in the log line");
-        if line.contains("spared=true") {
-            spared.push(took);
-        } else {
-            own.push(took);
-        }
-    }
-    let summary = |v: &mut Vec<u64>| {
-        v.sort_unstable();
-        v.get(v.len() / 2).map_or_else(
-            || "none".to_owned(),
-            |median| {
-                format!(
-                    "median {median} ms, worst {} ms of {}",
-                    v[v.len() - 1],
-                    v.len()
-                )
-            },
-        )
-    };
-    println!("\nan interface that appears, event to filter in place (goal: 100 ms)");
-    println!("{:<42} {}", "with the spare instance", summary(&mut spared));
-    println!("{:<42} {}", "loading its own (baseline)", summary(&mut own));
-}
-
-/// One `/metrics` rendering with 4,096 port series: the maps are pinned where the exporter
-/// reads them and filled through the real program.
-fn scrape_cost() {
-    const PORTS: u16 = 4096;
-    const SCRAPES: u32 = 20;
-    let root = std::path::PathBuf::from(format!("/sys/fs/bpf/fwxdp-bench-{}", std::process::id()));
-    let dir = root.join("bench0");
-    std::fs::create_dir_all(&dir).expect("bench pin dir");
-    let policy = Policy::parse(&["22"]).expect("policy");
-    let mut loaded = Loaded::new(&policy, &Config::default(), Some(&dir)).expect("load");
-    let xdp = loaded.xdp().expect("load XDP");
-    for port in 1000..1000 + PORTS {
-        let frame = syn(port).build();
-        xdp.test_run(TestRunOptions {
-            data_in: Some(&frame),
-            ..TestRunOptions::default()
-        })
-        .expect("test run");
-    }
-    let pins = PinRoot::new(&root);
-    let options = metrics::Options {
-        max_port_series: usize::from(PORTS),
-        ..metrics::Options::default()
-    };
-    let text = metrics::render(&pins, &options).expect("render");
-    let series = text
-        .lines()
-        .filter(|l| l.starts_with("fwxdp_dropped_packets_total{") && l.contains("port=\""))
-        .count();
-    let mut worst = Duration::ZERO;
-    let started = Instant::now();
-    for _ in 0..SCRAPES {
-        let one = Instant::now();
-        let _: Result<String, std::fmt::Error> = metrics::render(&pins, &options);
-        worst = worst.max(one.elapsed());
-    }
-    let mean = started.elapsed() / SCRAPES;
-    drop(loaded);
-    let _: std::io::Result<()> = std::fs::remove_dir_all(&root);
-    println!(
-        "\nscrape (/metrics rendering) with {series} port series: {:.1} ms mean, {:.1} ms worst \
-         of {SCRAPES}",
-        mean.as_secs_f64() * 1e3,
-        worst.as_secs_f64() * 1e3
-    );
-}
-
-fn syn(port: u16) -> FrameBuilder {
+pub(crate) fn syn(port: u16) -> FrameBuilder {
     FrameBuilder::tcp_v4(CLIENT, SERVER, 40_000, port, SYN)
 }
 

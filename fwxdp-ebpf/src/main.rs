@@ -24,7 +24,8 @@ use core::ffi::c_void;
 
 use aya_ebpf::{
     EbpfContext,
-    bindings::{TC_ACT_SHOT, TC_ACT_UNSPEC, xdp_action},
+    bindings::{TC_ACT_SHOT, TC_ACT_UNSPEC, bpf_hdr_start_off, xdp_action},
+    helpers::bpf_skb_load_bytes_relative,
     macros::{classifier, xdp},
     maps::ProgramArray,
     programs::{TcContext, XdpContext},
@@ -233,9 +234,43 @@ fn fwxdp_tc_inner(ctx: TcContext) -> i32 {
     ))
 }
 
+/// Whether the outbound packet is TCP by its IP header, read where it lies without making
+/// anything linear: the tracker leaves TCP alone (its sockets say what is a reply), and
+/// pulling every segment of a bulk upload into the linear part would cost each one. IPv6
+/// behind extension headers, and frames whose tags the kernel did not take off, are not
+/// recognised here and go through the tracker, which leaves their TCP alone too.
+#[inline(always)]
+fn is_tcp(ctx: &TcContext) -> bool {
+    const IPPROTO_TCP: u8 = 6;
+    // The EtherType in network order, in the low 16 bits of a 32-bit field.
+    #[expect(clippy::cast_possible_truncation, reason = "the field holds 16 bits")]
+    // SAFETY: `skb` is the program's context; `protocol` is readable by classifiers.
+    let protocol = u16::from_be(unsafe { (*ctx.skb.skb).protocol } as u16);
+    let at = match protocol {
+        0x0800 => 9,
+        0x86dd => 6,
+        _ => return false,
+    };
+    let mut byte = 0u8;
+    // SAFETY: the helper writes at most one byte into `byte`, which outlives the call.
+    let read = unsafe {
+        bpf_skb_load_bytes_relative(
+            ctx.skb.skb.cast(),
+            at,
+            (&raw mut byte).cast(),
+            1,
+            bpf_hdr_start_off::BPF_HDR_START_NET,
+        )
+    };
+    read == 0 && byte == IPPROTO_TCP
+}
+
 /// Records outbound flows so that their replies pass the ingress verdict. Never drops.
 #[classifier]
 fn fwxdp_tc_egress(ctx: TcContext) -> i32 {
+    if is_tcp(&ctx) {
+        return TC_ACT_UNSPEC;
+    }
     pull_headers(&ctx);
     flows::record_outbound(|| {
         // SAFETY: `skb` is the program's context, whose `data` and `data_end` classifiers

@@ -2,7 +2,8 @@
 //! `BPF_PROG_TEST_RUN` on the real program, for a small and a large policy, next to a bare
 //! `XDP_DROP` program; rate limits, the blocklist, the drop log and socket lookups; a
 //! scrape; how soon the service filters an interface that appears; and the control plane's
-//! commands and memory. Names given on the command line run those sections alone.
+//! commands and memory; a live flood, and an upload through the egress tracker. Names given
+//! on the command line run those sections alone.
 #![expect(
     clippy::cast_precision_loss,
     reason = "figures are printed to a few digits"
@@ -13,12 +14,13 @@
 )]
 
 mod control;
+mod egress;
 mod live;
 mod service;
 mod verdict;
 
 /// Every section, by the name that runs it alone (`fwxdp-bench control live`).
-const SECTIONS: [(&str, fn()); 9] = [
+const SECTIONS: [(&str, fn()); 10] = [
     ("verdict", verdict::table),
     ("limits", verdict::limit_cost),
     ("blocklist", verdict::blocklist_cost),
@@ -28,6 +30,7 @@ const SECTIONS: [(&str, fn()); 9] = [
     ("late", service::late_interface),
     ("control", control::commands),
     ("live", live::drops),
+    ("egress", egress::upload_cost),
 ];
 
 fn main() {

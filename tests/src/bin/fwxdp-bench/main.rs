@@ -16,6 +16,7 @@
 mod control;
 mod egress;
 mod live;
+mod rig;
 mod service;
 mod verdict;
 

@@ -69,7 +69,9 @@ fn filter<C: EbpfContext>(
     let mut packet = parse::frame(data, data_end, outer_tags, config.ip_frames());
     let verdict = if let Some(verdict) = verdict::source(&packet, config) {
         if verdict.reason == Reason::Blocked {
-            // The log shows the ports of a blocked source's packet too.
+            // The log shows the ports of a blocked source's packet too. A loopback one
+            // shows the protocol its IP header names: reading on would cost the verifier
+            // another walk of every transport.
             packet.upper();
         }
         verdict

@@ -38,6 +38,7 @@ pub(super) fn ipv4(c: &mut Cursor, packet: &mut Packet) -> Kind {
     packet.ip = ip_addr;
     packet.later_fragment = ip.frag_offset() != 0;
     packet.next = ip.proto;
+    packet.ip_proto = ip.proto;
     packet.remaining = total_len - header_len;
     Kind::Ip
 }
@@ -92,6 +93,7 @@ pub(super) fn ipv6(c: &mut Cursor, packet: &mut Packet) -> Kind {
     packet.family = FAMILY_V6;
     packet.ip = ip_addr;
     packet.next = ip.next_hdr;
+    packet.ip_proto = ip.next_hdr;
     packet.remaining = usize::from(u16::from_be_bytes(ip.payload_len));
     Kind::Ip
 }

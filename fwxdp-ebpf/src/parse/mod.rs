@@ -129,7 +129,8 @@ pub(crate) struct Packet {
     /// [`Packet::kind`] is [`Kind::Ip`]; 0 otherwise.
     ip: usize,
     pub(crate) transport: Transport,
-    /// The IP protocol number of the transport (after IPv6 extension headers and AH).
+    /// The IP protocol number of the transport (after IPv6 extension headers and AH); before
+    /// [`Packet::upper`], the one the fixed header names.
     pub(crate) ip_proto: u8,
     /// For [`Transport::Tcp`] and [`Transport::Datagram`], the protocol whose ports are set,
     /// so that the verdict need not dispatch on [`Packet::ip_proto`] again.
@@ -190,6 +191,9 @@ pub(crate) fn frame(data: usize, data_end: usize, outer_tags: usize, ip_frames: 
     packet.rest = c;
     packet
 }
+
+// `converge` masks the offset below 32: the longest framing must fit.
+const _: () = assert!(size_of::<EthHdr>() + VLAN_MAX_DEPTH * size_of::<VlanHdr>() < 32);
 
 /// Turns the cursor's offset (14, 18 or 22 bytes, or 0 on an IP device) into one value the
 /// verifier does not know, below 32. Packet pointers with different constant offsets never

@@ -141,7 +141,12 @@ impl Packet {
     pub(crate) fn upper_carried(&mut self, data: usize) {
         self.upper();
         if self.kind == Kind::Ip && opaque(self.rest.pos - data) > self.carried_end {
+            // What was read past the payload is not the packet's: no ports, no flags.
             self.transport = Transport::Hidden;
+            self.src_port = 0;
+            self.dst_port = 0;
+            self.syn = false;
+            self.ack = false;
         }
     }
 }

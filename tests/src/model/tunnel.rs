@@ -28,13 +28,17 @@ pub(super) fn carried(frame: &[u8], number: u8, payload: (usize, usize)) -> Pars
             Gre::Other => return Parsed::NonIp,
         },
     };
+    // Not IP: no packet to look for, however deep (the program decides that first too).
+    if ether_type != 0x0800 && ether_type != 0x86dd {
+        return Parsed::NonIp;
+    }
     if at > MAX_OFFSET {
         return Parsed::Malformed;
     }
-    let parsed = match ether_type {
-        0x0800 => ipv4(frame, at),
-        0x86dd => ipv6(frame, at),
-        _ => return Parsed::NonIp,
+    let parsed = if ether_type == 0x0800 {
+        ipv4(frame, at)
+    } else {
+        ipv6(frame, at)
     };
     match parsed {
         // Its fixed IP header (with IPv4's options) past the payload: malformed before

@@ -11,7 +11,7 @@ use fwxdp_tests::{
     verdict::{
         Filter,
         frames::{EPHEMERAL, LOCAL4, LOCAL6},
-        outcome::{ALLOWED, port_drop},
+        outcome::{ALLOWED, LOOPBACK, port_drop},
     },
 };
 
@@ -59,6 +59,21 @@ fn each_drop_under_the_bound_is_an_event_with_its_addresses_and_ports() {
     assert_eq!(udp.len as usize, udp6.len());
     let totals = f.totals();
     assert_eq!((totals.log_suppressed, totals.log_lost), (0, 0));
+}
+
+/// A loopback source is judged before the transport header is read: its event says the
+/// protocol its IP header names, without ports.
+#[test]
+fn a_loopback_drop_is_logged_with_its_protocol() {
+    pin_to_this_cpu();
+    let (mut f, mut log) = filter(10);
+    let syn = FrameBuilder::tcp_v4(Ipv4Addr::LOCALHOST, LOCAL4, EPHEMERAL, 22, SYN).build();
+    f.expect("a loopback source", &syn, LOOPBACK);
+    let events = log.drain();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].reason, Reason::Loopback);
+    assert_eq!(events[0].protocol, 6);
+    assert_eq!(events[0].src, Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
 }
 
 #[test]

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use crate::rig::{Dropper, ROUNDS, Rig, SEND_FOR, cpu_ns, received};
+use crate::rig::{Dropper, ROUNDS, Rig, cpu_ns, received, send_for};
 
 /// Runs the live bench and prints its table.
 pub(crate) fn drops() {
@@ -46,14 +46,14 @@ pub(crate) fn drops() {
     println!(
         "\nlive drop cost: SYN flood to a protected port over veth, receive CPU per packet \
          ({ROUNDS} rounds of {} s, candidates rotated)",
-        SEND_FOR.as_secs()
+        send_for().as_secs()
     );
     println!("\n| dropper | ns/pkt | × bare XDP_DROP | Mpps received |");
     println!("|---|---|---|---|");
     for (dropper, ns, got) in &raw {
         let ns_median = median(ns);
         let mpps =
-            got.iter().sum::<u64>() as f64 / (got.len() as f64 * SEND_FOR.as_secs_f64()) / 1e6;
+            got.iter().sum::<u64>() as f64 / (got.len() as f64 * send_for().as_secs_f64()) / 1e6;
         println!(
             "| {} | {ns_median:.0} | {:.2} | {mpps:.2} |",
             dropper.name(),

@@ -23,9 +23,9 @@ use fwxdp_tests::{
 
 pub(crate) const ROUNDS: usize = 5;
 /// How long the generator sends in one measurement.
-pub(crate) const SEND_FOR: Duration = Duration::from_secs(3);
+const SEND_FOR: Duration = Duration::from_secs(3);
 /// [`SEND_FOR`], or `FWXDP_BENCH_SECONDS` (to profile a longer flood).
-fn send_for() -> Duration {
+pub(crate) fn send_for() -> Duration {
     std::env::var("FWXDP_BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -34,6 +34,8 @@ fn send_for() -> Duration {
 
 /// Frames a `BPF_PROG_RUN` call sends.
 const BURST: u32 = 1 << 16;
+/// Where libxdp (xdp-filter) pins its programs.
+const LIBXDP_PIN_DIR: &str = "/sys/fs/bpf/xdp";
 const PROTECTED: u16 = 3306;
 const GENERATOR_CPU: usize = 1;
 const RECEIVER_CPU: usize = 1;
@@ -105,19 +107,32 @@ fn install<'a>(lab: &'a Lab, dropper: Dropper, bare: &BareXdp, ifindex: u32) -> 
             Installed::Commands(lab, Vec::new())
         }
         Dropper::XdpFilter => {
+            // libxdp pins its dispatcher under /sys/fs/bpf/xdp, which it makes and leaves.
+            let made_pin_dir = !std::path::Path::new(LIBXDP_PIN_DIR).exists();
+            // Undone even if loading fails halfway (or this thread panics).
+            let mut undo = vec![owned(&["xdp-filter", "unload", SERVER_IF])];
+            if made_pin_dir {
+                undo.push(owned(&[
+                    "rmdir",
+                    "--ignore-fail-on-non-empty",
+                    LIBXDP_PIN_DIR,
+                ]));
+            }
+            let installed = Installed::Commands(lab, undo);
             server_run(lab, &["xdp-filter", "load", SERVER_IF, "-m", "native"]);
             server_run(lab, &["xdp-filter", "port", &port]);
-            Installed::Commands(lab, vec![owned(&["xdp-filter", "unload", SERVER_IF])])
+            installed
         }
         Dropper::NftIngress => {
             let rules = format!(
                 "table netdev fwxbench {{\n  chain ingress {{\n    type filter hook ingress \
                  device {SERVER_IF} priority 0;\n    tcp dport {PROTECTED} drop\n  }}\n}}\n"
             );
-            let file = std::env::temp_dir().join(format!("{}-nft", lab.id()));
-            fs::write(&file, rules).expect("write the nft rules");
-            server_run(lab, &["nft", "-f", file.to_str().expect("UTF-8 path")]);
-            let _: std::io::Result<()> = fs::remove_file(&file);
+            let loaded = fwxdp_tests::lab::run_with_input(
+                lab.server.command("nft").args(["-f", "-"]),
+                &rules,
+            );
+            assert!(loaded.status.success(), "nft -f: {loaded:?}");
             Installed::Commands(
                 lab,
                 vec![owned(&["nft", "delete", "table", "netdev", "fwxbench"])],
@@ -186,7 +201,7 @@ pub(crate) fn received(lab: &Lab) -> u64 {
         .expect("rx_queue_0_xdp_packets in ethtool -S")
 }
 
-/// Sends live SYNs to the protected port for [`SEND_FOR`], from the generator CPU.
+/// Sends live SYNs to the protected port for [`send_for`], from the generator CPU.
 fn flood(lab: &Lab, generator: &BareXdp, frame: &[u8], ifindex: u32) {
     std::thread::scope(|scope| {
         scope

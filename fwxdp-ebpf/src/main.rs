@@ -108,11 +108,7 @@ fn tunnel<C: EbpfContext>(
     // Neither it nor what it carries can be judged: dropped. Not logged: the verifier
     // (Linux 6.12) no longer trusts packet pointers once a tail call returned.
     counters::count(&Verdict::protocol(packet.ip_proto), bytes);
-    if config.flags & CONFIG_MONITOR == 0 {
-        Action::Drop
-    } else {
-        Action::Pass
-    }
+    dropped(config)
 }
 
 /// Judges what the tunnel packet in `ctx`, which [`filter`] passed, carries.
@@ -122,6 +118,8 @@ fn filter_inner(ctx: *mut c_void, data: usize, data_end: usize, bytes: u64) -> A
         return Action::Abort;
     };
     let mut packet = parse::carried(data, data_end, tunnel);
+    // The steps of `filter`, written out again: one function taking the parse step as a
+    // closure let LLVM lay the code out so that the verifier lost an address read's bound.
     let verdict = if let Some(verdict) = verdict::source(&packet, config) {
         if verdict.reason == Reason::Blocked {
             packet.upper_carried(data);
@@ -143,6 +141,12 @@ fn finish(config: &Config, packet: &Packet, verdict: &Verdict, bytes: u64) -> Ac
     }
     // In monitor mode too: the log shows what would be dropped.
     log::dropped(config, packet, verdict.reason, bytes);
+    dropped(config)
+}
+
+/// What becomes of a frame dropped: dropped, or passed in monitor mode.
+#[inline(always)]
+const fn dropped(config: &Config) -> Action {
     if config.flags & CONFIG_MONITOR == 0 {
         Action::Drop
     } else {

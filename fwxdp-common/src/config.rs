@@ -5,7 +5,7 @@ use crate::{block_scope, map_name};
 use bytemuck::{Pod, Zeroable};
 
 /// The layout of the pinned maps; a replacement refuses pins of another layout.
-pub const CONFIG_VERSION: u8 = 4;
+pub const CONFIG_VERSION: u8 = 5;
 
 /// [`Config::flags`]: count verdicts but pass every packet.
 pub const CONFIG_MONITOR: u8 = 1 << 0;

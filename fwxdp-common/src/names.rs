@@ -14,10 +14,12 @@ pub mod map_name {
     pub const CIDRS: &str = "FWXDP_CIDRS";
     /// Per-CPU [`crate::Counter`] indexed by [`crate::Reason`].
     pub const REASONS: &str = "FWXDP_REASONS";
-    /// Per-CPU hash of [`crate::PortKey`] → [`crate::PortCounter`]: drops per (proto, port).
+    /// Per-CPU array of [`crate::PortSlot`], [`crate::PORT_DROPS_MAX_ENTRIES`] slots: drops
+    /// per (proto, port), each CPU's in slots of its own, found by linear probing from
+    /// [`crate::port_slot_home`].
     pub const PORT_DROPS: &str = "FWXDP_PORT_DROPS";
     /// Per-CPU [`crate::Counter`] indexed by [`crate::Proto`]: port drops that found
-    /// [`PORT_DROPS`] full.
+    /// no slot free in [`PORT_DROPS`].
     pub const PORT_OVERFLOW: &str = "FWXDP_PORT_OVERFLOW";
     /// Per-CPU [`crate::Counter`] indexed by IP protocol number: drops of reason `protocol`.
     pub const PROTOCOL_DROPS: &str = "FWXDP_PROTOCOL_DROPS";

@@ -8,7 +8,7 @@ unsafe impl aya::Pod for crate::Counter {}
 // SAFETY: as above.
 unsafe impl aya::Pod for crate::PortKey {}
 // SAFETY: as above.
-unsafe impl aya::Pod for crate::PortCounter {}
+unsafe impl aya::Pod for crate::PortSlot {}
 // SAFETY: as above.
 unsafe impl aya::Pod for crate::CidrKey {}
 // SAFETY: as above.

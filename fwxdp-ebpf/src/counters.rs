@@ -1,8 +1,13 @@
 //! Per-CPU counters: per reason, drops per (proto, port) for port and rate-limit drops, and
 //! per IP protocol number.
 
+use core::ptr::write_volatile;
+
 use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_ns};
-use fwxdp_common::{Counter, PortCounter, PortKey, Proto, Reason};
+use fwxdp_common::{
+    Counter, PORT_DROPS_MAX_ENTRIES, PORT_PROBES, PortKey, Proto, Reason, port_slot_home,
+    port_slot_key,
+};
 
 use crate::{
     maps::{
@@ -32,36 +37,39 @@ pub(crate) fn count(verdict: &Verdict, bytes: u64) {
     }
 }
 
+/// A port drop, in this CPU's slot for the port: the first of its probe window that holds
+/// it, or else the first free one, taken. Array lookups, which the kernel inlines, rather
+/// than a hash: a flood pays one and two adds.
 #[inline(always)]
 fn count_port_drop(proto: Proto, port: u16, bytes: u64) {
-    let key = PortKey {
-        port,
-        proto: proto as u8,
-        _pad: 0,
-    };
-    if let Some(counter) = FWXDP_PORT_DROPS.get_ptr_mut(key) {
-        // SAFETY: from a successful lookup in a per-CPU map: this CPU is its only writer.
-        unsafe { add_port(counter, bytes) };
-        return;
+    let key = port_slot_key(proto, port);
+    let home = port_slot_home(key);
+    for probe in 0..PORT_PROBES {
+        let index = (home + probe) & (PORT_DROPS_MAX_ENTRIES - 1);
+        let Some(slot) = FWXDP_PORT_DROPS.get_ptr_mut(index) else {
+            break;
+        };
+        // SAFETY: from a successful lookup in a per-CPU array: this CPU is its only writer
+        // while the program runs; the helper has no preconditions.
+        unsafe {
+            let taken = (*slot).key;
+            if taken == key {
+                (*slot).packets += 1;
+                (*slot).bytes += bytes;
+                return;
+            }
+            if taken == 0 {
+                // In this order, which readers on other CPUs rely on (`PortSlot`): the
+                // counts and the time before the key.
+                write_volatile(&raw mut (*slot).packets, 1);
+                write_volatile(&raw mut (*slot).bytes, bytes);
+                write_volatile(&raw mut (*slot).first_seen, bpf_ktime_get_ns());
+                write_volatile(&raw mut (*slot).key, key);
+                return;
+            }
+        }
     }
-    // A port's first drop: note when, so userspace knows which ports came first.
-    let first = PortCounter {
-        packets: 1,
-        bytes,
-        // SAFETY: kernel helper without preconditions.
-        first_seen: unsafe { bpf_ktime_get_ns() },
-    };
-    if FWXDP_PORT_DROPS
-        .insert(key, first, u64::from(BPF_NOEXIST))
-        .is_ok()
-    {
-        return;
-    }
-    // Another CPU inserted the key first, or the map is full.
-    if let Some(counter) = FWXDP_PORT_DROPS.get_ptr_mut(key) {
-        // SAFETY: as above.
-        unsafe { add_port(counter, bytes) };
-    } else if let Some(counter) = FWXDP_PORT_OVERFLOW.get_ptr_mut(proto as u32) {
+    if let Some(counter) = FWXDP_PORT_OVERFLOW.get_ptr_mut(proto as u32) {
         add(counter, bytes);
     }
 }
@@ -87,17 +95,6 @@ fn count_limit_drop(proto: Proto, port: u16, bytes: u64) {
     {
         // Another CPU inserted the key first.
         add(counter, bytes);
-    }
-}
-
-/// # Safety
-/// `counter` must come from a successful lookup in a per-CPU map.
-#[inline(always)]
-unsafe fn add_port(counter: *mut PortCounter, bytes: u64) {
-    // SAFETY: the caller's promise: this CPU is the only writer of this slot.
-    unsafe {
-        (*counter).packets += 1;
-        (*counter).bytes += bytes;
     }
 }
 

@@ -10,7 +10,7 @@ use fwxdp_common::{
     BLOCKS_MAX_ENTRIES, BlockCounts, BlockEntry, BlockKey, CIDRS_MAX_ENTRIES, CidrKey, Config,
     Counter, FLOWS_MAX_ENTRIES, FlowKey, LIMIT_DROPS_MAX_ENTRIES, LIMITS_MAX_ENTRIES, LINK_ROLES,
     LOG_RING_BYTES, Limit, LimitKey, LinkRecord, LogState, PORT_DROPS_MAX_ENTRIES, PORTS_ENTRIES,
-    PROTO_COUNT, PROTOCOL_NUMBERS, PROTOCOLS_ENTRIES, PortCounter, PortKey, RATES_MAX_ENTRIES,
+    PROTO_COUNT, PROTOCOL_NUMBERS, PROTOCOLS_ENTRIES, PortKey, PortSlot, RATES_MAX_ENTRIES,
     REASON_COUNT, RateKey, RateState,
 };
 
@@ -34,8 +34,8 @@ pub(crate) static FWXDP_REASONS: PerCpuArray<Counter> =
     PerCpuArray::with_max_entries(REASON_COUNT, 0);
 
 #[map]
-pub(crate) static FWXDP_PORT_DROPS: PerCpuHashMap<PortKey, PortCounter> =
-    PerCpuHashMap::with_max_entries(PORT_DROPS_MAX_ENTRIES, 0);
+pub(crate) static FWXDP_PORT_DROPS: PerCpuArray<PortSlot> =
+    PerCpuArray::with_max_entries(PORT_DROPS_MAX_ENTRIES, 0);
 
 #[map]
 pub(crate) static FWXDP_PORT_OVERFLOW: PerCpuArray<Counter> =

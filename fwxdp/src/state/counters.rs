@@ -1,11 +1,14 @@
 //! The counter maps of an interface, summed over CPUs: packets and bytes per reason, drops
-//! per (proto, port) read in batches, the per-port table's overflow, and drops per IP
+//! per (proto, port) read in a batch, the per-port table's overflow, and drops per IP
 //! protocol number.
 
 use std::os::fd::AsFd as _;
 
+use std::collections::HashMap;
+
 use aya::maps::{Map, MapData, MapError, PerCpuArray, PerCpuHashMap};
-use fwxdp_common::{Counter, LogState, PortCounter, PortKey, Proto, Reason};
+use bytemuck::Pod;
+use fwxdp_common::{Counter, LogState, PortKey, PortSlot, Proto, Reason};
 
 use super::{
     maps::{MapSource, MapsError},
@@ -15,7 +18,7 @@ use super::{
 /// The counters, summed over CPUs.
 pub struct CounterMaps {
     reasons: PerCpuArray<MapData, Counter>,
-    /// A per-CPU hash of [`PortKey`] → [`PortCounter`], kept untyped to read it in batches.
+    /// A per-CPU array of [`PortSlot`], kept untyped to read it in a batch.
     port_drops: Map,
     port_overflow: PerCpuArray<MapData, Counter>,
     /// A per-CPU array of [`Counter`] per IP protocol number, untyped to read it in a batch.
@@ -32,7 +35,8 @@ pub struct PortTotal {
     pub proto: Proto,
     pub port: u16,
     pub counter: Counter,
-    /// When the port was first dropped (monotonic clock, ns): orders ports in time.
+    /// When the port was first dropped, on the CPU that dropped it first (monotonic clock,
+    /// ns): orders ports in time.
     pub first_seen: u64,
 }
 
@@ -108,139 +112,87 @@ impl CounterMaps {
         Ok(totals)
     }
 
-    /// The drops per IP protocol number, summed over CPUs: the 256 entries in one batch, or
-    /// entry by entry where arrays have no batches.
+    /// The drops per IP protocol number, summed over CPUs, those with any.
     fn protocol_totals(&self) -> Result<Vec<(u8, Counter)>, MapError> {
-        const NUMBERS: usize = 256;
-        let Map::PerCpuArray(data) = &self.protocol_drops else {
-            return Err(MapError::InvalidMapType { map_type: 0 });
-        };
+        let values: Vec<Counter> = read_per_cpu_array(&self.protocol_drops, 256)?;
         let cpus = nr_cpus()?;
-        let stride = size_of::<Counter>() * cpus;
-        let mut keys = vec![0u8; NUMBERS * 4];
-        let mut values = vec![0u8; NUMBERS * stride];
-        // SAFETY: u32 keys and per-CPU Counter values (16 bytes, a multiple of 8, so a value
-        // is 16 bytes per CPU); the buffers hold NUMBERS of each.
-        let batch = unsafe {
-            super::sys::lookup_batch(data.fd().as_fd(), None, &mut keys, 4, &mut values, stride)
-        };
-        let mut totals = Vec::new();
-        if let Ok((read, _)) = batch
-            && read as usize == NUMBERS
-        {
-            for (number, slots) in (0..=u8::MAX).zip(values.chunks_exact(stride)) {
-                let total = slots
-                    .chunks_exact(size_of::<Counter>())
-                    .map(bytemuck::pod_read_unaligned::<Counter>)
-                    .fold(Counter::default(), add);
-                if total.packets != 0 {
-                    totals.push((number, total));
-                }
-            }
-            return Ok(totals);
-        }
-        let map: PerCpuArray<&MapData, Counter> = PerCpuArray::try_from(&self.protocol_drops)?;
-        for number in 0..=u8::MAX {
-            let total = sum(&map.get(&u32::from(number), 0)?);
-            if total.packets != 0 {
-                totals.push((number, total));
-            }
-        }
-        Ok(totals)
+        Ok((0..=u8::MAX)
+            .zip(values.chunks_exact(cpus))
+            .map(|(number, slots)| (number, sum(slots)))
+            .filter(|(_, total)| total.packets != 0)
+            .collect())
     }
 
-    /// The per-port drops, summed over CPUs: in batches of the whole table (two bpf(2)
-    /// calls rather than two per port), or entry by entry where batches are unsupported.
+    /// The per-port drops: every CPU's slots, merged by port.
     fn port_totals(&self) -> Result<Vec<PortTotal>, MapError> {
-        let Map::PerCpuHashMap(data) = &self.port_drops else {
-            return Err(MapError::InvalidMapType { map_type: 0 });
-        };
-        let cpus = nr_cpus()?;
-        let mut totals = Vec::new();
-        let mut add = |key: PortKey, per_cpu: &mut dyn Iterator<Item = PortCounter>| {
-            let Some(proto) = Proto::from_raw(key.proto) else {
-                return;
-            };
-            let mut total = PortTotal {
-                proto,
-                port: key.port,
-                counter: Counter::default(),
-                first_seen: 0,
-            };
-            for value in per_cpu {
-                total.counter.packets += value.packets;
-                total.counter.bytes += value.bytes;
-                total.first_seen = total.first_seen.max(value.first_seen);
-            }
-            totals.push(total);
-        };
-        let capacity = fwxdp_common::PORT_DROPS_MAX_ENTRIES as usize;
-        let (key_size, value_size) = (size_of::<PortKey>(), size_of::<PortCounter>() * cpus);
-        // The batch call writes entries of the map's own sizes: they must be ours.
-        let info = data.info()?;
-        if info.key_size() as usize != size_of::<PortKey>()
-            || info.value_size() as usize != size_of::<PortCounter>()
-        {
-            return Err(MapError::InvalidValueSize {
-                size: info.value_size() as usize,
-                expected: size_of::<PortCounter>(),
-            });
-        }
-        let mut keys = vec![0u8; capacity * key_size];
-        let mut values = vec![0u8; capacity * value_size];
-        let mut token = None;
-        loop {
-            // SAFETY: the sizes were checked against the map's above; PortCounter is 24
-            // bytes, already a multiple of 8, so a per-CPU value is 24 bytes per CPU.
-            let batch = unsafe {
-                super::sys::lookup_batch(
-                    data.fd().as_fd(),
-                    token,
-                    &mut keys,
-                    key_size,
-                    &mut values,
-                    value_size,
-                )
-            };
-            let (read, next) = match batch {
-                Ok(result) => result,
-                // Batches arrived in Linux 5.6 and not for every map type: read entry by
-                // entry instead (only possible before anything was added).
-                Err(e)
-                    if token.is_none() && matches!(e.raw_os_error(), Some(libc::EINVAL | 524)) =>
-                {
-                    let map: PerCpuHashMap<&MapData, PortKey, PortCounter> =
-                        PerCpuHashMap::try_from(&self.port_drops)?;
-                    for entry in &map {
-                        let (key, values) = entry?;
-                        add(key, &mut values.iter().copied());
-                    }
-                    break;
-                }
-                Err(io_error) => {
-                    return Err(MapError::SyscallError(aya::sys::SyscallError {
-                        call: "bpf_map_lookup_batch",
-                        io_error,
-                    }));
-                }
-            };
-            for i in 0..read as usize {
-                let key: PortKey = bytemuck::pod_read_unaligned(&keys[i * key_size..][..key_size]);
-                let slots = &values[i * value_size..][..value_size];
-                add(
-                    key,
-                    &mut slots
-                        .chunks_exact(size_of::<PortCounter>())
-                        .map(bytemuck::pod_read_unaligned::<PortCounter>),
-                );
-            }
-            match next {
-                Some(next) => token = Some(next),
-                None => break,
-            }
-        }
-        Ok(totals)
+        let slots: Vec<PortSlot> =
+            read_per_cpu_array(&self.port_drops, fwxdp_common::PORT_DROPS_MAX_ENTRIES)?;
+        Ok(merge_port_slots(&slots))
     }
+}
+
+/// The totals per (proto, port) of slots of any CPUs, unordered. A slot still being taken
+/// (its time not yet visible) is left out: it holds only what its CPU is counting now.
+fn merge_port_slots(slots: &[PortSlot]) -> Vec<PortTotal> {
+    let mut totals: HashMap<u32, PortTotal> = HashMap::new();
+    for slot in slots.iter().filter(|s| s.first_seen != 0) {
+        let Some((proto, port)) = fwxdp_common::port_slot_port(slot.key) else {
+            continue;
+        };
+        let total = totals.entry(slot.key).or_insert(PortTotal {
+            proto,
+            port,
+            counter: Counter::default(),
+            first_seen: u64::MAX,
+        });
+        total.counter.packets += slot.packets;
+        total.counter.bytes += slot.bytes;
+        total.first_seen = total.first_seen.min(slot.first_seen);
+    }
+    totals.into_values().collect()
+}
+
+/// Every entry of the per-CPU array `map` of `entries` entries of `T`, entry by entry and
+/// within each CPU by CPU: in one batch (one bpf(2) call), or entry by entry where arrays
+/// have no batches.
+fn read_per_cpu_array<T: Pod + aya::Pod>(map: &Map, entries: u32) -> Result<Vec<T>, MapError> {
+    let Map::PerCpuArray(data) = map else {
+        return Err(MapError::InvalidMapType { map_type: 0 });
+    };
+    // The batch call writes values of the map's own size: it must be ours.
+    let info = data.info()?;
+    if info.value_size() as usize != size_of::<T>() || info.max_entries() != entries {
+        return Err(MapError::InvalidValueSize {
+            size: info.value_size() as usize,
+            expected: size_of::<T>(),
+        });
+    }
+    let cpus = nr_cpus()?;
+    // A per-CPU value is rounded up to 8 bytes per CPU.
+    let slot = size_of::<T>().next_multiple_of(8);
+    let stride = slot * cpus;
+    let count = entries as usize;
+    let mut keys = vec![0u8; count * 4];
+    let mut values = vec![0u8; count * stride];
+    // SAFETY: u32 keys and per-CPU values of the map's size (checked above), `slot` bytes per
+    // CPU; the buffers hold `count` of each.
+    let batch = unsafe {
+        super::sys::lookup_batch(data.fd().as_fd(), None, &mut keys, 4, &mut values, stride)
+    };
+    if let Ok((read, _)) = batch
+        && read as usize == count
+    {
+        return Ok(values
+            .chunks_exact(slot)
+            .map(|bytes| bytemuck::pod_read_unaligned::<T>(&bytes[..size_of::<T>()]))
+            .collect());
+    }
+    let map: PerCpuArray<&MapData, T> = PerCpuArray::try_from(map)?;
+    let mut all = Vec::with_capacity(count * cpus);
+    for index in 0..entries {
+        all.extend(map.get(&index, 0)?.iter().copied());
+    }
+    Ok(all)
 }
 
 fn nr_cpus() -> Result<usize, MapError> {
@@ -260,5 +212,71 @@ fn add(acc: Counter, c: Counter) -> Counter {
     Counter {
         packets: acc.packets + c.packets,
         bytes: acc.bytes + c.bytes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fwxdp_common::port_slot_key;
+
+    use super::*;
+
+    fn slot(proto: Proto, port: u16, packets: u64, first_seen: u64) -> PortSlot {
+        PortSlot {
+            key: port_slot_key(proto, port),
+            packets,
+            bytes: packets * 60,
+            first_seen,
+            ..PortSlot::default()
+        }
+    }
+
+    #[test]
+    fn slots_of_one_port_on_several_cpus_add_up_and_keep_the_earliest_time() {
+        let slots = [
+            // CPU 0's slot for 22/tcp, CPU 1's, and CPU 1's for 53/udp elsewhere.
+            slot(Proto::Tcp, 22, 3, 500),
+            slot(Proto::Tcp, 22, 4, 200),
+            PortSlot::default(),
+            slot(Proto::Udp, 53, 1, 900),
+        ];
+        let mut totals = merge_port_slots(&slots);
+        totals.sort_by_key(|t| (t.proto, t.port));
+        assert_eq!(
+            totals,
+            [
+                PortTotal {
+                    proto: Proto::Tcp,
+                    port: 22,
+                    counter: Counter {
+                        packets: 7,
+                        bytes: 420
+                    },
+                    first_seen: 200,
+                },
+                PortTotal {
+                    proto: Proto::Udp,
+                    port: 53,
+                    counter: Counter {
+                        packets: 1,
+                        bytes: 60
+                    },
+                    first_seen: 900,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_slot_being_taken_or_of_an_unknown_protocol_is_left_out() {
+        let mut taking = slot(Proto::Tcp, 80, 1, 0);
+        taking.first_seen = 0;
+        let stranger = PortSlot {
+            key: port_slot_key(Proto::Tcp, 80) + (9 << 16),
+            packets: 1,
+            first_seen: 5,
+            ..PortSlot::default()
+        };
+        assert_eq!(merge_port_slots(&[taking, stranger]), []);
     }
 }

@@ -1,6 +1,7 @@
-//! Bare XDP programs of two instructions (`r0 = ACTION; exit`), loaded with no object file:
+//! Bare XDP programs, loaded with no object file, of two instructions (`r0 = ACTION; exit`):
 //! one that drops every frame, the floor every benchmark row is compared with, and one that
-//! sends every frame back out (`XDP_TX`), the live-frames generator of the live benchmark.
+//! sends every frame back out (`XDP_TX`), the live-frames generator of the live benchmark;
+//! and a drop that first adds one to a per-CPU counter, the floor of any dropper that counts.
 
 use std::{
     io,
@@ -8,12 +9,12 @@ use std::{
     time::Duration,
 };
 
-use aya_obj::generated::{bpf_attach_type, bpf_attr, bpf_cmd, bpf_prog_type};
+use aya_obj::generated::{bpf_attach_type, bpf_attr, bpf_cmd, bpf_map_type, bpf_prog_type};
 
 /// `BPF_F_TEST_XDP_LIVE_FRAMES`: run on real frames that an `XDP_TX` sends out.
 const TEST_XDP_LIVE_FRAMES: u32 = 1 << 1;
 
-/// A loaded two-instruction program.
+/// A loaded bare program.
 pub struct BareXdp {
     fd: OwnedFd,
 }
@@ -65,11 +66,56 @@ impl BareXdp {
         Self::load(3)
     }
 
+    /// The program that adds one to a per-CPU counter (a one-entry per-CPU array of its own)
+    /// and drops the frame.
+    ///
+    /// # Errors
+    /// The kernel's.
+    pub fn count_and_drop() -> io::Result<Self> {
+        // SAFETY: bpf_attr is a union of plain integers: all-zero is valid.
+        let mut attr: bpf_attr = unsafe { std::mem::zeroed() };
+        attr.__bindgen_anon_1.map_type = bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY as u32;
+        attr.__bindgen_anon_1.key_size = 4;
+        attr.__bindgen_anon_1.value_size = 8;
+        attr.__bindgen_anon_1.max_entries = 1;
+        // The program holds the map once loaded.
+        let map = owned(bpf(bpf_cmd::BPF_MAP_CREATE, &mut attr)?)?;
+        let fd = map.as_raw_fd().to_le_bytes();
+        let insn = |code: u8, regs: u8, off: i16, imm: [u8; 4]| {
+            let off = off.to_le_bytes();
+            u64::from_le_bytes([code, regs, off[0], off[1], imm[0], imm[1], imm[2], imm[3]])
+        };
+        let program = [
+            // *(u32 *)(r10 - 4) = 0; r2 = r10; r2 += -4
+            insn(0x62, 0x0a, -4, [0; 4]),
+            insn(0xbf, 0xa2, 0, [0; 4]),
+            insn(0x07, 0x02, 0, (-4i32).to_le_bytes()),
+            // r1 = the map (BPF_PSEUDO_MAP_FD), a two-slot instruction
+            insn(0x18, 0x11, 0, fd),
+            insn(0, 0, 0, [0; 4]),
+            // r0 = bpf_map_lookup_elem(r1, r2); if r0 == 0 goto drop
+            insn(0x85, 0, 0, 1i32.to_le_bytes()),
+            insn(0x15, 0x00, 3, [0; 4]),
+            // *(u64 *)r0 += 1
+            insn(0x79, 0x01, 0, [0; 4]),
+            insn(0x07, 0x01, 0, 1i32.to_le_bytes()),
+            insn(0x7b, 0x10, 0, [0; 4]),
+            // drop: r0 = XDP_DROP; exit
+            insn(0xb7, 0x00, 0, 1i32.to_le_bytes()),
+            insn(0x95, 0, 0, [0; 4]),
+        ];
+        Self::load_program(&program)
+    }
+
     fn load(action: u8) -> io::Result<Self> {
         let program: [u64; 2] = [
             u64::from_le_bytes([0xb7, 0x00, 0, 0, action, 0, 0, 0]),
             u64::from_le_bytes([0x95, 0, 0, 0, 0, 0, 0, 0]),
         ];
+        Self::load_program(&program)
+    }
+
+    fn load_program(program: &[u64]) -> io::Result<Self> {
         let license = c"GPL";
         // SAFETY: bpf_attr is a union of plain integers: all-zero is valid.
         let mut attr: bpf_attr = unsafe { std::mem::zeroed() };

@@ -63,6 +63,6 @@ pub(crate) fn drops() {
     println!("\nraw ns/pkt per round:");
     for (dropper, ns, _) in &raw {
         let values: Vec<String> = ns.iter().map(|v| format!("{v:.0}")).collect();
-        println!("  {:<34} {}", dropper.name(), values.join(" "));
+        println!("  {:<36} {}", dropper.name(), values.join(" "));
     }
 }

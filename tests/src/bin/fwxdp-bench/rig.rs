@@ -43,6 +43,7 @@ const RECEIVER_CPU: usize = 1;
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dropper {
     Bare,
+    Counted,
     Fwxdp,
     XdpFilter,
     NftIngress,
@@ -50,8 +51,9 @@ pub(crate) enum Dropper {
 }
 
 impl Dropper {
-    pub(crate) const ALL: [Self; 5] = [
+    pub(crate) const ALL: [Self; 6] = [
         Self::Bare,
+        Self::Counted,
         Self::Fwxdp,
         Self::XdpFilter,
         Self::NftIngress,
@@ -61,6 +63,7 @@ impl Dropper {
     pub(crate) const fn name(self) -> &'static str {
         match self {
             Self::Bare => "a bare XDP_DROP program",
+            Self::Counted => "bare XDP_DROP + one per-CPU counter",
             Self::Fwxdp => "fwxdp native (--allow 22)",
             Self::XdpFilter => "xdp-filter (xdp-tools, native)",
             Self::NftIngress => "nft netdev ingress drop",
@@ -92,13 +95,13 @@ fn server_run(lab: &Lab, args: &[&str]) {
     lab.server.run(args);
 }
 
-fn install<'a>(lab: &'a Lab, dropper: Dropper, bare: &BareXdp, ifindex: u32) -> Installed<'a> {
+fn install<'a>(lab: &'a Lab, dropper: Dropper, bare: &[BareXdp; 2], ifindex: u32) -> Installed<'a> {
     let port = PROTECTED.to_string();
     let owned = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<String>>();
     match dropper {
-        Dropper::Bare => Installed::Bare(
+        Dropper::Bare | Dropper::Counted => Installed::Bare(
             lab.server
-                .within(|| bare.attach(ifindex))
+                .within(|| bare[usize::from(dropper == Dropper::Counted)].attach(ifindex))
                 .expect("attach the bare program"),
         ),
         Dropper::Fwxdp => {
@@ -235,7 +238,8 @@ pub(crate) struct Rig {
     pub(crate) napi: i32,
     frame: Vec<u8>,
     generator: BareXdp,
-    bare: BareXdp,
+    /// The bare drop, and the one that counts.
+    bare: [BareXdp; 2],
     server_if: u32,
     internet_if: u32,
 }
@@ -264,7 +268,10 @@ impl Rig {
             )
             .build();
         let generator = BareXdp::transmit_all().expect("load the generator");
-        let bare = BareXdp::drop_all().expect("load the bare drop");
+        let bare = [
+            BareXdp::drop_all().expect("load the bare drop"),
+            BareXdp::count_and_drop().expect("load the counting drop"),
+        ];
         let (server_if, internet_if) = (
             ifindex(&lab, true, SERVER_IF),
             ifindex(&lab, false, INTERNET_IF),

@@ -2,9 +2,7 @@
 //! per (proto, port) read in a batch, the per-port table's overflow, and drops per IP
 //! protocol number.
 
-use std::os::fd::AsFd as _;
-
-use std::collections::HashMap;
+use std::{collections::HashMap, os::fd::AsFd as _};
 
 use aya::maps::{Map, MapData, MapError, PerCpuArray, PerCpuHashMap};
 use bytemuck::Pod;
@@ -114,7 +112,8 @@ impl CounterMaps {
 
     /// The drops per IP protocol number, summed over CPUs, those with any.
     fn protocol_totals(&self) -> Result<Vec<(u8, Counter)>, MapError> {
-        let values: Vec<Counter> = read_per_cpu_array(&self.protocol_drops, 256)?;
+        let values: Vec<Counter> =
+            read_per_cpu_array(&self.protocol_drops, fwxdp_common::PROTOCOL_NUMBERS)?;
         let cpus = nr_cpus()?;
         Ok((0..=u8::MAX)
             .zip(values.chunks_exact(cpus))
@@ -161,10 +160,16 @@ fn read_per_cpu_array<T: Pod + aya::Pod>(map: &Map, entries: u32) -> Result<Vec<
     };
     // The batch call writes values of the map's own size: it must be ours.
     let info = data.info()?;
-    if info.value_size() as usize != size_of::<T>() || info.max_entries() != entries {
+    if info.value_size() as usize != size_of::<T>() {
         return Err(MapError::InvalidValueSize {
             size: info.value_size() as usize,
             expected: size_of::<T>(),
+        });
+    }
+    if info.max_entries() != entries {
+        return Err(MapError::OutOfBounds {
+            index: entries,
+            max_entries: info.max_entries(),
         });
     }
     let cpus = nr_cpus()?;
@@ -179,13 +184,21 @@ fn read_per_cpu_array<T: Pod + aya::Pod>(map: &Map, entries: u32) -> Result<Vec<
     let batch = unsafe {
         super::sys::lookup_batch(data.fd().as_fd(), None, &mut keys, 4, &mut values, stride)
     };
-    if let Ok((read, _)) = batch
-        && read as usize == count
-    {
-        return Ok(values
-            .chunks_exact(slot)
-            .map(|bytes| bytemuck::pod_read_unaligned::<T>(&bytes[..size_of::<T>()]))
-            .collect());
+    match batch {
+        Ok((read, _)) if read as usize == count => {
+            return Ok(values
+                .chunks_exact(slot)
+                .map(|bytes| bytemuck::pod_read_unaligned::<T>(&bytes[..size_of::<T>()]))
+                .collect());
+        }
+        // Batches arrived in Linux 5.6 and not for every map type.
+        Err(e) if !matches!(e.raw_os_error(), Some(libc::EINVAL | 524)) => {
+            return Err(MapError::SyscallError(aya::sys::SyscallError {
+                call: "bpf_map_lookup_batch",
+                io_error: e,
+            }));
+        }
+        _ => {}
     }
     let map: PerCpuArray<&MapData, T> = PerCpuArray::try_from(map)?;
     let mut all = Vec::with_capacity(count * cpus);

@@ -1,8 +1,9 @@
 //! The rig of the live benches: a lab whose server veth runs threaded NAPI (GRO on, so that
 //! it has NAPI without an XDP program) with its NAPI thread pinned to one CPU, a
 //! two-instruction `XDP_TX` program that floods it with live frames (`BPF_PROG_RUN`), and
-//! the droppers compared: a bare `XDP_DROP` program, fwxdp, xdp-filter, an nftables netdev
-//! ingress rule and an iptables INPUT rule, each dropping TCP to a protected port.
+//! the droppers compared: a bare `XDP_DROP` program, fwxdp (with a small policy and with one
+//! at the product's limits), xdp-filter, an nftables netdev ingress rule and an iptables
+//! INPUT rule, each dropping TCP to a protected port.
 //!
 //! The generator runs on the receiver's CPU: from the other one, the receiver spent three
 //! quarters of its time on a contended spinlock, giving each dropped frame's page back to
@@ -45,16 +46,18 @@ pub(crate) enum Dropper {
     Bare,
     Counted,
     Fwxdp,
+    FwxdpLoaded,
     XdpFilter,
     NftIngress,
     IptablesInput,
 }
 
 impl Dropper {
-    pub(crate) const ALL: [Self; 6] = [
+    pub(crate) const ALL: [Self; 7] = [
         Self::Bare,
         Self::Counted,
         Self::Fwxdp,
+        Self::FwxdpLoaded,
         Self::XdpFilter,
         Self::NftIngress,
         Self::IptablesInput,
@@ -65,6 +68,7 @@ impl Dropper {
             Self::Bare => "a bare XDP_DROP program",
             Self::Counted => "bare XDP_DROP + one per-CPU counter",
             Self::Fwxdp => "fwxdp native (--allow 22)",
+            Self::FwxdpLoaded => "fwxdp native, policy at its limits",
             Self::XdpFilter => "xdp-filter (xdp-tools, native)",
             Self::NftIngress => "nft netdev ingress drop",
             Self::IptablesInput => "iptables INPUT DROP",
@@ -95,7 +99,13 @@ fn server_run(lab: &Lab, args: &[&str]) {
     lab.server.run(args);
 }
 
-fn install<'a>(lab: &'a Lab, dropper: Dropper, bare: &[BareXdp; 2], ifindex: u32) -> Installed<'a> {
+fn install<'a>(
+    lab: &'a Lab,
+    dropper: Dropper,
+    bare: &[BareXdp; 2],
+    loaded: &LoadedRoot,
+    ifindex: u32,
+) -> Installed<'a> {
     let port = PROTECTED.to_string();
     let owned = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<String>>();
     match dropper {
@@ -107,6 +117,13 @@ fn install<'a>(lab: &'a Lab, dropper: Dropper, bare: &[BareXdp; 2], ifindex: u32
         Dropper::Fwxdp => {
             lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22", "--mode", "native"]);
             // Detached by `uninstall`, with the lab's pin root.
+            Installed::Commands(lab, Vec::new())
+        }
+        Dropper::FwxdpLoaded => {
+            let mut args = vec!["attach", SERVER_IF, "--mode", "native"];
+            let policy = loaded_policy();
+            args.extend(policy.iter().map(String::as_str));
+            loaded.run(lab, &args);
             Installed::Commands(lab, Vec::new())
         }
         Dropper::XdpFilter => {
@@ -153,10 +170,93 @@ fn install<'a>(lab: &'a Lab, dropper: Dropper, bare: &[BareXdp; 2], ifindex: u32
     }
 }
 
-fn uninstall(lab: &Lab, dropper: Dropper, installed: Installed<'_>) {
+fn uninstall(lab: &Lab, dropper: Dropper, loaded: &LoadedRoot, installed: Installed<'_>) {
     drop(installed);
-    if dropper == Dropper::Fwxdp {
-        lab.fwxdp_ok(&["detach", SERVER_IF]);
+    match dropper {
+        Dropper::Fwxdp => {
+            lab.fwxdp_ok(&["detach", SERVER_IF]);
+        }
+        Dropper::FwxdpLoaded => loaded.run(lab, &["detach", SERVER_IF]),
+        _ => {}
+    }
+}
+
+/// Blocked networks in the loaded candidate's pin root.
+const BLOCKED: u32 = 100_000;
+/// Networks given to one `fwxdp block` (the command line's length).
+const BLOCKS_PER_COMMAND: usize = 5_000;
+
+/// The loaded candidate's allow list and limits, at the product's limits: every UDP port
+/// but the protected one open, every TCP port but it and 2,000 that 4 networks may reach
+/// (8,000 of the 8,192 source-network entries), and two rate limits.
+fn loaded_policy() -> Vec<String> {
+    let below = PROTECTED - 1;
+    let above = PROTECTED + 1;
+    let mut args = vec![
+        "--allow".to_owned(),
+        format!("1-{below}/udp,{above}-65535/udp,1-{below}/tcp,{above}-9999/tcp,12000-65535/tcp"),
+    ];
+    for net in 0..4 {
+        args.push("--allow".to_owned());
+        args.push(format!("10000-11999/tcp@10.{net}.0.0/16"));
+    }
+    args.push("--limit".to_owned());
+    args.push("22/tcp=4/60s,443/tcp=16/1s".to_owned());
+    args
+}
+
+/// A pin root of its own for the loaded candidate, whose 100,000 blocks (shared by every
+/// interface of a pin root) would otherwise be in the small candidate's way; removed when
+/// dropped.
+struct LoadedRoot {
+    path: std::path::PathBuf,
+}
+
+impl LoadedRoot {
+    fn new(lab: &Lab) -> Self {
+        let mut path = lab.pin_root().as_os_str().to_owned();
+        path.push("-loaded");
+        let root = Self { path: path.into() };
+        // None of them holds the flood's source (10.77.0.2).
+        let blocks: Vec<String> = (0..BLOCKED)
+            .map(|i| {
+                let [_, b, c, d] = i.to_be_bytes();
+                match i % 3 {
+                    0 => format!("100.{}.{c}.{d}/32", 64 + b),
+                    1 => format!("{}.{c}.{d}.0/24", 1 + b),
+                    _ => format!("2001:db8:{b:x}{c:02x}:{d:x}::/64"),
+                }
+            })
+            .collect();
+        for chunk in blocks.chunks(BLOCKS_PER_COMMAND) {
+            let mut args = vec!["block", "--all"];
+            args.extend(chunk.iter().map(String::as_str));
+            root.run(lab, &args);
+        }
+        root
+    }
+
+    /// Runs fwxdp with `args` on this pin root; it must succeed.
+    fn run(&self, lab: &Lab, args: &[&str]) {
+        let output = lab
+            .fwxdp_command()
+            .env("FWXDP_PIN_ROOT", &self.path)
+            .args(args)
+            .output()
+            .expect("run fwxdp");
+        assert!(
+            output.status.success(),
+            "fwxdp {:?} on {}: {}",
+            args.first(),
+            self.path.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+impl Drop for LoadedRoot {
+    fn drop(&mut self) {
+        let _: std::io::Result<()> = fs::remove_dir_all(&self.path);
     }
 }
 
@@ -240,6 +340,7 @@ pub(crate) struct Rig {
     generator: BareXdp,
     /// The bare drop, and the one that counts.
     bare: [BareXdp; 2],
+    loaded: LoadedRoot,
     server_if: u32,
     internet_if: u32,
 }
@@ -276,12 +377,14 @@ impl Rig {
             ifindex(&lab, true, SERVER_IF),
             ifindex(&lab, false, INTERNET_IF),
         );
+        let loaded = LoadedRoot::new(&lab);
         Self {
             lab,
             napi,
             frame,
             generator,
             bare,
+            loaded,
             server_if,
             internet_if,
         }
@@ -289,11 +392,11 @@ impl Rig {
 
     /// Puts `dropper` in place; it goes with the value returned, or [`Rig::uninstall`].
     pub(crate) fn install(&self, dropper: Dropper) -> Installed<'_> {
-        install(&self.lab, dropper, &self.bare, self.server_if)
+        install(&self.lab, dropper, &self.bare, &self.loaded, self.server_if)
     }
 
     pub(crate) fn uninstall(&self, dropper: Dropper, installed: Installed<'_>) {
-        uninstall(&self.lab, dropper, installed);
+        uninstall(&self.lab, dropper, &self.loaded, installed);
     }
 
     /// Floods the server with SYNs to the protected port for [`send_for`], from the

@@ -35,6 +35,10 @@ const PACKAGES: &[&str] = &[
     "xdp-tools",
     "ethtool",
     "iperf3",
+    // The generated man pages are rendered by `man` in the tests; `cargo xtask deb` builds the
+    // package with cargo-deb and checks it with lintian.
+    "man-db",
+    "lintian",
 ];
 
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";

@@ -94,6 +94,18 @@ pub enum Command {
         #[arg(long)]
         deadline: u64,
     },
+    /// Print a completion script for a shell: `fwxdp completions bash >
+    /// /etc/bash_completion.d/fwxdp` (the Debian package installs them).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (`fwxdp.8` and one per command) into a directory.
+    #[command(hide = true)]
+    ManPages {
+        /// Where to write them.
+        dir: PathBuf,
+    },
     /// Validate a config file and change nothing.
     Check {
         /// The config file.

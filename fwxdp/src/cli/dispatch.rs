@@ -50,6 +50,16 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }),
         Command::Reload { pid, confirm } => reload(&run_dir, pid, confirm),
         Command::Check { config } => check(&config),
+        Command::Completions { shell } => {
+            super::output::raw(&super::docs::completions(shell));
+            Ok(())
+        }
+        Command::ManPages { dir } => {
+            for page in super::docs::man_pages(&dir)? {
+                say!("{}", dir.join(format!("{page}.8")).display());
+            }
+            Ok(())
+        }
         Command::Save { config } => persist::save_to(&root, &config),
         Command::Diff { config } => persist::diff(&root, &config),
         Command::Metrics {

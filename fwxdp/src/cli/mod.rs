@@ -1,7 +1,7 @@
 //! The command line: clap's types ([`args`]), one function per command ([`dispatch`];
-//! `allow` and `revoke` in [`edit`], `save`
-//! and `diff` in [`persist`]; what they need of the process in [`process`]),
-//! their output ([`render`]), and failures with their exit codes ([`error`]).
+//! `allow` and `revoke` in [`edit`], `save` and `diff` in [`persist`], completions and man
+//! pages in [`docs`]; what they need of the process in [`process`]), their output
+//! ([`render`]), and failures with their exit codes ([`error`]).
 
 /// `println!` that a closed stdout (`fwxdp stats | head -1`) cannot turn into a panic: what
 /// nobody reads is dropped.
@@ -14,6 +14,7 @@ macro_rules! say {
 pub mod args;
 mod confirm;
 pub mod dispatch;
+pub mod docs;
 mod edit;
 pub mod error;
 pub(crate) mod output;

@@ -22,6 +22,15 @@ pub(crate) fn line(args: fmt::Arguments<'_>) {
     }
 }
 
+/// Writes `bytes` as they are (a generated script, say), like [`line`].
+pub(crate) fn raw(bytes: &[u8]) {
+    if let Err(e) = io::stdout().write_all(bytes)
+        && e.kind() != io::ErrorKind::BrokenPipe
+    {
+        let _: Result<(), io::Error> = FAILED.set(e);
+    }
+}
+
 /// Whether every line reached standard output (or its reader left).
 pub(crate) fn outcome() -> Result<(), CliError> {
     match FAILED.get() {

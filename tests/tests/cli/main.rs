@@ -6,6 +6,7 @@
 )]
 
 mod commands;
+mod docs;
 mod interfaces;
 mod output;
 mod service;

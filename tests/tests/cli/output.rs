@@ -18,6 +18,7 @@ fn a_closed_stdout_is_not_a_panic() {
         &["status"],
         &["status", "--json"],
         &["stats", "--json"],
+        &["completions", "bash"],
     ] {
         let mut child = lab
             .fwxdp_command()

@@ -1,6 +1,8 @@
 //! `cargo xtask`: set up a fresh machine, run the demo, the tests and the benchmarks.
 
+mod deb;
 mod layers;
+mod monitoring;
 mod setup;
 mod vm;
 mod vmboot;
@@ -30,6 +32,11 @@ enum Task {
     /// Set up, then fmt, clippy, unit tests, the privileged end-to-end suite, a million
     /// frames of differential fuzz, vmtest and vmboot.
     Test,
+    /// Set up, then build the Debian package (target/debian/) and check it with lintian.
+    Deb,
+    /// Check dist/monitoring: promtool on the rules, their tests and the scrape config, and
+    /// the dashboard's panels and metric names.
+    Monitoring,
     /// Set up, then run the benchmarks.
     Bench {
         /// Sections to run (verdict, limits, blocklist, droplog, scrape, sockets, late,
@@ -61,6 +68,8 @@ fn main() -> ExitCode {
         Task::Setup => setup::run(),
         Task::Demo => demo(),
         Task::Test => test(),
+        Task::Deb => setup::run().and_then(|()| deb::run().map(drop)),
+        Task::Monitoring => monitoring::check(),
         Task::Bench { sections } => bench(&sections),
         Task::Vmtest { kernels } => setup::run().and_then(|()| vmtest::run(&kernels)),
         Task::Vmboot => setup::run().and_then(|()| vmboot::run()),
@@ -110,6 +119,8 @@ fn test() -> Result<()> {
     step("cargo clippy -D warnings", clippy)?;
     println!("==> layers of fwxdp/src");
     layers::check(&workspace_root().join("fwxdp/src"))?;
+    // The Prometheus rules, their promtool tests, the scrape config and the dashboard.
+    monitoring::check()?;
     // The BPF crate builds only for its own target, with nightly.
     let mut clippy_bpf = Command::new("rustup");
     clippy_bpf.current_dir(workspace_root()).args([

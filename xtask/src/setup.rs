@@ -43,6 +43,8 @@ const PACKAGES: &[&str] = &[
 
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 const BPF_LINKER_VERSION: &str = "0.13";
+/// `cargo xtask deb` builds the package with it.
+const CARGO_DEB_VERSION: &str = "3.8";
 
 pub(crate) fn run() -> Result<()> {
     // SAFETY: geteuid has no preconditions and cannot fail.
@@ -53,6 +55,7 @@ pub(crate) fn run() -> Result<()> {
     apt_packages()?;
     rust_src()?;
     bpf_linker()?;
+    cargo_deb()?;
     Ok(())
 }
 
@@ -123,14 +126,22 @@ fn rust_src() -> Result<()> {
     )
 }
 
-fn bpf_linker() -> Result<()> {
-    let version = Command::new("bpf-linker")
+/// Whether `tool --version` names a release of `version` (`0.13` for 0.13.x); says so.
+fn present(tool: &str, version: &str) -> bool {
+    let said = Command::new(tool)
         .arg("--version")
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default();
-    if version.contains(&format!(" {BPF_LINKER_VERSION}.")) {
-        println!("    bpf-linker: {} present", version.trim());
+    let present = said.contains(&format!(" {version}."));
+    if present {
+        println!("    {tool}: {} present", said.trim());
+    }
+    present
+}
+
+fn bpf_linker() -> Result<()> {
+    if present("bpf-linker", BPF_LINKER_VERSION) {
         return Ok(());
     }
     println!("    bpf-linker {BPF_LINKER_VERSION}: building against LLVM 22 (a few minutes)");
@@ -149,5 +160,22 @@ fn bpf_linker() -> Result<()> {
                 "--features",
                 "llvm-22",
             ]),
+    )
+}
+
+fn cargo_deb() -> Result<()> {
+    if present("cargo-deb", CARGO_DEB_VERSION) {
+        return Ok(());
+    }
+    println!("    cargo-deb {CARGO_DEB_VERSION}: building it (a minute or two)");
+    run_ok(
+        "cargo install cargo-deb",
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())).args([
+            "install",
+            "cargo-deb",
+            "--locked",
+            "--version",
+            &format!("~{CARGO_DEB_VERSION}"),
+        ]),
     )
 }

@@ -1,6 +1,7 @@
-//! The disk image each boot starts from: the cached root file system with fwxdp, its
-//! shipped unit and config, and the test's own units: networkd, two web servers and the
-//! report to the host.
+//! The disk image each boot starts from: the cached root file system with the fwxdp
+//! package installed (`dpkg -i`, then enabled as an operator would), the next build's
+//! package beside it for the upgrade boot, and the test's own units: networkd, two web
+//! servers and the report to the host.
 
 use std::{
     fs,
@@ -24,6 +25,9 @@ echo "FWXDP-NIC $nic"
 fwxdp status > /run/fwxdp-status 2>&1
 echo "FWXDP-STATUS-EXIT $?"
 sed 's/^/FWXDP-STATUS /' /run/fwxdp-status
+# The package's documentation: a man page, and bash completion loaded on demand.
+man -P cat fwxdp-attach 2>&1 | head -n 3 | sed 's/^/FWXDP-MAN /'
+bash -c '. /usr/share/bash-completion/bash_completion; _completion_loader fwxdp; complete -p fwxdp' 2>&1 | sed 's/^/FWXDP-COMPLETE /'
 # Confirm or revert under systemd: port 80 revoked with a 3 s window, put back by a
 # transient timer.
 timeout 30 fwxdp revoke "$nic" 80 --confirm 3s > /run/fwxdp-confirm 2>&1
@@ -37,14 +41,47 @@ journalctl -b --no-pager -u 'fwxdp-revert-*' | sed 's/^/FWXDP-CONFIRM-OUT /'
 journalctl -b -o short-monotonic --no-pager INTERFACE="$nic" | sed 's/^/FWXDP-FIELD /'
 journalctl -b -o short-monotonic --no-pager -u fwxdp.service | sed 's/^/FWXDP-UNIT /'
 journalctl -b -o short-monotonic --no-pager -u systemd-networkd.service | sed 's/^/FWXDP-NETWORKD /'
+if grep -qw fwxdp.upgrade /proc/cmdline; then
+    # The host probes the ports from here to UPGRADE-DONE, and checks them after each phase
+    # while this waits.
+    echo FWXDP-UPGRADE-START
+    # The host first judges the ports as every boot does (up to 8 s), then starts probing.
+    sleep 12
+    before=$(systemctl show -P MainPID fwxdp)
+    dpkg -i /root/fwxdp-next.deb > /run/fwxdp-upgrade 2>&1
+    echo "FWXDP-UPGRADE-DPKG $?"
+    for i in $(seq 1 60); do
+        fwxdp status > /dev/null 2>&1 && systemctl -q is-active fwxdp && break
+        sleep 1
+    done
+    echo "FWXDP-UPGRADE-VERSION $(dpkg-query -W -f='${Version}' fwxdp)"
+    echo "FWXDP-UPGRADE-PIDS $before $(systemctl show -P MainPID fwxdp)"
+    fwxdp status > /run/fwxdp-status 2>&1
+    echo "FWXDP-UPGRADE-STATUS-EXIT $?"
+    sed 's/^/FWXDP-UPGRADE-OUT /' /run/fwxdp-upgrade /run/fwxdp-status
+    sleep 3
+    echo FWXDP-UPGRADE-DONE
+    sleep 15
+    dpkg -r fwxdp > /run/fwxdp-remove 2>&1
+    echo "FWXDP-REMOVE-DPKG $?"
+    echo "FWXDP-REMOVE-PINS $(ls /sys/fs/bpf/fwxdp 2>/dev/null | wc -l)"
+    echo "FWXDP-REMOVE-CONFIG $(test -f /etc/fwxdp/fwxdp.toml && echo kept || echo gone)"
+    dpkg -P fwxdp >> /run/fwxdp-remove 2>&1
+    echo "FWXDP-PURGE-DPKG $?"
+    echo "FWXDP-PURGE-CONFIG $(test -e /etc/fwxdp && echo kept || echo gone)"
+    sed 's/^/FWXDP-REMOVE-OUT /' /run/fwxdp-remove
+    echo FWXDP-REMOVE-DONE
+    sleep 15
+fi
 echo FWXDP-BOOT-READY
 "#;
 
-/// The files the image gets, beside fwxdp itself, as (path, contents, mode).
-fn files(unit: &str, config: &str) -> Vec<(&'static str, String, u32)> {
+/// Where the image holds the next build's package, for the upgrade boot.
+const NEXT_DEB: &str = "root/fwxdp-next.deb";
+
+/// The files the image gets beside the package, as (path, contents, mode).
+fn files() -> Vec<(&'static str, String, u32)> {
     vec![
-        ("etc/systemd/system/fwxdp.service", unit.to_owned(), 0o644),
-        ("etc/fwxdp/fwxdp.toml", config.to_owned(), 0o644),
         ("etc/hostname", "fwxdp-vm\n".to_owned(), 0o644),
         (
             "etc/fstab",
@@ -82,25 +119,31 @@ fn files(unit: &str, config: &str) -> Vec<(&'static str, String, u32)> {
     ]
 }
 
-/// A disk image of the root file system with fwxdp, its unit and config, and the test's
-/// own units.
-pub(super) fn image(root: &Path, fwxdp: &Path, work: &Path) -> Result<PathBuf> {
+/// A disk image of the root file system with the package `deb` installed (unit enabled), the
+/// package `next` where the upgrade boot finds it, and the test's own units.
+pub(super) fn image(root: &Path, deb: &Path, next: &Path, work: &Path) -> Result<PathBuf> {
     let tree = work.join("tree");
     crate::step("copy the root file system", {
         let mut cmd = Command::new("cp");
         cmd.arg("-a").arg(root).arg(&tree);
         cmd
     })?;
-    let repo = crate::workspace_root();
-    let unit = fs::read_to_string(repo.join("dist/systemd/fwxdp.service"))?;
-    let config = fs::read_to_string(repo.join("dist/fwxdp.toml"))?;
-    fs::copy(fwxdp, tree.join("usr/sbin/fwxdp")).context("install fwxdp")?;
-    for (path, contents, mode) in files(&unit, &config) {
+    for (path, contents, mode) in files() {
         let dest = tree.join(path);
         fs::create_dir_all(dest.parent().context("a parent")?)?;
         fs::write(&dest, contents)?;
         fs::set_permissions(&dest, std::os::unix::fs::PermissionsExt::from_mode(mode))?;
     }
+    fs::copy(deb, tree.join("root/fwxdp.deb")).context("copy the package")?;
+    fs::copy(next, tree.join(NEXT_DEB)).context("copy the next package")?;
+    crate::step("dpkg -i fwxdp (in the image)", {
+        let mut cmd = Command::new("chroot");
+        cmd.arg(&tree).args(["dpkg", "-i", "/root/fwxdp.deb"]);
+        cmd
+    })?;
+    fs::remove_file(tree.join("root/fwxdp.deb"))?;
+    // The package leaves the service disabled: enabled here, as the operator does once the
+    // config says what to allow (the shipped one, unedited, allows 22, 80 and 443).
     crate::step("systemctl enable (offline)", {
         let mut cmd = Command::new("systemctl");
         cmd.arg(format!("--root={}", tree.display())).args([

@@ -1,24 +1,31 @@
-//! `cargo xtask vmboot`: a real systemd boot of Debian 12 on its stock kernel, with the
-//! shipped unit and the shipped example config, checked from outside the VM.
+//! `cargo xtask vmboot`: a real systemd boot of Debian 12 on its stock kernel, with fwxdp
+//! installed from its Debian package (`cargo xtask deb`) and the shipped example config,
+//! checked from outside the VM.
 //!
 //! The root file system is made once with debootstrap from the machine's own Debian mirror
-//! and cached under [`CACHE`]; each run copies it, adds the release build of fwxdp,
-//! `dist/systemd/fwxdp.service` (enabled) and `dist/fwxdp.toml` unedited, systemd-networkd
-//! with DHCP on every Ethernet port, and web servers on an allowed port (80) and a
-//! protected one (5432). qemu's user network forwards two loopback ports of the host to
-//! them. Three boots:
+//! and cached under [`CACHE`]; each run copies it, installs the package with `dpkg -i` and
+//! enables its unit, and adds systemd-networkd with DHCP on every Ethernet port and web
+//! servers on an allowed port (80) and a protected one (5432). qemu's user network forwards
+//! two loopback ports of the host to them. Four boots:
 //!
 //! 1. classic names (`net.ifnames=0`, so `eth0`);
 //! 2. predictable names (`enp0s3`-style, after udev renames the device);
-//! 3. the disk of boot 2 with its config broken: the last good config applies.
+//! 3. the disk of boot 2 with its config broken: the last good config applies;
+//! 4. a fresh disk, upgraded in the running VM to the next build's package while the host
+//!    probes the protected port, then removed and purged.
 //!
 //! Each passes when, seen from the host, port 80 answers and 5432 stays silent; and seen from
 //! inside, `fwxdp status` lists the NIC as filtered (and exits 0), the journal finds the service's lines by
-//! `INTERFACE=`, the filter was attached before systemd-networkd raised the link, and a
-//! `revoke --confirm 3s` left unconfirmed was put back by its transient systemd timer.
+//! `INTERFACE=`, the filter was attached before systemd-networkd raised the link, a
+//! `revoke --confirm 3s` left unconfirmed was put back by its transient systemd timer,
+//! `man fwxdp-attach` renders and bash completion loads. The upgrade passes when no probe
+//! reached the protected port, the service runs again as a new process on the new version
+//! and port 80 answers after; removal when it detached the filter (5432 answers, as the
+//! package documents), left no pins, kept the config until the purge.
 
 mod image;
 mod report;
+mod upgrade;
 
 use std::{
     fs,
@@ -37,29 +44,54 @@ use image::{ALLOWED, PROTECTED, break_config, image};
 use report::{Report, read_report};
 
 /// What debootstrap installs besides its minimal base.
-const PACKAGES: &str =
-    "systemd,systemd-sysv,udev,kmod,iproute2,linux-image-amd64,initramfs-tools,busybox";
+/// man-db and bash-completion: the package's man pages and completions are checked in it.
+const PACKAGES: &str = "systemd,systemd-sysv,udev,kmod,iproute2,linux-image-amd64,\
+                        initramfs-tools,busybox,man-db,bash-completion";
+/// A cached root file system says which packages it was made with here.
+const STAMP: &str = ".fwxdp-packages";
+/// The version of the next build, which the upgrade boot installs over this one.
+const NEXT_VERSION_SUFFIX: &str = "+next";
 
 pub(crate) fn run() -> Result<()> {
-    let target = crate::build_release("fwxdp-vmcheck")?;
     let cache = Path::new(CACHE);
-    let root = rootfs(cache)?;
     let work = cache.join(format!("vmboot-{}", std::process::id()));
     drop(fs::remove_dir_all(&work));
     fs::create_dir_all(&work)?;
-    let result = boots(&root, &target.join("fwxdp"), &work);
+    let result = packages(&work).and_then(|(deb, next)| {
+        let root = rootfs(cache)?;
+        boots(&root, &deb, &next, &work)
+    });
     drop(fs::remove_dir_all(&work));
     result
 }
 
-fn boots(root: &Path, fwxdp: &Path, work: &Path) -> Result<()> {
-    let disk = image(root, fwxdp, work)?;
-    let classic = work.join("classic.img");
-    crate::step("copy the disk for the classic-names boot", {
-        let mut cmd = Command::new("cp");
-        cmd.arg("--sparse=always").arg(&disk).arg(&classic);
-        cmd
-    })?;
+/// The package and the next build's, copied into `work`: cargo-deb deletes the packages of
+/// its default directory whenever it makes one, so this build's is made last and stays there.
+fn packages(work: &Path) -> Result<(PathBuf, PathBuf)> {
+    let version = env!("CARGO_PKG_VERSION");
+    let next = work.join("fwxdp-next.deb");
+    fs::copy(
+        crate::deb::build(Some(&format!("{version}{NEXT_VERSION_SUFFIX}")))?,
+        &next,
+    )?;
+    let deb = work.join("fwxdp.deb");
+    fs::copy(crate::deb::run()?, &deb)?;
+    Ok((deb, next))
+}
+
+fn boots(root: &Path, deb: &Path, next: &Path, work: &Path) -> Result<()> {
+    let disk = image(root, deb, next, work)?;
+    let copy = |name: &str| -> Result<PathBuf> {
+        let path = work.join(name);
+        crate::step(&format!("copy the disk ({name})"), {
+            let mut cmd = Command::new("cp");
+            cmd.arg("--sparse=always").arg(&disk).arg(&path);
+            cmd
+        })?;
+        Ok(path)
+    };
+    let classic = copy("classic.img")?;
+    let fresh = copy("upgrade.img")?;
     let kernel = Kernel::find(root)?;
     println!(
         "==> vmboot: Debian 12, Linux {}, net.ifnames=0",
@@ -80,13 +112,21 @@ fn boots(root: &Path, fwxdp: &Path, work: &Path) -> Result<()> {
     break_config(&disk, work)?;
     let report = boot(&kernel, &disk, "")?;
     report.check(&nic, true)?;
+    println!("==> vmboot: upgrade to the next build, then removal");
+    let report = boot(&kernel, &fresh, "fwxdp.upgrade")?;
+    report.check(&nic, false)?;
+    report.check_upgrade(&format!(
+        "{}{NEXT_VERSION_SUFFIX}",
+        env!("CARGO_PKG_VERSION")
+    ))?;
     Ok(())
 }
 
 /// The Debian 12 root file system, made once.
 fn rootfs(cache: &Path) -> Result<PathBuf> {
     let root = cache.join("rootfs/bookworm");
-    if root.join("etc/debian_version").exists() && Kernel::find(&root).is_ok() {
+    let made_with = fs::read_to_string(root.join(STAMP)).unwrap_or_default();
+    if made_with == PACKAGES && Kernel::find(&root).is_ok() {
         return Ok(root);
     }
     let partial = cache.join("rootfs/bookworm.partial");
@@ -113,6 +153,7 @@ fn rootfs(cache: &Path) -> Result<PathBuf> {
             cmd
         })?;
     }
+    fs::write(partial.join(STAMP), PACKAGES)?;
     drop(fs::remove_dir_all(&root));
     fs::rename(&partial, &root).context("keep the root file system")?;
     Ok(root)

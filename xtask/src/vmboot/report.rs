@@ -9,11 +9,15 @@ use std::{
 
 use anyhow::{Context as _, Result, bail, ensure};
 
-use super::image::{ALLOWED, PROTECTED};
+use super::{
+    image::{ALLOWED, PROTECTED},
+    upgrade::Upgrade,
+};
 use crate::vm::qemu::{Tail, Vm};
 
-/// The most one boot may take to report (about a minute is usual under TCG).
-const BOOT_TIMEOUT: Duration = Duration::from_mins(5);
+/// The most one boot may take to report (about a minute is usual under TCG; the upgrade
+/// boot takes a minute more).
+const BOOT_TIMEOUT: Duration = Duration::from_mins(8);
 
 /// What one boot reported.
 pub(super) struct Report {
@@ -30,6 +34,10 @@ pub(super) struct Report {
     /// list held port 80 during the window and after it.
     confirm: [String; 3],
     confirm_output: Vec<String>,
+    /// The head of `man fwxdp-attach`, and bash's completion of fwxdp once loaded.
+    man: Vec<String>,
+    completion: Vec<String>,
+    upgrade: Upgrade,
 }
 
 pub(super) fn read_report(vm: &Vm, allowed: u16, protected: u16) -> Result<Report> {
@@ -45,8 +53,12 @@ pub(super) fn read_report(vm: &Vm, allowed: u16, protected: u16) -> Result<Repor
         protected_answered: false,
         confirm: Default::default(),
         confirm_output: Vec::new(),
+        man: Vec::new(),
+        completion: Vec::new(),
+        upgrade: Upgrade::default(),
     };
     let mut console = Tail::default();
+    let mut ports_seen = false;
     loop {
         let Ok(line) = vm.line(deadline) else {
             bail!(
@@ -76,19 +88,31 @@ pub(super) fn read_report(vm: &Vm, allowed: u16, protected: u16) -> Result<Repor
             n.trim().clone_into(&mut report.confirm[2]);
         } else if let Some(rest) = line.strip_prefix("FWXDP-CONFIRM-OUT ") {
             report.confirm_output.push(rest.to_owned());
+        } else if let Some(rest) = line.strip_prefix("FWXDP-MAN ") {
+            report.man.push(rest.to_owned());
+        } else if let Some(rest) = line.strip_prefix("FWXDP-COMPLETE ") {
+            report.completion.push(rest.to_owned());
+        } else if line.contains("FWXDP-UPGRADE-START") {
+            // The boot's own verdict on the ports comes before the upgrade changes anything.
+            report.allowed_answered = answers(allowed);
+            report.protected_answered = answers(protected);
+            ports_seen = true;
+            report.upgrade.line(&line, allowed, protected);
         } else if line.contains("FWXDP-BOOT-READY") {
             break;
-        } else {
+        } else if !report.upgrade.line(&line, allowed, protected) {
             console.push(line);
         }
     }
-    report.allowed_answered = answers(allowed);
-    report.protected_answered = answers(protected);
+    if !ports_seen {
+        report.allowed_answered = answers(allowed);
+        report.protected_answered = answers(protected);
+    }
     Ok(report)
 }
 
 /// Whether a web server answers through the forwarded host port.
-fn answers(port: u16) -> bool {
+pub(super) fn answers(port: u16) -> bool {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(3)) else {
         return false;
@@ -114,6 +138,11 @@ fn monotonic(line: &str) -> Option<f64> {
 }
 
 impl Report {
+    /// Judges the upgrade and removal of the upgrade boot, to `version`.
+    pub(super) fn check_upgrade(&self, version: &str) -> Result<()> {
+        self.upgrade.check(version)
+    }
+
     pub(super) fn check(&self, nic: &str, last_good: bool) -> Result<()> {
         let context = || {
             format!(
@@ -146,6 +175,16 @@ impl Report {
             "revoke --confirm 3s under systemd: timers, port 80 during, after = {:?}; it said:\n{}",
             self.confirm,
             self.confirm_output.join("\n")
+        );
+        ensure!(
+            self.man.iter().any(|l| l.contains("fwxdp-attach")),
+            "man fwxdp-attach in the VM said: {}",
+            self.man.join("\n")
+        );
+        ensure!(
+            self.completion.iter().any(|l| l.contains("-F _fwxdp")),
+            "bash completion in the VM: {}",
+            self.completion.join("\n")
         );
         ensure!(
             self.allowed_answered,

@@ -39,6 +39,9 @@ const PACKAGES: &[&str] = &[
     // package with cargo-deb and checks it with lintian.
     "man-db",
     "lintian",
+    // vmboot runs dist/ansible's role against the VM over SSH.
+    "ansible-core",
+    "openssh-client",
 ];
 
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";

@@ -79,9 +79,11 @@ echo FWXDP-BOOT-READY
 /// Where the image holds the next build's package, for the upgrade boot.
 const NEXT_DEB: &str = "root/fwxdp-next.deb";
 
-/// The files the image gets beside the package, as (path, contents, mode).
-fn files() -> Vec<(&'static str, String, u32)> {
+/// The files the image gets beside the package, as (path, contents, mode); `ssh_key` is
+/// the public key the Ansible boot's controller logs in with, as root.
+fn files(ssh_key: &str) -> Vec<(&'static str, String, u32)> {
     vec![
+        ("root/.ssh/authorized_keys", ssh_key.to_owned(), 0o600),
         ("etc/hostname", "fwxdp-vm\n".to_owned(), 0o644),
         (
             "etc/fstab",
@@ -121,14 +123,20 @@ fn files() -> Vec<(&'static str, String, u32)> {
 
 /// A disk image of the root file system with the package `deb` installed (unit enabled), the
 /// package `next` where the upgrade boot finds it, and the test's own units.
-pub(super) fn image(root: &Path, deb: &Path, next: &Path, work: &Path) -> Result<PathBuf> {
+pub(super) fn image(
+    root: &Path,
+    deb: &Path,
+    next: &Path,
+    ssh_key: &str,
+    work: &Path,
+) -> Result<PathBuf> {
     let tree = work.join("tree");
     crate::step("copy the root file system", {
         let mut cmd = Command::new("cp");
         cmd.arg("-a").arg(root).arg(&tree);
         cmd
     })?;
-    for (path, contents, mode) in files() {
+    for (path, contents, mode) in files(ssh_key) {
         let dest = tree.join(path);
         fs::create_dir_all(dest.parent().context("a parent")?)?;
         fs::write(&dest, contents)?;

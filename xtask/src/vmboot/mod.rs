@@ -12,7 +12,10 @@
 //! 2. predictable names (`enp0s3`-style, after udev renames the device);
 //! 3. the disk of boot 2 with its config broken: the last good config applies;
 //! 4. a fresh disk, upgraded in the running VM to the next build's package while the host
-//!    probes the protected port, then removed and purged.
+//!    probes the protected port, then removed and purged;
+//! 5. that disk again, without fwxdp: `dist/ansible`'s role installs it over SSH (a
+//!    loopback port of the host forwarded to the VM's 22) and is run again, with a bad
+//!    variable, and with a policy that shuts the controller out (`ansible`).
 //!
 //! Each passes when, seen from the host, port 80 answers and 5432 stays silent; and seen from
 //! inside, `fwxdp status` lists the NIC as filtered (and exits 0), the journal finds the service's lines by
@@ -23,6 +26,7 @@
 //! and port 80 answers after; removal when it detached the filter (5432 answers, as the
 //! package documents), left no pins, kept the config until the purge.
 
+mod ansible;
 mod image;
 mod report;
 mod upgrade;
@@ -45,8 +49,10 @@ use report::{Report, read_report};
 
 /// What debootstrap installs besides its minimal base.
 /// man-db and bash-completion: the package's man pages and completions are checked in it.
+/// openssh-server, python3 and sudo: the Ansible boot's controller logs in and runs the role.
 const PACKAGES: &str = "systemd,systemd-sysv,udev,kmod,iproute2,linux-image-amd64,\
-                        initramfs-tools,busybox,man-db,bash-completion";
+                        initramfs-tools,busybox,man-db,bash-completion,openssh-server,python3,\
+                        sudo";
 /// A cached root file system says which packages it was made with here.
 const STAMP: &str = ".fwxdp-packages";
 /// The version of the next build, which the upgrade boot installs over this one.
@@ -80,7 +86,8 @@ fn packages(work: &Path) -> Result<(PathBuf, PathBuf)> {
 }
 
 fn boots(root: &Path, deb: &Path, next: &Path, work: &Path) -> Result<()> {
-    let disk = image(root, deb, next, work)?;
+    let key = ansible::key(work)?;
+    let disk = image(root, deb, next, &key.public, work)?;
     let copy = |name: &str| -> Result<PathBuf> {
         let path = work.join(name);
         crate::step(&format!("copy the disk ({name})"), {
@@ -119,7 +126,10 @@ fn boots(root: &Path, deb: &Path, next: &Path, work: &Path) -> Result<()> {
         "{}{NEXT_VERSION_SUFFIX}",
         env!("CARGO_PKG_VERSION")
     ))?;
-    Ok(())
+    println!("==> vmboot: the Ansible role, over SSH");
+    boot_then(&kernel, &fresh, "", |ports, _| {
+        ansible::run(ports, deb, &key.private, work)
+    })
 }
 
 /// The Debian 12 root file system, made once.
@@ -193,8 +203,29 @@ fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// The host's loopback ports forwarded to the VM.
+pub(super) struct Ports {
+    pub(super) allowed: u16,
+    pub(super) protected: u16,
+    pub(super) ssh: u16,
+}
+
 fn boot(kernel: &Kernel, disk: &Path, cmdline: &str) -> Result<Report> {
-    let (allowed, protected) = (free_port()?, free_port()?);
+    boot_then(kernel, disk, cmdline, |_, report| Ok(report))
+}
+
+/// Boots `disk`, reads its report, and runs `then` while the VM still runs.
+fn boot_then<T>(
+    kernel: &Kernel,
+    disk: &Path,
+    cmdline: &str,
+    then: impl FnOnce(&Ports, Report) -> Result<T>,
+) -> Result<T> {
+    let ports = Ports {
+        allowed: free_port()?,
+        protected: free_port()?,
+        ssh: free_port()?,
+    };
     let mut qemu = qemu::command(
         &kernel.vmlinuz,
         &kernel.initrd,
@@ -204,12 +235,13 @@ fn boot(kernel: &Kernel, disk: &Path, cmdline: &str) -> Result<Report> {
         .arg(format!("file={},if=virtio,format=raw", disk.display()))
         .arg("-netdev")
         .arg(format!(
-            "user,id=net0,hostfwd=tcp:127.0.0.1:{allowed}-:{ALLOWED},\
-             hostfwd=tcp:127.0.0.1:{protected}-:{PROTECTED}"
+            "user,id=net0,hostfwd=tcp:127.0.0.1:{}-:{ALLOWED},\
+             hostfwd=tcp:127.0.0.1:{}-:{PROTECTED},hostfwd=tcp:127.0.0.1:{}-:22",
+            ports.allowed, ports.protected, ports.ssh
         ))
         .args(["-device", "virtio-net-pci,netdev=net0"]);
     let vm = qemu::start(qemu)?;
-    let result = read_report(&vm, allowed, protected);
+    let result = read_report(&vm, ports.allowed, ports.protected).and_then(|r| then(&ports, r));
     vm.kill();
     result
 }

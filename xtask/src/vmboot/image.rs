@@ -26,7 +26,9 @@ fwxdp status > /run/fwxdp-status 2>&1
 echo "FWXDP-STATUS-EXIT $?"
 sed 's/^/FWXDP-STATUS /' /run/fwxdp-status
 # The package's documentation: a man page, and bash completion loaded on demand.
-man -P cat fwxdp-attach 2>&1 | head -n 3 | sed 's/^/FWXDP-MAN /'
+for page in fwxdp fwxdp-attach; do
+    man -P cat "$page" 2>&1 | head -n 3 | sed 's/^/FWXDP-MAN /'
+done
 bash -c '. /usr/share/bash-completion/bash_completion; _completion_loader fwxdp; complete -p fwxdp' 2>&1 | sed 's/^/FWXDP-COMPLETE /'
 # Confirm or revert under systemd: port 80 revoked with a 3 s window, put back by a
 # transient timer.

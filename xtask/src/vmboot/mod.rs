@@ -17,14 +17,15 @@
 //!    loopback port of the host forwarded to the VM's 22) and is run again, with a bad
 //!    variable, and with a policy that shuts the controller out (`ansible`).
 //!
-//! Each passes when, seen from the host, port 80 answers and 5432 stays silent; and seen from
-//! inside, `fwxdp status` lists the NIC as filtered (and exits 0), the journal finds the service's lines by
-//! `INTERFACE=`, the filter was attached before systemd-networkd raised the link, a
-//! `revoke --confirm 3s` left unconfirmed was put back by its transient systemd timer,
-//! `man fwxdp-attach` renders and bash completion loads. The upgrade passes when no probe
-//! reached the protected port, the service runs again as a new process on the new version
-//! and port 80 answers after; removal when it detached the filter (5432 answers, as the
-//! package documents), left no pins, kept the config until the purge.
+//! Each passes when, seen from the host, port 80 answers and 5432 stays silent; and seen
+//! from inside, `fwxdp status` lists the NIC as filtered (and exits 0), the journal finds
+//! the service's lines by `INTERFACE=`, the filter was attached before systemd-networkd
+//! raised the link, a `revoke --confirm 3s` left unconfirmed was put back by its transient
+//! systemd timer, `man fwxdp` and `man fwxdp-attach` render and bash completion loads. The
+//! upgrade passes when no probe reached the protected port, the service runs again as a
+//! new process on the new version and port 80 answers after; removal when it detached the
+//! filter (5432 answers, as the package documents), left no pins, kept the config until
+//! the purge.
 
 mod ansible;
 mod image;

@@ -34,7 +34,8 @@ pub(super) struct Report {
     /// list held port 80 during the window and after it.
     confirm: [String; 3],
     confirm_output: Vec<String>,
-    /// The head of `man fwxdp-attach`, and bash's completion of fwxdp once loaded.
+    /// The heads of `man fwxdp` and `man fwxdp-attach`, and bash's completion of fwxdp once
+    /// loaded.
     man: Vec<String>,
     completion: Vec<String>,
     upgrade: Upgrade,
@@ -176,11 +177,14 @@ impl Report {
             self.confirm,
             self.confirm_output.join("\n")
         );
-        ensure!(
-            self.man.iter().any(|l| l.contains("fwxdp-attach")),
-            "man fwxdp-attach in the VM said: {}",
-            self.man.join("\n")
-        );
+        // Each page's first line names it: `fwxdp(8) ... fwxdp(8)`.
+        for page in ["fwxdp(8)", "fwxdp-attach(8)"] {
+            ensure!(
+                self.man.iter().any(|l| l.starts_with(page)),
+                "man in the VM did not show {page}: {}",
+                self.man.join("\n")
+            );
+        }
         ensure!(
             self.completion.iter().any(|l| l.contains("-F _fwxdp")),
             "bash completion in the VM: {}",

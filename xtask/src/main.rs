@@ -29,8 +29,9 @@ enum Task {
     Setup,
     /// Set up, build, and show fwxdp closing ports in a namespace sandbox.
     Demo,
-    /// Set up, then fmt, clippy, unit tests, the privileged end-to-end suite, a million
-    /// frames of differential fuzz, vmtest and vmboot.
+    /// Set up, then fmt, clippy, the monitoring files, unit tests, the privileged
+    /// end-to-end suite, a million frames of differential fuzz, vmtest, and vmboot (which
+    /// builds and lints the package and runs the Ansible role).
     Test,
     /// Set up, then build the Debian package (target/debian/) and check it with lintian.
     Deb,

@@ -35,7 +35,7 @@ enum Task {
     Test,
     /// Set up, then build the Debian package (target/debian/) and check it with lintian.
     Deb,
-    /// Check dist/monitoring: promtool on the rules, their tests and the scrape config, and
+    /// Set up, then check dist/monitoring: promtool on the rules, their tests and the scrape config, and
     /// the dashboard's panels and metric names.
     Monitoring,
     /// Set up, then run the benchmarks.
@@ -70,7 +70,7 @@ fn main() -> ExitCode {
         Task::Demo => demo(),
         Task::Test => test(),
         Task::Deb => setup::run().and_then(|()| deb::run().map(drop)),
-        Task::Monitoring => monitoring::check(),
+        Task::Monitoring => setup::run().and_then(|()| monitoring::check()),
         Task::Bench { sections } => bench(&sections),
         Task::Vmtest { kernels } => setup::run().and_then(|()| vmtest::run(&kernels)),
         Task::Vmboot => setup::run().and_then(|()| vmboot::run()),

@@ -64,6 +64,16 @@ impl Run {
             })
             .and_then(|n| n.parse().ok())
     }
+
+    /// Whether the task whose name holds `task` failed (a `fatal:` line under its banner).
+    fn failed_at(&self, task: &str) -> bool {
+        self.output
+            .lines()
+            .skip_while(|l| !(l.starts_with("TASK [") && l.contains(task)))
+            .skip(1)
+            .take_while(|l| !l.starts_with("TASK ["))
+            .any(|l| l.starts_with("fatal:"))
+    }
 }
 
 /// Runs the role against the VM behind `ports`, installing `deb`, as `key`.
@@ -133,8 +143,9 @@ pub(super) fn run(ports: &Ports, deb: &Path, key: &Path, work: &Path) -> Result<
     );
 
     let bad = playbook("a bad variable", BAD)?;
+    // Refused where the file is written, by fwxdp check naming the bad item.
     ensure!(
-        !bad.ok && bad.output.contains("80/tcpx"),
+        !bad.ok && bad.failed_at("Write /etc/fwxdp/fwxdp.toml") && bad.output.contains("80/tcpx"),
         "a bad allow item was not refused by fwxdp check:\n{}",
         bad.output
     );
@@ -142,18 +153,10 @@ pub(super) fn run(ports: &Ports, deb: &Path, key: &Path, work: &Path) -> Result<
 
     let shut = playbook("a policy that shuts the controller out", SHUT_OUT)?;
     // It must fail where the role reconnects, the reload having been made.
-    let failed_at = |task: &str| {
-        shut.output
-            .lines()
-            .skip_while(|l| !(l.starts_with("TASK [") && l.contains(task)))
-            .skip(1)
-            .take_while(|l| !l.starts_with("TASK ["))
-            .any(|l| l.starts_with("fatal:"))
-    };
     ensure!(
         !shut.ok
             && shut.output.contains("Reload the service")
-            && failed_at("Connect again through the new policy"),
+            && shut.failed_at("Connect again through the new policy"),
         "a policy without SSH did not fail at the reconnection:\n{}",
         shut.output
     );

@@ -6,7 +6,7 @@
 //! and cached under [`CACHE`]; each run copies it, installs the package with `dpkg -i` and
 //! enables its unit, and adds systemd-networkd with DHCP on every Ethernet port and web
 //! servers on an allowed port (80) and a protected one (5432). qemu's user network forwards
-//! two loopback ports of the host to them. Four boots:
+//! three loopback ports of the host to them (the web servers and SSH). Five boots:
 //!
 //! 1. classic names (`net.ifnames=0`, so `eth0`);
 //! 2. predictable names (`enp0s3`-style, after udev renames the device);
@@ -56,8 +56,11 @@ const PACKAGES: &str = "systemd,systemd-sysv,udev,kmod,iproute2,linux-image-amd6
                         sudo";
 /// A cached root file system says which packages it was made with here.
 const STAMP: &str = ".fwxdp-packages";
-/// The version of the next build, which the upgrade boot installs over this one.
-const NEXT_VERSION_SUFFIX: &str = "+next";
+/// The version of the next build (this code packaged again), which the upgrade boot
+/// installs over this one.
+fn next_version() -> String {
+    format!("{}+next", env!("CARGO_PKG_VERSION"))
+}
 
 pub(crate) fn run() -> Result<()> {
     let cache = Path::new(CACHE);
@@ -75,12 +78,8 @@ pub(crate) fn run() -> Result<()> {
 /// The package and the next build's, copied into `work`: cargo-deb deletes the packages of
 /// its default directory whenever it makes one, so this build's is made last and stays there.
 fn packages(work: &Path) -> Result<(PathBuf, PathBuf)> {
-    let version = env!("CARGO_PKG_VERSION");
     let next = work.join("fwxdp-next.deb");
-    fs::copy(
-        crate::deb::build(Some(&format!("{version}{NEXT_VERSION_SUFFIX}")))?,
-        &next,
-    )?;
+    fs::copy(crate::deb::build(Some(&next_version()))?, &next)?;
     let deb = work.join("fwxdp.deb");
     fs::copy(crate::deb::run()?, &deb)?;
     Ok((deb, next))
@@ -123,10 +122,7 @@ fn boots(root: &Path, deb: &Path, next: &Path, work: &Path) -> Result<()> {
     println!("==> vmboot: upgrade to the next build, then removal");
     let report = boot(&kernel, &fresh, "fwxdp.upgrade")?;
     report.check(&nic, false)?;
-    report.check_upgrade(&format!(
-        "{}{NEXT_VERSION_SUFFIX}",
-        env!("CARGO_PKG_VERSION")
-    ))?;
+    report.check_upgrade(&next_version())?;
     println!("==> vmboot: the Ansible role, over SSH");
     boot_then(&kernel, &fresh, "", |ports, _| {
         ansible::run(ports, deb, &key.private, work)

@@ -218,16 +218,7 @@ impl LoadedRoot {
         path.push("-loaded");
         let root = Self { path: path.into() };
         // None of them holds the flood's source (10.77.0.2).
-        let blocks: Vec<String> = (0..BLOCKED)
-            .map(|i| {
-                let [_, b, c, d] = i.to_be_bytes();
-                match i % 3 {
-                    0 => format!("100.{}.{c}.{d}/32", 64 + b),
-                    1 => format!("{}.{c}.{d}.0/24", 1 + b),
-                    _ => format!("2001:db8:{b:x}{c:02x}:{d:x}::/64"),
-                }
-            })
-            .collect();
+        let blocks: Vec<String> = (0..BLOCKED).map(crate::verdict::blocked_network).collect();
         for chunk in blocks.chunks(BLOCKS_PER_COMMAND) {
             let mut args = vec!["block", "--all"];
             args.extend(chunk.iter().map(String::as_str));

@@ -231,12 +231,12 @@ pub fn due(
             }
             None => {}
         }
-        let now = record::boot_now();
-        if now >= deadline {
+        let left = Duration::from_secs(deadline).saturating_sub(record::boot_clock());
+        if left.is_zero() {
             return Ok(seen);
         }
         // A second at a time: a confirmation ends the wait within one.
-        std::thread::sleep(Duration::from_secs((deadline - now).min(1)));
+        std::thread::sleep(left.min(Duration::from_secs(1)));
     }
 }
 

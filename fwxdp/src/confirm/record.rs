@@ -136,8 +136,27 @@ pub fn now() -> u64 {
 /// Seconds of `CLOCK_BOOTTIME`: since boot, suspend included, never stepped.
 #[must_use]
 pub fn boot_now() -> u64 {
-    nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
-        .map_or(0, |t| u64::try_from(t.tv_sec()).unwrap_or(0))
+    boot_clock().as_secs()
+}
+
+/// Time since boot, suspend included, to the nanosecond.
+#[must_use]
+pub fn boot_clock() -> Duration {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME).map_or(Duration::ZERO, |t| {
+        Duration::new(
+            u64::try_from(t.tv_sec()).unwrap_or(0),
+            u32::try_from(t.tv_nsec()).unwrap_or(0),
+        )
+    })
+}
+
+/// The deadline, in whole boot-time seconds, of a window of `window` that starts at
+/// `start`: rounded up, so a change never reverts before the window asked for is over.
+#[must_use]
+pub fn deadline_after(start: Duration, window: Duration) -> u64 {
+    let end = start.saturating_add(window);
+    end.as_secs()
+        .saturating_add(u64::from(end.subsec_nanos() > 0))
 }
 
 /// A fresh id: unguessable enough that a stale timer never reverts a later change.
@@ -157,7 +176,7 @@ impl Pending {
             id: new_id(),
             what,
             made_at: now(),
-            deadline: boot_now().saturating_add(window.as_secs()),
+            deadline: deadline_after(boot_clock(), window),
             pin_root: root.path().to_owned(),
             before,
             reverter: None,
@@ -165,7 +184,7 @@ impl Pending {
         }
     }
 
-    /// Seconds left before the revert.
+    /// Whole seconds left before the revert, never fewer than there are: zero only once it is due.
     #[must_use]
     pub fn remaining(&self) -> u64 {
         self.deadline.saturating_sub(boot_now())
@@ -255,6 +274,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_deadline_is_never_sooner_than_its_window() {
+        let secs = Duration::from_secs;
+        assert_eq!(deadline_after(secs(100), secs(3)), 103);
+        // Late in a second: rounding down would leave a window of 2.01 s.
+        assert_eq!(deadline_after(Duration::from_millis(100_990), secs(3)), 104);
+        assert_eq!(
+            deadline_after(Duration::from_nanos(100_000_000_001), secs(3)),
+            104
+        );
+        assert_eq!(deadline_after(Duration::MAX, secs(3)), u64::MAX);
+    }
+
+    #[test]
     fn a_record_reads_back_as_written() {
         let dir = std::env::temp_dir().join(format!("fwxdp-confirm-{}", std::process::id()));
         let root = PinRoot::new("/sys/fs/bpf/fwxdp");
@@ -289,7 +321,7 @@ mod tests {
         assert_eq!(back, pending);
         let saved = back.before[0].state.as_ref().expect("attached");
         assert_eq!(saved.policy().expect("policy"), running.policy);
-        assert!((59..=60).contains(&back.remaining()));
+        assert!((59..=61).contains(&back.remaining()));
         assert!(remove(&path).expect("remove"));
         assert!(!remove(&path).expect("gone"));
         assert_eq!(read::<Pending>(&path).expect("none"), None);

@@ -4,8 +4,19 @@
 use crate::{block_scope, map_name};
 use bytemuck::{Pod, Zeroable};
 
-/// The layout of the pinned maps; a replacement refuses pins of another layout.
-pub const CONFIG_VERSION: u8 = 5;
+/// The layout of the pinned maps. An attach that finds pins of another layout builds a fresh
+/// instance beside them and moves the interface's links over to it (an upgrade). Built with
+/// `FWXDP_TEST_NEXT_LAYOUT` set, fwxdp claims the next layout, the same programs on maps of
+/// its own, so that the test suite has two layouts to upgrade between.
+pub const CONFIG_VERSION: u8 = match option_env!("FWXDP_TEST_NEXT_LAYOUT") {
+    Some(_) => 6,
+    None => 5,
+};
+
+/// How many bytes at the start of [`Config`] every layout shares: generation, flags, mode,
+/// version, ifindex and `attached_at`, at these offsets, in every layout there will be. An
+/// fwxdp reads them from pins of another layout to upgrade them.
+pub const CONFIG_STABLE_PREFIX: usize = 16;
 
 /// [`Config::flags`]: count verdicts but pass every packet.
 pub const CONFIG_MONITOR: u8 = 1 << 0;
@@ -43,6 +54,13 @@ pub struct Config {
     pub _pad: u32,
 }
 const _: () = assert!(size_of::<Config>() == 32);
+const _: () = assert!(
+    core::mem::offset_of!(Config, mode) == 2
+        && core::mem::offset_of!(Config, version) == 3
+        && core::mem::offset_of!(Config, ifindex) == 4
+        && core::mem::offset_of!(Config, attached_at) == 8
+        && core::mem::offset_of!(Config, open_tcp) == CONFIG_STABLE_PREFIX
+);
 
 impl Config {
     /// Whether [`CONFIG_MONITOR`] is set: verdicts are counted, every packet passes.

@@ -13,7 +13,8 @@ pub const LINK_NONE: u8 = 0;
 pub const LINK_TC_NETLINK: u8 = 1;
 
 /// How one link role is attached when it is not a pinned BPF link: what userspace needs to
-/// find the attachment again and remove exactly it.
+/// find the attachment again and remove exactly it. The same in every pin layout
+/// ([`crate::CONFIG_VERSION`]): an upgrade reads the records of the layout it replaces.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 pub struct LinkRecord {

@@ -10,6 +10,8 @@
 //!   generation and switched to in one map update.
 //! - [`switch`] and [`hook`]: the ingress link placed in a mode, and moved between modes with
 //!   no unfiltered moment.
+//! - [`upgrade`]: pins of another layout taken over, link by link, with no unfiltered
+//!   moment.
 //! - [`detach`]: the way back.
 //! - [`blocks`]: the blocklist every interface of the pin root shares.
 
@@ -23,6 +25,7 @@ pub mod request;
 pub mod spares;
 pub mod staging;
 pub mod switch;
+pub mod upgrade;
 
 use fwxdp_common::CONFIG_VERSION;
 
@@ -46,24 +49,37 @@ pub fn attach(root: &PinRoot, request: &Request<'_>) -> Result<Outcome, AttachEr
     // in name only.
     let framing = framing::of(ifindex, request.iface)?;
     root.ensure()?;
-    // First: a filter a killed attach left whole is taken over, the rest removed.
+    // First: a filter a killed attach left whole is taken over, the rest removed; an
+    // upgrade it left midway is finished.
     root.sweep_staging()?;
+    upgrade::finish(root, request.iface)?;
+    let mut upgraded_from = None;
     if let Some(mut pinned) = PinnedInterface::find(root, request.iface) {
         let unreadable = |source| AttachError::Unreadable {
             iface: request.iface.to_owned(),
             source,
         };
         // Any doubt leaves the old filter in force: never open ports to start afresh.
-        let config = pinned.config().map_err(unreadable)?;
-        if config.version != CONFIG_VERSION {
-            return Err(AttachError::Incompatible {
-                iface: request.iface.to_owned(),
-                found: config.version,
-            });
+        let layout = pinned.layout().map_err(unreadable)?;
+        if layout.version != CONFIG_VERSION {
+            upgrade::upgrade(root, request, layout, framing)?;
+            upgraded_from = Some(layout.version);
+            pinned =
+                PinnedInterface::find(root, request.iface).ok_or_else(|| AttachError::Commit {
+                    path: root.iface_dir(request.iface).path().to_owned(),
+                    source: std::io::ErrorKind::NotFound.into(),
+                })?;
         }
+        let config = pinned.config().map_err(unreadable)?;
         replace::repair_interrupted_switch(&mut pinned, config)?;
         match pinned.filtering() {
-            Filtering::Yes => return replace::replace(&mut pinned, request),
+            Filtering::Yes => {
+                let outcome = replace::replace(&mut pinned, request)?;
+                return Ok(Outcome {
+                    upgraded_from,
+                    ..outcome
+                });
+            }
             Filtering::Unknown(why) => {
                 return Err(AttachError::Unverifiable {
                     iface: request.iface.to_owned(),

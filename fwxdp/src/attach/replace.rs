@@ -91,6 +91,7 @@ pub(super) fn replace(
             switched_from: None,
             fallback: None,
             spared: false,
+            upgraded_from: None,
         });
     };
     let switched = switch::switch(pinned.dir(), request.iface, mode, wanted);
@@ -114,6 +115,7 @@ pub(super) fn replace(
         switched_from: Some(mode),
         fallback: placed.fallback,
         spared: false,
+        upgraded_from: None,
     })
 }
 

@@ -45,6 +45,8 @@ pub struct Outcome {
     pub fallback: Option<String>,
     /// True when a fresh attach used a spare instance (its programs verified beforehand).
     pub spared: bool,
+    /// The pin layout the interface's pins were upgraded from, when they were of another.
+    pub upgraded_from: Option<u8>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,10 +77,12 @@ pub enum AttachError {
     )]
     Unreadable { iface: String, source: MapsError },
     #[error(
-        "{iface} was attached by an fwxdp with another pin layout ({found}, this one uses \
-         {CONFIG_VERSION}); its filter is left as it is: run `fwxdp detach {iface}` first"
+        "an upgrade of {iface}'s pins to another layout ({found}, this fwxdp uses \
+         {CONFIG_VERSION}) is under way; its filter is left as it is: run the fwxdp of layout \
+         {found} to finish it (any command that attaches {iface} does), or `fwxdp detach \
+         {iface}`"
     )]
-    Incompatible { iface: String, found: u8 },
+    OtherUpgrade { iface: String, found: u8 },
     #[error("cannot tell whether {iface}'s filter is still attached ({why}); it is left as it is")]
     Unverifiable { iface: String, why: String },
     #[error(

@@ -44,29 +44,7 @@ pub(super) fn fresh(
         _pad: 0,
     };
     let dir = staging.dir();
-    let blocks = root.block_pins();
-    // A spare made for another pin root would let this one's blocked sources in.
-    let spare = request
-        .spares
-        .and_then(Spares::take)
-        .filter(|spare| spare.shares_blocks(&blocks));
-    let spared = spare.is_some();
-    let mut loaded = match spare {
-        Some(spare) => Loaded::from_spare(spare, request.policy, &config, Some(dir.path()))?,
-        None => Loaded::with_blocks(request.policy, &config, Some(dir.path()), &blocks)?,
-    };
-    // Counts that say nothing of blocks the trie holds would let those sources in.
-    loaded
-        .blocks
-        .repair_counts()
-        .map_err(super::object::ObjectError::from)?;
-    // Every program is loaded and pinned before anything is attached, so that whatever a
-    // kill leaves for the next attach to take over has the program a later mode switch needs,
-    // bound to these same maps.
-    loaded.load_all()?;
-    for &program in ProgramPin::ALL {
-        loaded.pin_program(program, dir)?;
-    }
+    let (mut loaded, spared) = build(root, request, &config, dir)?;
     // Egress first, so replies to flows that start meanwhile already pass.
     let link = hook::attach_tc(dir, ProgramPin::TcEgress, iface, TcAttachType::Egress)
         .map_err(switch::SwitchError::from)?;
@@ -87,17 +65,52 @@ pub(super) fn fresh(
         switched_from: None,
         fallback: placed.fallback,
         spared,
+        upgraded_from: None,
     })
 }
 
+/// Builds a whole instance in `dir`: its maps, with `request`'s policy under `config`, and
+/// every program loaded and pinned; nothing attached. True with it when a spare was used.
+pub(super) fn build(
+    root: &PinRoot,
+    request: &Request<'_>,
+    config: &Config,
+    dir: &PinDir,
+) -> Result<(Loaded, bool), AttachError> {
+    let blocks = root.block_pins();
+    // A spare made for another pin root would let this one's blocked sources in.
+    let spare = request
+        .spares
+        .and_then(Spares::take)
+        .filter(|spare| spare.shares_blocks(&blocks));
+    let spared = spare.is_some();
+    let mut loaded = match spare {
+        Some(spare) => Loaded::from_spare(spare, request.policy, config, Some(dir.path()))?,
+        None => Loaded::with_blocks(request.policy, config, Some(dir.path()), &blocks)?,
+    };
+    // Counts that say nothing of blocks the trie holds would let those sources in.
+    loaded
+        .blocks
+        .repair_counts()
+        .map_err(super::object::ObjectError::from)?;
+    // Every program is loaded and pinned before anything is attached, so that whatever a
+    // kill leaves for the next attach to take over has the program a later mode switch needs,
+    // bound to these same maps.
+    loaded.load_all()?;
+    for &program in ProgramPin::ALL {
+        loaded.pin_program(program, dir)?;
+    }
+    Ok((loaded, spared))
+}
+
 /// A directory of pins under construction; removed, links detached, unless committed.
-struct Staging {
+pub(super) struct Staging {
     dir: PinDir,
     committed: bool,
 }
 
 impl Staging {
-    fn create(dir: &PinDir) -> Result<Self, AttachError> {
+    pub(super) fn create(dir: &PinDir) -> Result<Self, AttachError> {
         // A leftover of an earlier process with this PID.
         dir.remove_files()?;
         Ok(Self {
@@ -106,11 +119,11 @@ impl Staging {
         })
     }
 
-    fn dir(&self) -> &PinDir {
+    pub(super) fn dir(&self) -> &PinDir {
         &self.dir
     }
 
-    fn commit(mut self, dest: &PinDir) -> Result<(), AttachError> {
+    pub(super) fn commit(mut self, dest: &PinDir) -> Result<(), AttachError> {
         fs::rename(self.dir.path(), dest.path()).map_err(|source| AttachError::Commit {
             path: dest.path().to_owned(),
             source,

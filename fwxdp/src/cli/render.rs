@@ -39,6 +39,14 @@ pub(super) fn outcome(outcome: &Outcome, policy: &Policy, monitor: bool) {
             outcome.iface
         );
     }
+    if let Some(layout) = outcome.upgraded_from {
+        say!(
+            "{}: pins upgraded from layout {layout} to {} with no unfiltered moment (counters \
+             and rate-limit windows start again)",
+            outcome.iface,
+            fwxdp_common::CONFIG_VERSION
+        );
+    }
     if let Some(from) = outcome.switched_from {
         say!(
             "{}: moved from {} to {} with no unfiltered moment",

@@ -255,6 +255,9 @@ fn attach_one(
     if let Some(reason) = &outcome.fallback {
         warn!(interface = %outcome.iface, "native XDP is not available ({reason}); using generic XDP");
     }
+    if let Some(layout) = outcome.upgraded_from {
+        info!(interface = %outcome.iface, from = layout, to = fwxdp_common::CONFIG_VERSION, "pins upgraded to this layout");
+    }
     if let Some(from) = outcome.switched_from {
         info!(interface = %outcome.iface, from = from.name(), to = outcome.mode.name(), "mode changed");
     }

@@ -6,6 +6,8 @@
 //!   hold, as pinned BPF links or TC filters that [`records`] keeps track of.
 //! - [`maps`] and [`counters`]: typed map handles, the policy's reads and writes, counter
 //!   totals read in batches through [`sys`].
+//! - [`handover`]: a link role moved to a directory of another layout, judged throughout.
+//! - [`layout`]: what pins of every layout share, read before anything is opened by type.
 //! - [`pinned`]: [`PinnedInterface`], an attached interface's state as one object;
 //!   [`running`]: what runs on it, as `save`, `diff` and a revert use it.
 //! - [`lock`]: the lock that serialises fwxdp invocations.
@@ -15,6 +17,8 @@
 pub mod blocks;
 pub mod counters;
 pub mod droplog;
+pub mod handover;
+pub mod layout;
 pub mod links;
 pub mod lock;
 pub mod maps;
@@ -29,6 +33,7 @@ mod sys;
 pub use blocks::{Block, Blocklist, BlocksError, Scope};
 pub use counters::{CounterMaps, PortTotal, Totals};
 pub use droplog::{DropEntry, DropReader};
+pub use layout::PinnedLayout;
 pub use links::{Attachment, Hold, Mechanism};
 pub use lock::{LockError, StateLock};
 pub use maps::{MapSource, MapsError, PolicyMaps};

@@ -5,6 +5,7 @@ use fwxdp_common::Config;
 
 use super::{
     counters::{CounterMaps, Totals},
+    layout::PinnedLayout,
     links::{Hold, Mechanism},
     maps::{MapSource, MapsError, PolicyMaps},
     names::LinkPin,
@@ -88,23 +89,32 @@ impl std::fmt::Display for Filtering {
 }
 
 /// The pinned state of one attached interface: its directory of pins, its policy maps
-/// (opened on first use, then kept), its counters and its links.
+/// (opened on first use, then kept), its counters and its links; and, while an upgrade to
+/// another pin layout is under way, the directory that takes its links over.
 pub struct PinnedInterface {
     name: String,
     dir: PinDir,
     policy: Option<PolicyMaps>,
+    upgrade: Option<PinDir>,
 }
 
 impl PinnedInterface {
     /// The pinned state of `iface` under `root`, or `None` when it has none. Nothing is
-    /// opened yet, so state that cannot be read can still be found and removed.
+    /// opened yet, so state that cannot be read can still be found and removed. An upgrade
+    /// interrupted after the old pins were removed leaves its own directory only: that is
+    /// then the interface's.
     #[must_use]
     pub fn find(root: &PinRoot, iface: &str) -> Option<Self> {
-        let dir = root.iface_dir(iface);
-        dir.exists().then(|| Self {
+        let upgrade = Some(root.upgrade_dir(iface)).filter(PinDir::exists);
+        let (dir, upgrade) = match root.iface_dir(iface) {
+            dir if dir.exists() => (dir, upgrade),
+            _ => (upgrade?, None),
+        };
+        Some(Self {
             name: iface.to_owned(),
             dir,
             policy: None,
+            upgrade,
         })
     }
 
@@ -129,11 +139,7 @@ impl PinnedInterface {
         let mut all: Vec<Self> = root
             .interfaces()?
             .into_iter()
-            .map(|name| Self {
-                dir: root.iface_dir(&name),
-                name,
-                policy: None,
-            })
+            .filter_map(|name| Self::find(root, &name))
             .collect();
         for (name, dir) in staging {
             if all.iter().any(|p| p.name == name) {
@@ -150,6 +156,7 @@ impl PinnedInterface {
                 name,
                 dir,
                 policy: None,
+                upgrade: None,
             });
         }
         all.sort_by(|a, b| a.name.cmp(&b.name));
@@ -219,17 +226,32 @@ impl PinnedInterface {
         self.dir.program_id(LinkPin::Ingress)
     }
 
+    /// The pin layout ([`fwxdp_common::CONFIG_VERSION`]) of the interface's pins.
+    pub fn layout(&self) -> Result<PinnedLayout, MapsError> {
+        self.dir.layout()
+    }
+
     /// Whether the ingress program filters the live interface, as the kernel has it. During
-    /// a mode switch the bridge link may be the one that filters.
+    /// a mode switch the bridge link may be the one that filters; during an upgrade, the
+    /// links the new layout took over. Pins of any layout can be asked.
     pub fn filtering(&mut self) -> Filtering {
-        let config = match self.config() {
+        let config = match self.dir.layout() {
             Ok(config) => config,
             Err(e) => return Filtering::Unknown(crate::error::chain(&e)),
         };
         let now = iface::index(&self.name);
         let mut moved = None;
-        for role in [LinkPin::Ingress, LinkPin::Bridge] {
-            match self.dir.hold(role, config.ifindex) {
+        let roles = [LinkPin::Ingress, LinkPin::Bridge];
+        let upgrade = self
+            .upgrade
+            .iter()
+            .flat_map(|dir| roles.map(|role| (dir, role)));
+        for (dir, role) in roles
+            .map(|role| (&self.dir, role))
+            .into_iter()
+            .chain(upgrade)
+        {
+            match dir.hold(role, config.ifindex) {
                 Ok(Hold::Here) if now == Some(config.ifindex) => return Filtering::Yes,
                 // This namespace's device of that index runs it, under another name now.
                 Ok(Hold::Here) => {
@@ -246,7 +268,14 @@ impl PinnedInterface {
             return moved;
         }
         // A killed command's filter that was never recorded filters all the same.
-        match self.dir.runs_unrecorded_ingress(config.ifindex) {
+        let unrecorded = self
+            .dir
+            .runs_unrecorded_ingress(config.ifindex)
+            .and_then(|here| match &self.upgrade {
+                Some(upgrade) if !here => upgrade.runs_unrecorded_ingress(config.ifindex),
+                _ => Ok(here),
+            });
+        match unrecorded {
             Ok(true) if now == Some(config.ifindex) => return Filtering::Yes,
             Ok(_) => {}
             Err(e) => return Filtering::Unknown(crate::error::chain(&e)),
@@ -260,19 +289,30 @@ impl PinnedInterface {
 
     /// Moves the pins under `root` to the name `to`, which must have none: the interface was
     /// renamed, and its links (bound to its index, not its name) filter on.
+    /// An upgrade under way moves along (an upgrade's directory left alone is whole, and
+    /// lands in place).
     pub fn rename(self, root: &PinRoot, to: &str) -> Result<Self, PinError> {
-        let dest = root.iface_dir(to);
-        std::fs::rename(self.dir.path(), dest.path())
-            .map_err(|e| PinError::io("rename", self.dir.path(), e))?;
+        let rename = |from: &PinDir, to: PinDir| {
+            std::fs::rename(from.path(), to.path())
+                .map(|()| to)
+                .map_err(|e| PinError::io("rename", from.path(), e))
+        };
+        let upgrade = match &self.upgrade {
+            Some(upgrade) => Some(rename(upgrade, root.upgrade_dir(to))?),
+            None => None,
+        };
         Ok(Self {
             name: to.to_owned(),
-            dir: dest,
+            dir: rename(&self.dir, root.iface_dir(to))?,
             policy: None,
+            upgrade,
         })
     }
 
-    /// Releases the links (which detaches the programs) and removes every pin.
+    /// Releases the links (which detaches the programs) and removes every pin, of an
+    /// upgrade under way too.
     pub fn remove(self) -> Result<(), PinError> {
-        self.dir.remove()
+        self.dir.remove()?;
+        self.upgrade.as_ref().map_or(Ok(()), PinDir::remove)
     }
 }

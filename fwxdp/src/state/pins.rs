@@ -56,6 +56,28 @@ pub enum PinError {
         ifindex: u32,
         source: Box<crate::netlink::NetlinkError>,
     },
+    #[error("cannot switch the link {path} to the program {program}")]
+    UpdateLink {
+        path: PathBuf,
+        program: PathBuf,
+        source: io::Error,
+    },
+    #[error(
+        "cannot switch the TC filter (priority {priority}, handle {handle:#x}) of {iface} to \
+         the program {program}"
+    )]
+    ReplaceFilter {
+        iface: String,
+        priority: u16,
+        handle: u32,
+        program: PathBuf,
+        source: Box<aya::programs::ProgramError>,
+    },
+    #[error(
+        "{path} holds a filter in force on another device (interface index {ifindex} of its \
+         namespace): not moving it"
+    )]
+    Elsewhere { path: PathBuf, ifindex: u32 },
     #[error("cannot remove the TC filter (priority {priority}, handle {handle:#x}) from {iface}")]
     RemoveFilter {
         iface: String,

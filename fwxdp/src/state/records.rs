@@ -173,14 +173,8 @@ fn records_error(action: &'static str, source: MapError) -> PinError {
 /// Removes the TC filter `record` names. A filter whose interface is gone, or was deleted
 /// and made again (its index is another), went with it.
 pub(super) fn remove_filter(record: &LinkRecord) -> Result<(), PinError> {
-    let Ok(name) = nix::net::if_::if_indextoname(record.ifindex) else {
+    let Some((name, link)) = filter_link(record) else {
         return Ok(());
-    };
-    let name = name.to_string_lossy().into_owned();
-    let direction = if record.direction == DIRECTION_EGRESS {
-        TcAttachType::Egress
-    } else {
-        TcAttachType::Ingress
     };
     let remove_error = |source| PinError::RemoveFilter {
         iface: name.clone(),
@@ -188,18 +182,7 @@ pub(super) fn remove_filter(record: &LinkRecord) -> Result<(), PinError> {
         handle: record.handle,
         source: Box::new(source),
     };
-    // aya looks the name up again: it must still be the interface recorded.
-    if nix::net::if_::if_nametoindex(name.as_str()).ok() != Some(record.ifindex) {
-        return Ok(());
-    }
-    let link = SchedClassifierLink::attached(
-        &name,
-        direction,
-        record.priority,
-        record.handle.into(),
-        None,
-    )
-    .map_err(|e| remove_error(TcError::IoError(e)))?;
+    let link = link.map_err(|e| remove_error(TcError::IoError(e)))?;
     match link.detach() {
         Ok(()) => Ok(()),
         // Removed behind fwxdp's back (the filter, or the whole clsact qdisc): gone is what
@@ -215,4 +198,31 @@ pub(super) fn remove_filter(record: &LinkRecord) -> Result<(), PinError> {
             other.to_string(),
         )))),
     }
+}
+
+/// The interface of the TC filter `record` names, and aya's handle on the filter; `None`
+/// when the interface is gone, or was deleted and made again (its index is another): the
+/// filter went with it.
+pub(super) fn filter_link(
+    record: &LinkRecord,
+) -> Option<(String, io::Result<SchedClassifierLink>)> {
+    let name = nix::net::if_::if_indextoname(record.ifindex).ok()?;
+    let name = name.to_string_lossy().into_owned();
+    // aya looks the name up again: it must still be the interface recorded.
+    if nix::net::if_::if_nametoindex(name.as_str()).ok() != Some(record.ifindex) {
+        return None;
+    }
+    let direction = if record.direction == DIRECTION_EGRESS {
+        TcAttachType::Egress
+    } else {
+        TcAttachType::Ingress
+    };
+    let link = SchedClassifierLink::attached(
+        &name,
+        direction,
+        record.priority,
+        record.handle.into(),
+        None,
+    );
+    Some((name, link))
 }

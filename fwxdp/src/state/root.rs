@@ -31,6 +31,10 @@ pub struct BlockPins {
 
 /// Prefix of staging directories; ':' cannot appear in an interface name.
 const STAGING_PREFIX: &str = "staging:";
+/// Prefix of the directory an interface's pins of another layout are upgraded into.
+const UPGRADE_PREFIX: &str = "upgrade:";
+/// Prefix of an upgraded interface's old pins, moved aside in one rename to be removed.
+const RETIRED_PREFIX: &str = "retired:";
 
 /// The directory under which each attached interface has a directory of pins.
 #[derive(Clone, Debug)]
@@ -77,6 +81,20 @@ impl PinRoot {
         )))
     }
 
+    /// Where `iface`'s pins of another layout are upgraded into: a whole instance of this
+    /// layout, which takes over the old pins' links one by one (see `attach::upgrade`).
+    #[must_use]
+    pub fn upgrade_dir(&self, iface: &str) -> PinDir {
+        PinDir::new(self.root.join(format!("{UPGRADE_PREFIX}{}", encode(iface))))
+    }
+
+    /// Where `iface`'s old pins go once an upgrade took every link over: out of the way in one
+    /// rename, so that no command ever finds them half removed.
+    #[must_use]
+    pub fn retired_dir(&self, iface: &str) -> PinDir {
+        PinDir::new(self.root.join(format!("{RETIRED_PREFIX}{}", encode(iface))))
+    }
+
     /// Staging directories present under the root, with the interface each was for.
     #[must_use]
     pub fn staging_dirs(&self) -> Vec<(String, PinDir)> {
@@ -93,8 +111,8 @@ impl PinRoot {
             .collect()
     }
 
-    /// Settles what attaches killed midway left in staging directories (under the state
-    /// lock no attach is in progress, so every one is a leftover). One that holds an
+    /// Settles what attaches killed midway left in staging directories, and the old pins of
+    /// upgrades (under the state lock no attach is in progress, so every one is a leftover). One that holds an
     /// ingress link is a whole filter, mode included: it is renamed into place, where the
     /// next step finds it as attached, so nothing that filters is removed or left
     /// invisible. Every other one is removed, links detached.
@@ -109,6 +127,16 @@ impl PinRoot {
                     .map_err(|e| PinError::io("rename", dir.path(), e))?;
             } else {
                 dir.remove()?;
+            }
+        }
+        // Old pins an upgrade moved aside: whatever they held was handed over first.
+        for entry in fs::read_dir(&self.root).into_iter().flatten().flatten() {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(RETIRED_PREFIX)
+            {
+                PinDir::new(entry.path()).remove()?;
             }
         }
         Ok(())
@@ -163,7 +191,8 @@ impl PinRoot {
         Ok(())
     }
 
-    /// The interfaces that have pins, sorted by name. Empty when the root does not exist.
+    /// The interfaces that have pins (of an upgrade too), sorted by name. Empty when the root
+    /// does not exist.
     pub fn interfaces(&self) -> Result<Vec<String>, PinError> {
         let entries = match fs::read_dir(&self.root) {
             Ok(entries) => entries,
@@ -174,10 +203,12 @@ impl PinRoot {
             .filter_map(Result::ok)
             .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|name| !name.starts_with(STAGING_PREFIX))
-            .map(|name| decode(&name))
+            .filter(|name| !name.starts_with(STAGING_PREFIX) && !name.starts_with(RETIRED_PREFIX))
+            .map(|name| decode(name.strip_prefix(UPGRADE_PREFIX).unwrap_or(&name)))
             .collect();
         names.sort();
+        // An upgrade interrupted after the old pins were removed leaves only its own.
+        names.dedup();
         Ok(names)
     }
 }

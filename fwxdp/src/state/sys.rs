@@ -207,3 +207,69 @@ pub(crate) fn link_target(fd: BorrowedFd<'_>) -> io::Result<LinkTarget> {
         program_id,
     })
 }
+
+/// Reads the value at `key` of the map `fd` into `value` (`BPF_MAP_LOOKUP_ELEM` on raw
+/// bytes: for maps of a layout this build has no type for).
+///
+/// # Safety
+/// `key` and `value` must be the map's key and value sizes: the kernel reads and writes the
+/// map's own.
+///
+/// # Errors
+/// The kernel's error.
+pub(crate) unsafe fn lookup_raw(
+    fd: BorrowedFd<'_>,
+    key: &[u8],
+    value: &mut [u8],
+) -> io::Result<()> {
+    // SAFETY: bpf_attr is a union of plain integers: all-zero is valid, and what the kernel
+    // expects in every field this command does not use.
+    let mut attr: bpf_attr = unsafe { std::mem::zeroed() };
+    attr.__bindgen_anon_2.map_fd =
+        u32::try_from(fd.as_raw_fd()).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+    attr.__bindgen_anon_2.key = key.as_ptr() as u64;
+    attr.__bindgen_anon_2.__bindgen_anon_1.value = value.as_mut_ptr() as u64;
+    // SAFETY: the kernel reads a key and writes a value of the map's sizes, which the
+    // buffers are (the caller's promise).
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            bpf_cmd::BPF_MAP_LOOKUP_ELEM as libc::c_long,
+            &raw mut attr,
+            size_of::<bpf_attr>(),
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    Err(io::Error::last_os_error())
+}
+
+/// Makes the BPF link `link` run the program `program` instead of the one it runs, in one
+/// step of the kernel's (`BPF_LINK_UPDATE`): an XDP link or a TCX link never lets a packet
+/// through unjudged while it changes programs.
+///
+/// # Errors
+/// The kernel's error; `ENOLINK` once the link was detached (its interface was deleted).
+pub(crate) fn link_update(link: BorrowedFd<'_>, program: BorrowedFd<'_>) -> io::Result<()> {
+    let fd = |fd: BorrowedFd<'_>| {
+        u32::try_from(fd.as_raw_fd()).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))
+    };
+    // SAFETY: as above.
+    let mut attr: bpf_attr = unsafe { std::mem::zeroed() };
+    attr.link_update.link_fd = fd(link)?;
+    attr.link_update.__bindgen_anon_1.new_prog_fd = fd(program)?;
+    // SAFETY: the kernel reads two descriptors, which outlive the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            bpf_cmd::BPF_LINK_UPDATE as libc::c_long,
+            &raw mut attr,
+            size_of::<bpf_attr>(),
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    Err(io::Error::last_os_error())
+}

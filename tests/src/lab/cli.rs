@@ -1,7 +1,10 @@
 //! fwxdp's command line, run in the lab's server namespace with the lab's pin root, and
 //! what its JSON says.
 
-use std::process::{Command, Output};
+use std::{
+    path::PathBuf,
+    process::{Command, Output},
+};
 
 use super::{Lab, SERVER_IF, setup::fwxdp_bin};
 
@@ -9,7 +12,7 @@ impl Lab {
     /// A `fwxdp` command that runs in the server namespace with the lab's pin root.
     #[must_use]
     pub fn fwxdp_command(&self) -> Command {
-        let bin = fwxdp_bin();
+        let bin = self.current_fwxdp();
         let mut cmd = self.server.command(bin.to_str().expect("UTF-8 path"));
         // Empty, not removed: fwxdp would find the test runner's own SSH session (if any)
         // in its ancestors and guard it.
@@ -30,7 +33,7 @@ impl Lab {
         cmd.args(options)
             .arg("nsenter")
             .arg(format!("--net={}", self.server.path()))
-            .arg(fwxdp_bin())
+            .arg(self.current_fwxdp())
             .env("FWXDP_PIN_ROOT", &self.pin_root)
             .env("SSH_CONNECTION", "");
         for (key, value) in self.fwxdp_env.lock().expect("env lock").iter() {
@@ -40,6 +43,20 @@ impl Lab {
     }
 
     /// Sets `key` to `value` in the environment of every later fwxdp command of this lab.
+    /// Makes the lab's fwxdp commands run `bin` from now on (another build, to test an upgrade
+    /// between two), or the binary under test again with `None`.
+    pub fn use_fwxdp(&self, bin: Option<PathBuf>) {
+        *self.fwxdp_override.lock().expect("binary lock") = bin;
+    }
+
+    fn current_fwxdp(&self) -> PathBuf {
+        self.fwxdp_override
+            .lock()
+            .expect("binary lock")
+            .clone()
+            .unwrap_or_else(fwxdp_bin)
+    }
+
     pub fn set_fwxdp_env(&self, key: &str, value: &str) {
         self.fwxdp_env
             .lock()

@@ -19,7 +19,7 @@ mod setup;
 pub mod tun;
 pub mod watch;
 
-pub use setup::{fwxdp_bin, require_privileges, sweep_stale};
+pub use setup::{fwxdp_bin, next_layout_bin, require_privileges, sweep_stale};
 
 use std::{
     fs,
@@ -101,6 +101,8 @@ pub struct Lab {
     pin_root: PathBuf,
     children: Mutex<Vec<Child>>,
     fwxdp_env: Mutex<Vec<(String, String)>>,
+    /// The fwxdp binary commands run, when not the one under test ([`fwxdp_bin`]).
+    fwxdp_override: Mutex<Option<PathBuf>>,
 }
 
 impl Lab {
@@ -126,6 +128,7 @@ impl Lab {
             internet,
             children: Mutex::new(Vec::new()),
             fwxdp_env: Mutex::new(Vec::new()),
+            fwxdp_override: Mutex::new(None),
         };
         lab.link();
         lab.server.wait_ipv6_ready();

@@ -64,6 +64,45 @@ fn find_fwxdp_bin() -> PathBuf {
         })
 }
 
+/// fwxdp built as the next pin layout (`FWXDP_TEST_NEXT_LAYOUT`: the same programs, on maps
+/// of a layout of its own), to test upgrades across a layout change. Built on first use, in a
+/// target directory of its own, so that the two builds do not rebuild each other; cargo
+/// builds only what changed since the last run.
+///
+/// # Panics
+/// When the build fails.
+#[must_use]
+pub fn next_layout_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("the workspace holds the tests crate");
+        let target = workspace.join("target/next-layout");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(workspace)
+            .args([
+                "build",
+                "--package",
+                "fwxdp",
+                "--bin",
+                "fwxdp",
+                "--target-dir",
+            ])
+            .arg(&target)
+            .env("FWXDP_TEST_NEXT_LAYOUT", "1")
+            .status()
+            .expect("run cargo");
+        assert!(
+            status.success(),
+            "cannot build fwxdp as the next pin layout ({status})"
+        );
+        target.join("debug/fwxdp")
+    })
+    .clone()
+}
+
 /// `cargo test -p fwxdp-tests` rebuilds the fwxdp library but not its binary: refuse to test
 /// a binary that carries other BPF programs than the library this test was built with.
 fn assert_not_stale(bin: &Path) {

@@ -4,9 +4,9 @@
 //! protected port stream through the killed command and the one after it, and the server
 //! must answer none of them while a filter was in force.
 
-use std::process::Output;
+use std::{path::Path, process::Output};
 
-use fwxdp_tests::lab::{Lab, SERVER_IF, services, watch};
+use fwxdp_tests::lab::{Lab, SERVER_IF, next_layout_bin, services, watch};
 
 /// The protected port the raw SYNs go to (a listener answers it when nothing filters).
 const PROTECTED: u16 = 8001;
@@ -100,13 +100,29 @@ fn every_kill_at(
     killed: &[&str],
     recover: &[&str],
 ) -> u32 {
+    every_kill_between(lab, kinds, before, None, killed, recover)
+}
+
+/// [`every_kill_at`], with `before` run by the binary under test and the rest by `after`
+/// when given (another build: an upgrade between the two is what gets killed).
+fn every_kill_between(
+    lab: &Lab,
+    kinds: &[&str],
+    before: Option<&[&str]>,
+    after: Option<&Path>,
+    killed: &[&str],
+    recover: &[&str],
+) -> u32 {
     let mut tried = 0;
     for &calls in kinds {
         for n in 1..=MAX_CALLS {
+            lab.use_fwxdp(after.map(Path::to_owned));
             lab.fwxdp_ok(&["detach", "--all"]);
             assert_no_filters_left(lab);
             if let Some(before) = before {
+                lab.use_fwxdp(None);
                 lab.fwxdp_ok(before);
+                lab.use_fwxdp(after.map(Path::to_owned));
             }
             let filtered_before = before.is_some();
             // The stream runs through the killed command: with a filter before it, no SYN
@@ -143,6 +159,7 @@ fn every_kill_at(
             assert!(status_says_filtering(lab), "{at}: {}", lab.status_json());
         }
     }
+    lab.use_fwxdp(None);
     eprintln!("{killed:?}: {tried} kills");
     tried
 }
@@ -233,6 +250,24 @@ fn a_killed_attach_over_netlink_filters_leaks_no_filter_and_hides_none() {
     let native: &[&str] = &["attach", SERVER_IF, "--allow", "22", "--mode", "native"];
     let tried = every_kill_at(&lab, &kinds, Some(native), tc, recover);
     assert!(tried > 10, "only {tried} kills");
+    lab.fwxdp_ok(&["detach", "--all"]);
+    assert_no_filters_left(&lab);
+}
+
+#[test]
+fn a_killed_upgrade_across_pin_layouts_never_opens_the_port() {
+    let (lab, _listener) = lab();
+    let next = next_layout_bin();
+    let before: &[&str] = &["attach", SERVER_IF, "--allow", "22"];
+    let kinds = ["bpf", "rename,renameat,renameat2", "unlink,unlinkat,rmdir"];
+    let tried = every_kill_between(&lab, &kinds, Some(before), Some(&next), before, RECOVER);
+    assert!(tried > 30, "only {tried} kills");
+    // Over netlink filters: the replacement in place is a netlink call.
+    lab.set_fwxdp_env("FWXDP_TC_MECHANISM", "clsact");
+    let tc: &[&str] = &["attach", SERVER_IF, "--allow", "22", "--mode", "tc"];
+    let kinds = ["bpf", "sendto"];
+    let tried = every_kill_between(&lab, &kinds, Some(tc), Some(&next), tc, RECOVER);
+    assert!(tried > 30, "only {tried} kills");
     lab.fwxdp_ok(&["detach", "--all"]);
     assert_no_filters_left(&lab);
 }

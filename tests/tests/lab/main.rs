@@ -24,3 +24,4 @@ mod recovery;
 mod sandbox;
 mod syn_cookies;
 mod tunnels;
+mod upgrade;

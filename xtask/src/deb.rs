@@ -10,9 +10,14 @@ use std::{
 
 use anyhow::{Context as _, Result, bail, ensure};
 
-/// Where cargo-deb's asset list expects the generated files (under `target/release/`,
-/// which it maps to the real target directory).
-const ASSETS: &str = "target/release/deb-assets";
+/// Where cargo-deb's asset list expects the generated files, under the target directory's
+/// `release/` (cargo-deb maps `target/` in the list to the real target directory).
+const ASSETS: &str = "release/deb-assets";
+/// The target directory of the next build, which the upgrade test installs over this one:
+/// the same source as the next pin layout (`FWXDP_TEST_NEXT_LAYOUT`), so that the upgrade
+/// crosses a layout change, the hardest kind. A directory of its own keeps the two builds
+/// from rebuilding each other.
+const NEXT_TARGET: &str = "target/next-layout";
 const CHANGELOG: &str = "dist/debian/changelog";
 
 /// Builds the package and checks it with lintian; the `.deb`'s path.
@@ -23,22 +28,35 @@ pub(crate) fn run() -> Result<PathBuf> {
     Ok(deb)
 }
 
-/// Builds the package, as `version` instead of the crate's when given (the next build an
-/// upgrade test installs over this one); its path.
+/// Builds the package, or with `version` the next build's (see [`NEXT_TARGET`]) as that
+/// version; its path.
 pub(crate) fn build(version: Option<&str>) -> Result<PathBuf> {
     let root = crate::workspace_root();
-    let mut build = crate::cargo();
+    let target = root.join(if version.is_some() {
+        NEXT_TARGET
+    } else {
+        "target"
+    });
+    let cargo = || {
+        let mut cargo = crate::cargo();
+        cargo.env("CARGO_TARGET_DIR", &target);
+        if version.is_some() {
+            cargo.env("FWXDP_TEST_NEXT_LAYOUT", "1");
+        }
+        cargo
+    };
+    let mut build = cargo();
     build.args(["build", "--release", "--package", "fwxdp", "--bin", "fwxdp"]);
     crate::step("cargo build --release -p fwxdp", build)?;
-    let fwxdp = root.join("target/release/fwxdp");
+    let fwxdp = target.join("release/fwxdp");
     let crate_version = crate_version(&fwxdp)?;
     let logged = changelog_version(&fs::read_to_string(root.join(CHANGELOG))?)?;
     ensure!(
         logged == crate_version,
         "{CHANGELOG} begins with version {logged}, the crate is {crate_version}: add an entry"
     );
-    assets(&root, &fwxdp)?;
-    let mut deb = crate::cargo();
+    assets(&root, &target, &fwxdp)?;
+    let mut deb = cargo();
     deb.args(["deb", "--package", "fwxdp", "--no-build"]);
     if let Some(version) = version {
         // Elsewhere: cargo-deb replaces the packages in its output directory, and this one
@@ -96,8 +114,8 @@ fn changelog_version(changelog: &str) -> Result<String> {
 
 /// The generated files: man pages (compressed, as policy wants), completions for bash, zsh
 /// and fish, and the changelog.
-fn assets(root: &Path, fwxdp: &Path) -> Result<()> {
-    let dir = root.join(ASSETS);
+fn assets(root: &Path, target: &Path, fwxdp: &Path) -> Result<()> {
+    let dir = target.join(ASSETS);
     drop(fs::remove_dir_all(&dir));
     let (man, completions) = (dir.join("man"), dir.join("completions"));
     fs::create_dir_all(&man)?;

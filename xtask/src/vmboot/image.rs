@@ -60,6 +60,7 @@ if grep -qw fwxdp.upgrade /proc/cmdline; then
     echo "FWXDP-UPGRADE-PIDS $before $(systemctl show -P MainPID fwxdp)"
     fwxdp status > /run/fwxdp-status 2>&1
     echo "FWXDP-UPGRADE-STATUS-EXIT $?"
+    echo "FWXDP-UPGRADE-LAYOUT $(journalctl -b --no-pager -u fwxdp.service | grep -c 'pins upgraded to this layout')"
     sed 's/^/FWXDP-UPGRADE-OUT /' /run/fwxdp-upgrade /run/fwxdp-status
     sleep 3
     echo FWXDP-UPGRADE-DONE

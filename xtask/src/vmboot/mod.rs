@@ -11,7 +11,8 @@
 //! 1. classic names (`net.ifnames=0`, so `eth0`);
 //! 2. predictable names (`enp0s3`-style, after udev renames the device);
 //! 3. the disk of boot 2 with its config broken: the last good config applies;
-//! 4. a fresh disk, upgraded in the running VM to the next build's package while the host
+//! 4. a fresh disk, upgraded in the running VM to the next build's package (built as the
+//!    next pin layout, so the new service upgrades the pins link by link) while the host
 //!    probes the protected port, then removed and purged;
 //! 5. that disk again, without fwxdp: `dist/ansible`'s role installs it over SSH (a
 //!    loopback port of the host forwarded to the VM's 22) and is run again, with a bad
@@ -23,7 +24,8 @@
 //! raised the link, a `revoke --confirm 3s` left unconfirmed was put back by its transient
 //! systemd timer, `man fwxdp` and `man fwxdp-attach` render and bash completion loads. The
 //! upgrade passes when no probe reached the protected port, the service runs again as a
-//! new process on the new version and port 80 answers after; removal when it detached the
+//! new process on the new version, says it upgraded the pins to its layout, and port 80
+//! answers after; removal when it detached the
 //! filter (5432 answers, as the package documents), left no pins, kept the config until
 //! the purge.
 
@@ -56,7 +58,7 @@ const PACKAGES: &str = "systemd,systemd-sysv,udev,kmod,iproute2,linux-image-amd6
                         sudo";
 /// A cached root file system says which packages it was made with here.
 const STAMP: &str = ".fwxdp-packages";
-/// The version of the next build (this code packaged again), which the upgrade boot
+/// The version of the next build (this code packaged again as the next pin layout), which the upgrade boot
 /// installs over this one.
 fn next_version() -> String {
     format!("{}+next", env!("CARGO_PKG_VERSION"))

@@ -81,6 +81,8 @@ pub(super) struct Upgrade {
     version: String,
     pids: String,
     status_exit: String,
+    /// How many interfaces the new service said it upgraded to its pin layout.
+    layout_upgrades: String,
     remove_dpkg: String,
     pins_after_removal: String,
     config_after_removal: String,
@@ -108,11 +110,12 @@ impl Upgrade {
         } else if let Some(rest) = line.strip_prefix("FWXDP-REMOVE-OUT ") {
             self.output.push(rest.to_owned());
         } else {
-            let fields: [(&str, &mut String); 9] = [
+            let fields: [(&str, &mut String); 10] = [
                 ("FWXDP-UPGRADE-DPKG ", &mut self.dpkg),
                 ("FWXDP-UPGRADE-VERSION ", &mut self.version),
                 ("FWXDP-UPGRADE-PIDS ", &mut self.pids),
                 ("FWXDP-UPGRADE-STATUS-EXIT ", &mut self.status_exit),
+                ("FWXDP-UPGRADE-LAYOUT ", &mut self.layout_upgrades),
                 ("FWXDP-REMOVE-DPKG ", &mut self.remove_dpkg),
                 ("FWXDP-REMOVE-PINS ", &mut self.pins_after_removal),
                 ("FWXDP-REMOVE-CONFIG ", &mut self.config_after_removal),
@@ -161,6 +164,14 @@ impl Upgrade {
             self.status_exit,
             said()
         );
+        // The next build is the next pin layout: the service must have taken the old pins
+        // over link by link, not in place.
+        ensure!(
+            self.layout_upgrades.parse::<u32>().is_ok_and(|n| n >= 1),
+            "the new service did not say it upgraded the pins to its layout ({:?} times): {}",
+            self.layout_upgrades,
+            said()
+        );
         let (sent, answered) = self.probes;
         ensure!(
             sent >= 10,
@@ -198,7 +209,7 @@ impl Upgrade {
             "the protected port stayed closed after removal: the filter outlived its package"
         );
         println!(
-            "    vmboot: upgraded to {version} under {sent} probes of the protected port, none \
+            "    vmboot: upgraded to {version} (the next pin layout) under {sent} probes of the protected port, none \
              answered; removal detached the filter and purge took the config"
         );
         Ok(())

@@ -83,6 +83,16 @@ pub enum AttachError {
          {iface}`"
     )]
     OtherUpgrade { iface: String, found: u8 },
+    #[error(
+        "{iface}'s pins are of layout {found} and hold {names:?}, which this fwxdp (layout \
+         {CONFIG_VERSION}) does not know: it cannot take them over, and its filter is left as \
+         it is; attach it with an fwxdp of layout {found}, or `fwxdp detach {iface}`"
+    )]
+    UnknownPins {
+        iface: String,
+        found: u8,
+        names: Vec<String>,
+    },
     #[error("cannot tell whether {iface}'s filter is still attached ({why}); it is left as it is")]
     Unverifiable { iface: String, why: String },
     #[error(

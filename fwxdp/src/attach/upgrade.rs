@@ -1,8 +1,8 @@
 //! Pins of another layout (left by an fwxdp of another version) taken over with no
 //! unfiltered moment: a whole instance of this layout is built beside them, with the policy
 //! asked for; each of the interface's links is switched to its programs in one step of the
-//! kernel's and moved over; then the old pins, which nothing runs on any more, are removed and
-//! the new ones renamed into place.
+//! kernel's and moved over; then the old pins, which nothing runs on any more, are moved
+//! aside, the new ones renamed into place, and the old ones removed.
 //!
 //! The instance waits in the interface's upgrade directory ([`PinRoot::upgrade_dir`]) only
 //! once it is whole, and every later step can be run again: an attach killed at any point is
@@ -34,6 +34,17 @@ pub(super) fn upgrade(
 ) -> Result<(), AttachError> {
     let iface = request.iface;
     let old = root.iface_dir(iface);
+    // What this build does not know it could neither hand over nor remove.
+    let names = old.unknown_names()?;
+    if !names.is_empty() {
+        return Err(AttachError::UnknownPins {
+            iface: iface.to_owned(),
+            found: found.version,
+            names,
+        });
+    }
+    // A filter a killed command made but never recorded is recorded, so it is handed over.
+    old.adopt_unrecorded_filters()?;
     // Nothing may move a filter that is in force on another device.
     for &role in LinkPin::ALL {
         let elsewhere = |ifindex| AttachError::Elsewhere {
@@ -70,8 +81,8 @@ pub(super) fn upgrade(
 }
 
 /// Finishes the upgrade of `iface`'s pins under way, if one is (an attach killed midway left
-/// it): every link handed over, the old pins removed, the new ones moved into place. Returns
-/// whether there was one.
+/// it): every link handed over, the old pins moved aside, the new ones into place, the old
+/// ones removed. Returns whether there was one.
 pub(super) fn finish(root: &PinRoot, iface: &str) -> Result<bool, AttachError> {
     let new = root.upgrade_dir(iface);
     if !new.exists() {

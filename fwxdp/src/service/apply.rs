@@ -225,8 +225,8 @@ pub(super) fn forget(
     }
     let _lock = StateLock::acquire()?;
     managed.remove(&link.name);
-    if let Some(mut pinned) = PinnedInterface::find(root, &link.name)
-        && pinned.config().is_ok_and(|c| c.ifindex == link.index)
+    if let Some(pinned) = PinnedInterface::find(root, &link.name)
+        && pinned.layout().is_ok_and(|c| c.ifindex == link.index)
     {
         pinned.remove()?;
         info!(interface = %link.name, "deleted: its filter went with it; attached again if it comes back");

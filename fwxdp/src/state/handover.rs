@@ -7,6 +7,8 @@ use std::{fs, os::fd::AsFd as _, path::Path};
 use aya::programs::{ProgramError, SchedClassifier, tc::TcError};
 use fwxdp_common::LinkRecord;
 
+use crate::netlink::filters;
+
 use super::{
     links::{Hold, Mechanism},
     names::{LinkPin, ProgramPin},
@@ -20,8 +22,9 @@ impl PinDir {
     /// program of its kind: a BPF link (XDP, TCX) is updated in place (`BPF_LINK_UPDATE`),
     /// then its pin moved; a netlink filter is replaced in place (its priority and handle
     /// kept), recorded in `to` before and forgotten here after, so that one of the two
-    /// directories always holds what filters. What no longer holds anything live is
-    /// released. Safe to run again after a kill at any point.
+    /// directories always holds what filters. A BPF link that is no longer attached is
+    /// released; a filter the kernel no longer has is forgotten. Safe to run again after a
+    /// kill at any point.
     pub fn hand_over(&self, role: LinkPin, to: &Self, ifindex: u32) -> Result<(), PinError> {
         match self.mechanism(role) {
             None => Ok(()),
@@ -79,9 +82,31 @@ impl PinDir {
 
 /// Makes the TC filter `record` names run the program pinned at `program`, in place: the
 /// kernel swaps a `cls_bpf` filter's program between two packets. `false` when the filter is
-/// gone (with its interface, or removed behind fwxdp's back).
+/// gone (with its interface, or removed behind fwxdp's back), as the kernel's list of the
+/// interface's filters confirms: a filter still there that could not be replaced is an
+/// error, and stays recorded.
 fn replace_filter(record: &LinkRecord, program: &Path) -> Result<bool, PinError> {
+    let still_there = || -> Result<bool, PinError> {
+        let egress = record.direction == DIRECTION_EGRESS;
+        let found = filters::bpf_filters(record.ifindex, egress).map_err(|source| {
+            PinError::ListFilters {
+                ifindex: record.ifindex,
+                source: Box::new(source),
+            }
+        })?;
+        Ok(found
+            .iter()
+            .any(|f| f.priority == record.priority && f.handle == record.handle))
+    };
     let Some((name, link)) = filter_link(record) else {
+        // Its interface is gone, or has another name than a moment ago.
+        if still_there()? {
+            return Err(PinError::FilterMoved {
+                ifindex: record.ifindex,
+                priority: record.priority,
+                handle: record.handle,
+            });
+        }
         return Ok(false);
     };
     let replace_error = |source| PinError::ReplaceFilter {
@@ -100,9 +125,8 @@ fn replace_filter(record: &LinkRecord, program: &Path) -> Result<bool, PinError>
             std::mem::forget(link);
             Ok(true)
         }
-        Err(ProgramError::TcError(TcError::NetlinkError(e)))
-            if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EINVAL)) =>
-        {
+        Err(error @ ProgramError::TcError(TcError::NetlinkError(_))) if !still_there()? => {
+            drop(error);
             Ok(false)
         }
         Err(error) => Err(replace_error(error)),

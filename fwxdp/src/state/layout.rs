@@ -56,7 +56,13 @@ impl PinDir {
             }),
         };
         if info.key_size() != 4 {
-            return Err(unreadable());
+            return Err(MapsError::Type {
+                name: MapPin::Config.object_name(),
+                source: Box::new(MapError::InvalidKeySize {
+                    size: info.key_size() as usize,
+                    expected: 4,
+                }),
+            });
         }
         let mut value = vec![0; info.value_size() as usize];
         // SAFETY: the key is 4 bytes and the value the map's value size, as its info says.

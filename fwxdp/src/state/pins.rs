@@ -74,6 +74,15 @@ pub enum PinError {
         source: Box<aya::programs::ProgramError>,
     },
     #[error(
+        "the TC filter (priority {priority}, handle {handle:#x}) of interface index {ifindex} \
+         is still there but its interface's name changed meanwhile: it is left as it is"
+    )]
+    FilterMoved {
+        ifindex: u32,
+        priority: u16,
+        handle: u32,
+    },
+    #[error(
         "{path} holds a filter in force on another device (interface index {ifindex} of its \
          namespace): not moving it"
     )]
@@ -162,6 +171,26 @@ impl PinDir {
             self.release(link)?;
         }
         self.remove_files()
+    }
+
+    /// The names in the directory that this build does not pin (none when it does not
+    /// exist): pins of another layout that it could not take over or remove.
+    pub fn unknown_names(&self) -> Result<Vec<String>, PinError> {
+        let entries = match fs::read_dir(&self.path) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(PinError::io("read", &self.path, e)),
+        };
+        let mut unknown = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| PinError::io("read", &self.path, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !names::is_ours(&name) {
+                unknown.push(name);
+            }
+        }
+        unknown.sort();
+        Ok(unknown)
     }
 
     /// Removes the files fwxdp pins, then the directory, refusing anything else.

@@ -129,7 +129,8 @@ impl PinRoot {
                 dir.remove()?;
             }
         }
-        // Old pins an upgrade moved aside: whatever they held was handed over first.
+        // Old pins an upgrade moved aside once every link they held was handed over (an
+        // unrecorded filter was recorded first, so it was handed over too).
         for entry in fs::read_dir(&self.root).into_iter().flatten().flatten() {
             if entry
                 .file_name()

@@ -1,6 +1,8 @@
 //! What runs on each attached interface, read back from its pins: the state `save` writes,
 //! `diff` compares and a revert puts back.
 
+use fwxdp_common::CONFIG_VERSION;
+
 use super::{maps::MapsError, pinned::PinnedInterface, pins::PinError, root::PinRoot};
 use crate::{mode::AttachMode, policy::Policy};
 
@@ -21,6 +23,12 @@ pub enum RunningError {
     Pins(#[from] PinError),
     #[error("cannot read the running policy of {iface}")]
     Unreadable { iface: String, source: MapsError },
+    #[error(
+        "{iface}'s pins are of another layout ({found}; this fwxdp uses {CONFIG_VERSION}) and \
+         are not read as this one's: `fwxdp attach {iface}` (or a restart of the service) \
+         upgrades them with its filter in force, then try again"
+    )]
+    OtherLayout { iface: String, found: u8 },
 }
 
 impl Running {
@@ -34,6 +42,11 @@ impl Running {
             iface: iface.clone(),
             source,
         };
+        // Maps of another layout could be read by type and mean something else.
+        let found = pinned.layout().map_err(read)?.version;
+        if found != CONFIG_VERSION {
+            return Err(RunningError::OtherLayout { iface, found });
+        }
         let config = pinned.config().map_err(read)?;
         let policy = pinned.policy(config.generation).map_err(read)?;
         Ok(Self {

@@ -145,3 +145,43 @@ fn a_flow_the_host_started_before_an_upgrade_gets_its_reply_after_it() {
         "an unsolicited datagram got in"
     );
 }
+
+#[test]
+fn pins_of_a_layout_that_holds_what_this_build_does_not_know_are_left_filtering() {
+    let lab = Lab::new();
+    let _listener = services::tcp(&lab.server, 8001);
+    lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22"]);
+    let dir = lab.pin_root().join(SERVER_IF);
+    // A later layout's map, under a name this build has never pinned.
+    let config = aya::maps::MapData::from_pin(dir.join("config")).expect("open the config");
+    config.pin(dir.join("future_map")).expect("pin it again");
+    lab.use_fwxdp(Some(next_layout_bin()));
+    let (sent, answered, out) = watch::raw_answers_during(&lab, 8001, || {
+        lab.fwxdp(&["attach", SERVER_IF, "--allow", "22,8001"])
+    });
+    assert!(!out.status.success(), "the upgrade went ahead");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("future_map") && stderr.contains("does not know"),
+        "{stderr}"
+    );
+    assert!(sent > 0);
+    assert_eq!(answered, 0, "the protected port answered");
+    // Nothing of the upgrade is left, and the old filter shows as filtering.
+    assert!(
+        !pin_root_entries(&lab)
+            .iter()
+            .any(|e| e.contains(':') && !e.starts_with("global:")),
+        "{:?}",
+        pin_root_entries(&lab)
+    );
+    let status = lab.status_json();
+    assert_eq!(status["interfaces"][0]["filtering"], true, "{status}");
+    // Nor is the old layout's policy read as this one's, to edit or to revert to.
+    let out = lab.fwxdp(&["allow", SERVER_IF, "8001"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("another layout"), "{stderr}");
+    std::fs::remove_file(dir.join("future_map")).expect("unpin");
+    lab.use_fwxdp(None);
+}

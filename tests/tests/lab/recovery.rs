@@ -7,7 +7,7 @@ use fwxdp_common::Config;
 use fwxdp_tests::lab::{Lab, SERVER_IF, SERVER_V4, probe::Tcp, services, watch};
 
 #[test]
-fn pins_of_another_layout_leave_the_filter_in_force() {
+fn pins_that_say_another_layout_are_upgraded_with_the_policy_asked_for() {
     let lab = Lab::new();
     let _db = services::tcp(&lab.server, 5432);
     lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22"]);
@@ -19,22 +19,23 @@ fn pins_of_another_layout_leave_the_filter_in_force() {
         ..config
     })
     .expect("write");
+    // Nothing reads that layout's policy as this one's.
+    let out = lab.fwxdp(&["allow", SERVER_IF, "5432"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another layout"));
+    assert_eq!(lab.connect(SERVER_V4.into(), 5432), Tcp::Filtered);
 
-    let out = lab.fwxdp(&["attach", SERVER_IF, "--allow", "22,5432"]);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("another pin layout") && stderr.contains("fwxdp detach fwx0"),
-        "{stderr}"
-    );
-    assert_eq!(
-        lab.connect(SERVER_V4.into(), 5432),
-        Tcp::Filtered,
-        "the old filter must stay"
-    );
-    // The way out the message names works.
-    lab.fwxdp_ok(&["detach", SERVER_IF]);
+    let out = lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22,5432"]);
+    assert!(out.contains("pins upgraded from layout 99"), "{out}");
     assert_eq!(lab.connect(SERVER_V4.into(), 5432), Tcp::Open);
+    let status = lab.status_json();
+    assert_eq!(status["interfaces"][0]["filtering"], true, "{status}");
+    assert_eq!(
+        status["interfaces"][0]["attached_at"], config.attached_at,
+        "{status}"
+    );
+    lab.fwxdp_ok(&["attach", SERVER_IF, "--allow", "22"]);
+    assert_eq!(lab.connect(SERVER_V4.into(), 5432), Tcp::Filtered);
 }
 
 #[test]

@@ -8,14 +8,15 @@ use aya::programs::{SchedClassifier, TcAttachType};
 use fwxdp_common::CONFIG_VERSION;
 use fwxdp_tests::lab::{CLIENT_V4, Lab, SERVER_IF, SERVER_V4, next_layout_bin, services, watch};
 
-/// Names of what the pin root holds.
-fn pin_root_entries(lab: &Lab) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(lab.pin_root())
+/// Fails unless the pin root holds nothing of an upgrade (no `upgrade:`, `retired:` or
+/// `staging:` directory): only interfaces and the shared `global:` blocklist.
+fn assert_no_upgrade_left(lab: &Lab, what: &str) {
+    let left: Vec<String> = std::fs::read_dir(lab.pin_root())
         .expect("read the pin root")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|e| e.contains(':') && !e.starts_with("global:"))
         .collect();
-    names.sort();
-    names
+    assert!(left.is_empty(), "{what}: left {left:?}");
 }
 
 /// How many BPF programs the kernel runs on the server interface: XDP, TCX and `cls_bpf`
@@ -79,13 +80,7 @@ fn upgrading_across_pin_layouts_and_back_leaves_no_gap_in_any_mechanism() {
                 assert_eq!(now["attached_at"], first["attached_at"], "{what}: {status}");
                 // The old instance is gone, programs and all: nothing filters twice.
                 assert_eq!(programs_attached(&lab), attached, "{what}: {status}");
-                assert!(
-                    !pin_root_entries(&lab)
-                        .iter()
-                        .any(|e| e.contains(':') && !e.starts_with("global:")),
-                    "{what}: {:?}",
-                    pin_root_entries(&lab)
-                );
+                assert_no_upgrade_left(&lab, &what);
             }
         });
         report.assert_held_uncounted(&what);
@@ -168,13 +163,7 @@ fn pins_of_a_layout_that_holds_what_this_build_does_not_know_are_left_filtering(
     assert!(sent > 0);
     assert_eq!(answered, 0, "the protected port answered");
     // Nothing of the upgrade is left, and the old filter shows as filtering.
-    assert!(
-        !pin_root_entries(&lab)
-            .iter()
-            .any(|e| e.contains(':') && !e.starts_with("global:")),
-        "{:?}",
-        pin_root_entries(&lab)
-    );
+    assert_no_upgrade_left(&lab, "a refused upgrade");
     let status = lab.status_json();
     assert_eq!(status["interfaces"][0]["filtering"], true, "{status}");
     // Nor is the old layout's policy read as this one's, to edit or to revert to.
